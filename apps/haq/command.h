@@ -1,0 +1,33 @@
+#pragma once
+// A subcommand: its file defines the options and what runs. Each cmd_*.cpp
+// registers itself with a static HAQ_REGISTER_COMMAND, so adding a command
+// touches no other file.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace haq::app {
+
+/// What a parsed subcommand runs; returns the exit code (0 ok, 1 check failed).
+using Run = std::function<int()>;
+
+struct Command {
+  std::string name;
+  int order;  ///< position in `haq --help`
+  /// Adds options to `sub` and returns what to run once parsed.
+  std::function<Run(CLI::App& sub)> setup;
+};
+
+std::vector<Command>& command_registry();
+inline bool register_command(Command c) {
+  command_registry().push_back(std::move(c));
+  return true;
+}
+
+}  // namespace haq::app
+
+#define HAQ_REGISTER_COMMAND(NAME, ORDER, SETUP) \
+  static const bool haq_registered_##NAME = ::haq::app::register_command({#NAME, ORDER, SETUP})

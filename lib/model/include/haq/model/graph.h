@@ -1,0 +1,157 @@
+#pragma once
+/// \file
+/// The Graph IR: what the importer produces and every other part consumes.
+///
+/// After import a Graph is
+///  - topologically sorted (`nodes` in execution order),
+///  - fully shaped: every value has a static shape with the batch dim fixed
+///    to `batch`,
+///  - constant-folded: Constant, ConstantOfShape, Identity, Dropout and the
+///    Shape/Gather/Unsqueeze/Concat chains are gone; their results live in
+///    `constants`,
+///  - BatchNormalization that follows a Conv or Gemm is folded into it,
+///  - canonical for quantizable layers (see Layer).
+/// No ONNX type appears here: only lib/model includes ONNX headers.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace haq::model {
+
+/// Element types, numbered as ONNX's TensorProto.DataType.
+enum class DType : int { f32 = 1, u8 = 2, i8 = 3, i32 = 6, i64 = 7, boolean = 9 };
+
+/// Name of a DType ("float32", "int64", ...).
+const char* to_string(DType t);
+
+/// A constant tensor. Floating data lives in `f32`; integer and bool data in `i64`.
+struct Tensor {
+  DType dtype = DType::f32;
+  std::vector<int64_t> dims;   ///< empty for a scalar
+  std::vector<float> f32;      ///< data when dtype == f32
+  std::vector<int64_t> i64;    ///< data when dtype is an integer or bool type
+  /// Number of elements (product of dims; 1 for a scalar).
+  int64_t numel() const;
+  bool is_float() const { return dtype == DType::f32; }
+};
+
+/// A node attribute (the subset of ONNX's AttributeProto that haq uses).
+struct Attribute {
+  enum class Kind { i, f, ints, floats, s, tensor };
+  Kind kind = Kind::i;
+  int64_t i = 0;
+  float f = 0.f;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::string s;
+  Tensor t;
+};
+
+/// One operation, with ONNX's op type and attribute names.
+struct Node {
+  std::string name;                   ///< unique; generated ("<op>_<index>") if the model had none
+  std::string op;                     ///< ONNX op type, e.g. "Conv"
+  std::vector<std::string> inputs;    ///< value names; "" marks an absent optional input
+  std::vector<std::string> outputs;   ///< value names
+  std::map<std::string, Attribute> attrs;
+  int layer = -1;                     ///< index into Graph::layers when quantizable, else -1
+
+  bool has(const std::string& attr) const { return attrs.count(attr) != 0; }
+  int64_t get_int(const std::string& attr, int64_t fallback) const;
+  float get_float(const std::string& attr, float fallback) const;
+  std::vector<int64_t> get_ints(const std::string& attr, std::vector<int64_t> fallback = {}) const;
+  std::string get_string(const std::string& attr, std::string fallback = "") const;
+};
+
+/// Kind of a quantizable layer.
+enum class LayerKind { conv, gemm, matmul };
+const char* to_string(LayerKind k);
+
+/// A quantizable layer, in canonical form. The executor and the simulators
+/// use this, not the node's attributes, for the weights and the geometry.
+///
+/// Canonical weights (in Graph::constants under `weight` / `bias`):
+///  - conv:   [c_out, c_in / groups, kernel_h, kernel_w] (OIHW)
+///  - gemm, matmul: [c_out, c_in] (out x in; Gemm's transB, alpha and beta
+///    are folded in, MatMul's [K, N] weight is transposed into this form)
+///  - bias: [c_out] float, always present (zeros if the model had none).
+/// The activation input is node.inputs[0]; the output is node.outputs[0].
+/// For gemm/matmul, the input is treated as rows x c_in, rows = product of
+/// all input dims but the last (for Gemm with a 2-D input: the batch).
+struct Layer {
+  std::string name;        ///< the node's name
+  LayerKind kind = LayerKind::conv;
+  int node = -1;           ///< index into Graph::nodes
+  std::string weight;      ///< canonical weight constant
+  std::string bias;        ///< canonical bias constant
+  std::string input;       ///< activation input value (node.inputs[0])
+  std::string output;      ///< output value (node.outputs[0])
+  std::vector<int64_t> input_shape, output_shape;  ///< with batch = Graph::batch
+
+  int64_t c_in = 0, c_out = 0, groups = 1;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t dilation_h = 1, dilation_w = 1;
+  std::array<int64_t, 4> pads{0, 0, 0, 0};  ///< top, left, bottom, right (auto_pad resolved)
+  int64_t in_h = 1, in_w = 1;    ///< input spatial size (1 for gemm/matmul)
+  int64_t out_h = 1, out_w = 1;  ///< output spatial size (1 for gemm/matmul)
+  int64_t rows = 1;              ///< gemm/matmul: rows per sample (1 for a plain FC layer)
+  bool depthwise = false;        ///< groups == c_in == c_out and groups > 1
+
+  int64_t weight_params = 0;     ///< number of weight elements
+  int64_t params = 0;            ///< weight + bias elements
+  int64_t macs = 0;              ///< multiply-accumulates per sample (batch 1)
+};
+
+/// Name, element type and static shape of a graph input or output.
+struct ValueInfo {
+  std::string name;
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+};
+
+/// The imported model.
+struct Graph {
+  std::string source;               ///< path it was read from (for messages)
+  int64_t opset = 0;                ///< default-domain opset
+  std::string producer_name, producer_version;
+  int64_t ir_version = 0;
+  int64_t batch = 1;                ///< batch size the shapes are fixed to
+  bool dynamic_batch = false;       ///< the model's batch dim was symbolic
+  std::vector<ValueInfo> inputs;    ///< real inputs (initializers excluded)
+  std::vector<ValueInfo> outputs;
+  std::vector<Node> nodes;          ///< topologically sorted
+  std::map<std::string, Tensor> constants;                 ///< initializers and folded values
+  std::map<std::string, std::vector<int64_t>> shapes;      ///< static shape of every value
+  std::map<std::string, DType> dtypes;                     ///< element type of every value
+  std::vector<Layer> layers;        ///< quantizable layers, in topological order
+
+  bool is_constant(const std::string& value) const { return constants.count(value) != 0; }
+  /// Shape of a value; Error(internal) if unknown.
+  const std::vector<int64_t>& shape(const std::string& value) const;
+  /// Index of the layer with this name, or -1.
+  int find_layer(const std::string& name) const;
+};
+
+/// Import options.
+struct ImportOptions {
+  int64_t batch = 1;              ///< value for a symbolic batch dim
+  bool fold_batchnorm = true;     ///< fold BatchNormalization into the preceding Conv/Gemm
+};
+
+/// Reads, checks and canonicalises an ONNX model. Throws haq::Error naming the
+/// file and the node (model, unsupported, io) on bad input.
+Graph import_onnx(const std::string& path, const ImportOptions& options = {});
+
+/// The same from bytes in memory; `source` is used in messages and to resolve
+/// external data (its folder).
+Graph import_onnx_bytes(const std::string& bytes, const std::string& source,
+                        const ImportOptions& options = {});
+
+/// The op types haq supports, sorted.
+const std::vector<std::string>& supported_ops();
+
+}  // namespace haq::model

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what haq needs to build and test, from Debian's packages, if missing.
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --train  also PyTorch/ONNX for scripts/train_reference_models.py
+set -euo pipefail
+packages=(cmake g++ make libcli11-dev nlohmann-json3-dev libfmt-dev libonnx-dev libprotobuf-dev
+          protobuf-compiler libdnnl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev)
+if [[ "${1:-}" == "--train" ]]; then
+  packages+=(python3-torch python3-torchvision python3-onnx python3-numpy)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
