@@ -1,0 +1,134 @@
+// Image folders: one subfolder per class (sorted names give the class
+// indices), PNG/JPEG files inside, decoded and preprocessed to one size.
+
+#include <algorithm>
+#include <map>
+
+#include "data_internal.h"
+#include "haq/core/error.h"
+
+namespace haq::data::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool folders) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.filename().string().starts_with(".")) continue;
+    std::error_code ec2;
+    if (folders ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && is_image_file(p)))
+      out.push_back(p);
+  }
+  if (ec) fail(ErrorKind::io, dir.string(), "", "cannot list the folder: {}", ec.message());
+  // Byte-wise order of names: the same on every machine and file system.
+  std::sort(out.begin(), out.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+  return out;
+}
+
+std::string shape_text(int64_t c, int64_t h, int64_t w) { return fmt::format("{}x{}x{}", c, h, w); }
+
+}  // namespace
+
+Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
+                          const std::vector<std::string>& class_names) {
+  const Preprocess& pre = spec.preprocess;
+  Dataset d;
+  d.source = dir.string();
+  std::vector<fs::path> class_dirs = sorted_entries(dir, true);
+  if (class_dirs.empty())
+    fail(ErrorKind::data, dir.string(), "",
+         "no class subfolders: an image folder holds one subfolder per class with .png/.jpg "
+         "files (or train/ and test/ subfolders laid out so)");
+  std::map<std::string, int32_t> index_of;
+  if (class_names.empty()) {
+    for (const fs::path& p : class_dirs) {
+      index_of[p.filename().string()] = static_cast<int32_t>(d.class_names.size());
+      d.class_names.push_back(p.filename().string());
+    }
+  } else {
+    d.class_names = class_names;
+    for (size_t i = 0; i < class_names.size(); ++i) index_of[class_names[i]] = static_cast<int32_t>(i);
+    for (const fs::path& p : class_dirs)
+      if (!index_of.count(p.filename().string()))
+        fail(ErrorKind::data, p.string(), "",
+             "class folder '{}' does not exist in the train split (classes there: {})",
+             p.filename().string(), fmt::join(class_names, ", "));
+  }
+
+  std::string first_file;
+  for (const fs::path& class_dir : class_dirs) {
+    const int32_t label = index_of.at(class_dir.filename().string());
+    for (const fs::path& path : sorted_entries(class_dir, false)) {
+      const std::string file = path.string();
+      const int64_t sample = static_cast<int64_t>(d.labels.size());
+      try {
+        RgbImage rgb = decode_image(path);
+        Planar img;
+        img.height = rgb.height;
+        img.width = rgb.width;
+        const int64_t plane = rgb.height * rgb.width;
+        if (pre.grayscale) {
+          // ITU-R BT.601 luma, the weights of PIL's convert("L").
+          img.channels = 1;
+          img.values.resize(static_cast<size_t>(plane));
+          for (int64_t i = 0; i < plane; ++i)
+            img.values[i] = (0.299f * rgb.pixels[3 * i] + 0.587f * rgb.pixels[3 * i + 1] +
+                             0.114f * rgb.pixels[3 * i + 2]) /
+                            spec.scale;
+        } else {
+          img.channels = 3;
+          img.values.resize(static_cast<size_t>(3 * plane));
+          const bool bgr = pre.channel_order == "bgr";
+          for (int64_t i = 0; i < plane; ++i)
+            for (int64_t c = 0; c < 3; ++c)
+              img.values[(bgr ? 2 - c : c) * plane + i] = rgb.pixels[3 * i + c] / spec.scale;
+        }
+        if (pre.resize > 0) img = resize_shorter_side(img, pre.resize);
+        if (pre.crop > 0) {
+          if (pre.crop > img.height || pre.crop > img.width)
+            fail(ErrorKind::data, file, "",
+                 "image is {}x{} (after resize), smaller than the crop {}x{}", img.height,
+                 img.width, pre.crop, pre.crop);
+          img = center_crop(img, pre.crop);
+        }
+        if (first_file.empty()) {
+          first_file = file;
+          d.channels = img.channels;
+          d.height = img.height;
+          d.width = img.width;
+        } else if (img.height != d.height || img.width != d.width) {
+          fail(ErrorKind::data, file, "",
+               "image is {} after preprocessing, but {} is {}; all images must end the same "
+               "size (set crop, e.g. --preprocess resize=256,crop=224)",
+               shape_text(img.channels, img.height, img.width), first_file,
+               shape_text(d.channels, d.height, d.width));
+        }
+        uint64_t total = 0;
+        if (!checked_mul(static_cast<uint64_t>(sample + 1), static_cast<uint64_t>(img.values.size()), &total) ||
+            total > kMaxTotalElems)
+          fail(ErrorKind::data, file, "", "too many images to hold in memory");
+        d.images.insert(d.images.end(), img.values.begin(), img.values.end());
+        d.labels.push_back(label);
+      } catch (const Error& e) {
+        throw e.with_context(fmt::format("sample {}", sample));
+      }
+    }
+  }
+  if (d.labels.empty())
+    fail(ErrorKind::data, dir.string(), "", "no .png/.jpg/.jpeg images in the class subfolders");
+  d.num_classes = static_cast<int64_t>(d.class_names.size());
+  return d;
+}
+
+}  // namespace haq::data::detail

@@ -1,0 +1,189 @@
+// The preprocessing spec: "resize=256,crop=224,mean=...,std=...,order=rgb"
+// on the command line, or a JSON object in a config.
+
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/data/dataset.h"
+
+namespace haq::data {
+
+namespace {
+
+const std::vector<float> kImagenetMean = {0.485f, 0.456f, 0.406f};
+const std::vector<float> kImagenetStd = {0.229f, 0.224f, 0.225f};
+
+[[noreturn]] void bad(const std::string& key, const std::string& value, const char* expected) {
+  fail(ErrorKind::usage, "", "--preprocess", "{}={}: expected {}", key, value, expected);
+}
+
+int64_t parse_size(const std::string& key, const std::string& value) {
+  try {
+    size_t used = 0;
+    long long v = std::stoll(value, &used);
+    if (used == value.size() && v >= 0 && v <= 65536) return v;
+  } catch (const std::exception&) {
+  }
+  bad(key, value, "an integer 0..65536 (pixels)");
+}
+
+std::vector<float> parse_floats(const std::string& key, const std::string& value) {
+  std::vector<float> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = value.find(':', start);
+    std::string item = value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    try {
+      size_t used = 0;
+      float v = std::stof(item, &used);
+      if (used != item.size() || !std::isfinite(v)) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      bad(key, value, "numbers separated by ':' (one per channel, or one for all)");
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+bool parse_flag(const std::string& key, const std::string& value) {
+  if (value == "" || value == "1" || value == "true") return true;
+  if (value == "0" || value == "false") return false;
+  bad(key, value, "1|0|true|false");
+}
+
+std::string floats_text(const std::vector<float>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ":" : "") + fmt::format("{}", v[i]);
+  return s;
+}
+
+}  // namespace
+
+Preprocess parse_preprocess(const std::string& text) {
+  Preprocess p;
+  if (text.empty()) return p;
+  if (text.front() == '{') {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorKind::usage, "", "--preprocess", "invalid JSON: {}", e.what());
+    }
+    return preprocess_from_json(j, "--preprocess");
+  }
+  if (text.ends_with(".json")) {
+    std::string content = haq::read_file(text);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(content);
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorKind::config, text, "", "invalid JSON: {}", e.what());
+    }
+    return preprocess_from_json(j, text);
+  }
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? text.size() + 1 : end + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    std::string key = item.substr(0, eq);
+    std::string value = eq == std::string::npos ? std::string() : item.substr(eq + 1);
+    if (key == "imagenet" && eq == std::string::npos) {
+      p.resize = 256;
+      p.crop = 224;
+      p.mean = kImagenetMean;
+      p.std = kImagenetStd;
+    } else if (key == "resize") {
+      p.resize = parse_size(key, value);
+    } else if (key == "crop") {
+      p.crop = parse_size(key, value);
+    } else if (key == "mean") {
+      p.mean = parse_floats(key, value);
+    } else if (key == "std") {
+      p.std = parse_floats(key, value);
+      for (float s : p.std)
+        if (!(s > 0)) bad(key, value, "positive numbers");
+    } else if (key == "order") {
+      if (value != "rgb" && value != "bgr") bad(key, value, "rgb or bgr");
+      p.channel_order = value;
+    } else if (key == "gray" || key == "grayscale") {
+      p.grayscale = parse_flag(key, value);
+    } else {
+      fail(ErrorKind::usage, "", "--preprocess",
+           "unknown key '{}' in '{}': expected resize, crop, mean, std, order, gray or imagenet",
+           key, text);
+    }
+  }
+  return p;
+}
+
+Preprocess preprocess_from_json(const nlohmann::json& j, const std::string& file,
+                                const std::string& pointer) {
+  auto err = [&](const std::string& key, const std::string& what) {
+    fail(ErrorKind::config, file, pointer + "/" + key, "{}", what);
+  };
+  if (!j.is_object()) fail(ErrorKind::config, file, pointer.empty() ? "/" : pointer, "expected an object");
+  Preprocess p;
+  auto size_of = [&](const std::string& key, const nlohmann::json& v) -> int64_t {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 65536)
+      err(key, fmt::format("expected an integer 0..65536 (pixels), got {}", v.dump()));
+    return v.get<int64_t>();
+  };
+  auto floats_of = [&](const std::string& key, const nlohmann::json& v, bool positive) {
+    std::vector<float> out;
+    auto one = [&](const nlohmann::json& x, const std::string& where) {
+      if (!x.is_number() || !std::isfinite(x.get<double>()) || (positive && !(x.get<double>() > 0)))
+        err(where, fmt::format("expected a {}number, got {}", positive ? "positive " : "", x.dump()));
+      out.push_back(x.get<float>());
+    };
+    if (v.is_array()) {
+      if (v.empty()) err(key, "expected one number per channel, got []");
+      for (size_t i = 0; i < v.size(); ++i) one(v[i], key + "/" + std::to_string(i));
+    } else {
+      one(v, key);
+    }
+    return out;
+  };
+  for (const auto& [key, v] : j.items()) {
+    if (key == "resize") {
+      p.resize = size_of(key, v);
+    } else if (key == "crop") {
+      p.crop = size_of(key, v);
+    } else if (key == "mean") {
+      p.mean = floats_of(key, v, false);
+    } else if (key == "std") {
+      p.std = floats_of(key, v, true);
+    } else if (key == "channel_order" || key == "order") {
+      if (!v.is_string() || (v != "rgb" && v != "bgr"))
+        err(key, fmt::format("expected \"rgb\" or \"bgr\", got {}", v.dump()));
+      p.channel_order = v.get<std::string>();
+    } else if (key == "grayscale" || key == "gray") {
+      if (!v.is_boolean()) err(key, fmt::format("expected true or false, got {}", v.dump()));
+      p.grayscale = v.get<bool>();
+    } else {
+      err(key, "unknown key: expected resize, crop, mean, std, channel_order or grayscale");
+    }
+  }
+  return p;
+}
+
+std::string to_string(const Preprocess& p) {
+  std::vector<std::string> parts;
+  if (p.resize) parts.push_back(fmt::format("resize={}", p.resize));
+  if (p.crop) parts.push_back(fmt::format("crop={}", p.crop));
+  if (!p.mean.empty()) parts.push_back("mean=" + floats_text(p.mean));
+  if (!p.std.empty()) parts.push_back("std=" + floats_text(p.std));
+  if (p.channel_order != "rgb") parts.push_back("order=" + p.channel_order);
+  if (p.grayscale) parts.push_back("gray");
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
+}  // namespace haq::data
