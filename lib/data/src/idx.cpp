@@ -118,7 +118,7 @@ IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what)
     if (file_size < header_bytes + payload)
       fail(ErrorKind::data, file, fmt::format("{} {}", what, (file_size - header_bytes) / per_item),
            "truncated: header says {} ({} bytes), file has {} bytes after the header "
-           "({} complete {})",
+           "({} complete {}s)",
            dims_text(out.dims), payload, file_size - header_bytes,
            (file_size - header_bytes) / per_item, what);
     if (file_size > header_bytes + payload)
@@ -141,7 +141,7 @@ IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what)
     done += got;
     if (got < chunk) {
       fail(ErrorKind::data, file, fmt::format("{} {}", what, done / per_item),
-           "truncated: header says {} ({} bytes), the data ends after {} bytes ({} complete {})",
+           "truncated: header says {} ({} bytes), the data ends after {} bytes ({} complete {}s)",
            dims_text(out.dims), payload, done, done / per_item, what);
     }
   }

@@ -8,6 +8,7 @@
 
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/core/json_reader.h"
 #include "haq/data/dataset.h"
 
 namespace haq::data {
@@ -69,23 +70,10 @@ Preprocess parse_preprocess(const std::string& text) {
   Preprocess p;
   if (text.empty()) return p;
   if (text.front() == '{') {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::usage, "", "--preprocess", "invalid JSON: {}", e.what());
-    }
-    return preprocess_from_json(j, "--preprocess");
+    return preprocess_from_json(parse_json(text, "--preprocess", ErrorKind::usage));
   }
   if (text.ends_with(".json")) {
-    std::string content = haq::read_file(text);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(content);
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::config, text, "", "invalid JSON: {}", e.what());
-    }
-    return preprocess_from_json(j, text);
+    return preprocess_from_json(read_json_file(text, ErrorKind::config));
   }
   size_t start = 0;
   while (start <= text.size()) {
@@ -125,54 +113,36 @@ Preprocess parse_preprocess(const std::string& text) {
   return p;
 }
 
-Preprocess preprocess_from_json(const nlohmann::json& j, const std::string& file,
-                                const std::string& pointer) {
-  auto err = [&](const std::string& key, const std::string& what) {
-    fail(ErrorKind::config, file, pointer + "/" + key, "{}", what);
-  };
-  if (!j.is_object()) fail(ErrorKind::config, file, pointer.empty() ? "/" : pointer, "expected an object");
+Preprocess preprocess_from_json(const JsonValue& value) {
+  JsonObject obj = value.object();
   Preprocess p;
-  auto size_of = [&](const std::string& key, const nlohmann::json& v) -> int64_t {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 65536)
-      err(key, fmt::format("expected an integer 0..65536 (pixels), got {}", v.dump()));
-    return v.get<int64_t>();
-  };
-  auto floats_of = [&](const std::string& key, const nlohmann::json& v, bool positive) {
+  auto floats = [](const JsonValue& v, bool positive) {
     std::vector<float> out;
-    auto one = [&](const nlohmann::json& x, const std::string& where) {
-      if (!x.is_number() || !std::isfinite(x.get<double>()) || (positive && !(x.get<double>() > 0)))
-        err(where, fmt::format("expected a {}number, got {}", positive ? "positive " : "", x.dump()));
-      out.push_back(x.get<float>());
+    auto one = [&](const JsonValue& x) {
+      out.push_back(static_cast<float>(positive ? x.as_number_above(0.0) : x.as_number()));
     };
-    if (v.is_array()) {
-      if (v.empty()) err(key, "expected one number per channel, got []");
-      for (size_t i = 0; i < v.size(); ++i) one(v[i], key + "/" + std::to_string(i));
+    if (v.raw().is_array()) {
+      for (const JsonValue& x : v.array(1)) one(x);
     } else {
-      one(v, key);
+      one(v);
     }
     return out;
   };
-  for (const auto& [key, v] : j.items()) {
-    if (key == "resize") {
-      p.resize = size_of(key, v);
-    } else if (key == "crop") {
-      p.crop = size_of(key, v);
-    } else if (key == "mean") {
-      p.mean = floats_of(key, v, false);
-    } else if (key == "std") {
-      p.std = floats_of(key, v, true);
-    } else if (key == "channel_order" || key == "order") {
-      if (!v.is_string() || (v != "rgb" && v != "bgr"))
-        err(key, fmt::format("expected \"rgb\" or \"bgr\", got {}", v.dump()));
-      p.channel_order = v.get<std::string>();
-    } else if (key == "grayscale" || key == "gray") {
-      if (!v.is_boolean()) err(key, fmt::format("expected true or false, got {}", v.dump()));
-      p.grayscale = v.get<bool>();
-    } else {
-      err(key, "unknown key: expected resize, crop, mean, std, channel_order or grayscale");
-    }
-  }
+  if (auto v = obj.opt("resize")) p.resize = v->as_int(0, 65536);
+  if (auto v = obj.opt("crop")) p.crop = v->as_int(0, 65536);
+  if (auto v = obj.opt("mean")) p.mean = floats(*v, false);
+  if (auto v = obj.opt("std")) p.std = floats(*v, true);
+  if (auto v = obj.opt("channel_order")) p.channel_order = v->as_enum({"rgb", "bgr"});
+  if (auto v = obj.opt("grayscale")) p.grayscale = v->as_bool();
+  obj.finish();
   return p;
+}
+
+Preprocess preprocess_from_json(const nlohmann::json& j, const std::string& file,
+                                const std::string& pointer) {
+  auto doc = std::make_shared<const nlohmann::json>(j);
+  auto ctx = std::make_shared<const JsonContext>(JsonContext{file, ErrorKind::config});
+  return preprocess_from_json(JsonValue(doc, doc.get(), pointer.empty() ? "/" : pointer, ctx));
 }
 
 std::string to_string(const Preprocess& p) {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "haq/core/json_reader.h"
 #include "haq/data/dataset.h"
 #include "test_paths.h"
 #include "writers.h"
@@ -47,7 +48,7 @@ TEST_CASE("parse_preprocess: bad values name the key", "[data][preprocess][error
   CHECK_THAT(error_of([] { parse_preprocess("std=0.5:0"); }, ErrorKind::usage), Contains("positive"));
   CHECK_THAT(error_of([] { parse_preprocess("order=rbg"); }, ErrorKind::usage), Contains("rgb or bgr"));
   CHECK_THAT(error_of([] { parse_preprocess("size=3"); }, ErrorKind::usage), Contains("unknown key 'size'"));
-  CHECK_THAT(error_of([] { parse_preprocess("{bad json"); }, ErrorKind::usage), Contains("invalid JSON"));
+  CHECK_THAT(error_of([] { parse_preprocess("{bad json"); }, ErrorKind::usage), Contains("--preprocess: line 1 column 2: not valid JSON"));
 }
 
 TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][preprocess]") {
@@ -73,4 +74,15 @@ TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][prep
              Contains("c.json: /mean_values: unknown key"));
   CHECK_THAT(error_of([] { parse_preprocess("/nonexistent/pre.json"); }, ErrorKind::io),
              Contains("/nonexistent/pre.json"));
+}
+
+TEST_CASE("preprocess from core's JSON reader: pointer inside a config, did-you-mean", "[data][preprocess]") {
+  haq::JsonValue root = haq::parse_json(R"({"data": {"preprocess": {"resize": 64, "cropp": 56}}})",
+                                        "search.json", haq::ErrorKind::config);
+  haq::JsonObject obj = root.object();
+  haq::JsonObject data = obj.get("data").object();
+  haq::JsonValue pre = data.get("preprocess");
+  std::string msg = error_of([&] { haq::data::preprocess_from_json(pre); }, ErrorKind::config);
+  CHECK_THAT(msg, Contains("search.json: /data/preprocess/cropp"));
+  CHECK_THAT(msg, Contains("crop"));
 }

@@ -9,6 +9,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+namespace haq {
+class JsonValue;
+}
+
 namespace haq::data {
 
 /// Which part of a dataset.
@@ -90,9 +94,14 @@ std::string describe(const Dataset& d);
 Preprocess parse_preprocess(const std::string& text);
 
 /// Reads a preprocessing spec from a JSON object with keys "resize", "crop",
-/// "mean", "std" (numbers or arrays), "channel_order" ("rgb"|"bgr"), "grayscale"
-/// (bool). Unknown keys and wrong types are Error(config) naming `file` and the
-/// JSON pointer (`pointer` is the object's own pointer, "" for the root).
+/// "mean", "std" (a number or an array of numbers), "channel_order"
+/// ("rgb"|"bgr"), "grayscale" (bool), through core's strict reader: unknown
+/// keys and wrong types are errors of the reader's kind naming the file and
+/// the JSON pointer (e.g. inside a search config at /data/preprocess).
+Preprocess preprocess_from_json(const JsonValue& value);
+
+/// The same from a plain nlohmann::json; errors are Error(config) naming
+/// `file` and the pointer (`pointer` is the object's own pointer, "" for the root).
 Preprocess preprocess_from_json(const nlohmann::json& j, const std::string& file,
                                 const std::string& pointer = "");
 
