@@ -1,0 +1,125 @@
+#pragma once
+/// \file
+/// The executor: runs a Graph on oneDNN in fp32 and under a quantization
+/// Policy (DESIGN.md §4), batched. Quantized layers run oneDNN int8
+/// primitives (u8/s8 activations x s8 weights holding b-bit levels, s32
+/// accumulation, per-channel output scales, fused bias and ReLU), so every
+/// accuracy is a measurement of integer kernels. See docs/quantization.md.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "haq/data/dataset.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+#include "haq/quant/quantizer.h"
+
+namespace haq::engine {
+
+using quant::CalibMethod;
+using quant::WeightClip;
+
+/// Engine parameters.
+struct EngineOptions {
+  int64_t batch = 256;                       ///< must equal the graph's batch
+  CalibMethod calib = CalibMethod::mse;      ///< activation range calibration
+  WeightClip weight_clip = WeightClip::mse;  ///< per-channel weight clip
+  bool bias_correction = true;               ///< fold the mean weight-quantization shift into the bias
+  uint64_t seed = 0;                         ///< recorded; the engine itself draws no random numbers
+};
+
+/// What calibration learned about one layer's input.
+struct LayerCalibration {
+  bool is_unsigned = false;  ///< producer is non-negative: u8 levels [0, 2^b-1]
+  double min = 0, max_abs = 0;
+  std::vector<float> thresholds;  ///< clip per a_bits (index 1..8; [0] unused)
+};
+
+/// Runs one imported Graph. Owns the oneDNN objects and the caches
+/// (quantized weights per (layer, w_bits), primitives per (layer, w_bits,
+/// a_bits), activation scales per (layer, a_bits)).
+class Engine {
+ public:
+  /// `graph_at_batch` must have been imported with ImportOptions::batch ==
+  /// options.batch. Error(unsupported) naming the node for an op the engine
+  /// cannot run.
+  Engine(model::Graph graph_at_batch, EngineOptions options = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  const model::Graph& graph() const;
+  const EngineOptions& options() const;
+
+  /// Runs fp32 over the samples and records, per quantizable layer, the
+  /// range of its input (a histogram) and, for bias correction, its mean
+  /// input. Must be called before run() with a quantized layer.
+  void calibrate(const data::Dataset& d, const std::vector<int64_t>& indices);
+  bool calibrated() const;
+  /// Calibration results per layer (after calibrate()).
+  std::vector<LayerCalibration> calibration() const;
+
+  /// fp32 logits, indices.size() x classes (row-major).
+  std::vector<float> run_fp32(const data::Dataset& d, const std::vector<int64_t>& indices);
+  /// Logits under `p` (one entry per layer, Graph::layers order).
+  std::vector<float> run(const quant::Policy& p, const data::Dataset& d,
+                         const std::vector<int64_t>& indices);
+  /// Runs one batch already laid out as the graph input (batch x sample
+  /// elements); returns the first graph output (batch x classes). A null
+  /// policy runs fp32.
+  std::vector<float> run_batch(const quant::Policy* p, const std::vector<float>& input);
+
+  /// Number of output classes (elements per sample of the first output).
+  int64_t num_classes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Accuracy of logits against labels and/or fp32 logits, in percent.
+struct Accuracy {
+  double top1 = 0;      ///< % of samples whose top-1 class is the label
+  double top5 = 0;      ///< % of samples whose label is among the 5 largest logits
+  double fidelity = 0;  ///< % of samples whose top-1 equals the fp32 model's top-1
+  int64_t samples = 0;
+  double seconds = 0;   ///< wall time of the run that produced the logits
+  /// The named metric: "top1", "top5" or "fidelity".
+  double metric(const std::string& name) const;
+};
+
+/// Scores `logits` (n x classes). `labels` may be empty (top1/top5 = 0);
+/// `fp32_logits` may be empty (fidelity = 0).
+Accuracy score(const std::vector<float>& logits, int64_t classes,
+               const std::vector<int32_t>& labels, const std::vector<float>& fp32_logits);
+
+/// Labels of `indices` in `d` (empty if `d` is unlabeled).
+std::vector<int32_t> labels_of(const data::Dataset& d, const std::vector<int64_t>& indices);
+
+/// Measures policies on a fixed evaluation subset, caching results per
+/// policy key (quant::policy_key). The fp32 reference is run once.
+class PolicyEvaluator {
+ public:
+  /// `engine` must be calibrated; `data` must outlive the evaluator.
+  PolicyEvaluator(Engine& engine, const data::Dataset& data, std::vector<int64_t> indices);
+  /// fp32 accuracy on the subset.
+  const Accuracy& fp32() const { return fp32_; }
+  /// Accuracy of `p` (measured once, then from the cache).
+  Accuracy evaluate(const quant::Policy& p);
+  /// Number of distinct policies measured.
+  size_t cache_size() const { return cache_.size(); }
+
+ private:
+  Engine& engine_;
+  const data::Dataset& data_;
+  std::vector<int64_t> indices_;
+  std::vector<int32_t> labels_;
+  std::vector<float> fp32_logits_;
+  Accuracy fp32_;
+  std::map<std::string, Accuracy> cache_;
+};
+
+}  // namespace haq::engine

@@ -1,0 +1,37 @@
+#pragma once
+/// \file
+/// The engine's int8 convolution, exposed on its own so that tests can
+/// compare it with a plain integer reference. The engine builds its
+/// quantized Conv layers with exactly these primitives.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace haq::engine {
+
+/// Geometry of a 2-D convolution (ONNX semantics, NCHW logical order).
+struct ConvSpec {
+  int64_t n = 1, c_in = 1, h = 1, w = 1, c_out = 1, groups = 1;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t dilation_h = 1, dilation_w = 1;
+  std::array<int64_t, 4> pads{0, 0, 0, 0};  ///< top, left, bottom, right
+  int64_t out_h() const { return (h + pads[0] + pads[2] - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1; }
+  int64_t out_w() const { return (w + pads[1] + pads[3] - (dilation_w * (kernel_w - 1) + 1)) / stride_w + 1; }
+};
+
+/// oneDNN int8 convolution returning the s32 accumulators (N x C_out x OH x
+/// OW). `src_levels` are N x C_in x H x W levels that fit u8 (src_unsigned)
+/// or s8; `weight_levels` are C_out x C_in/groups x KH x KW.
+std::vector<int32_t> conv_int8_accumulators(const ConvSpec& s, const std::vector<int32_t>& src_levels,
+                                            bool src_unsigned, const std::vector<int8_t>& weight_levels);
+
+/// The same convolution as the engine's quantized layer runs it: f32 out,
+/// out[c] = output_scale[c] * (acc[c] + bias_acc[c]), then ReLU if `relu`.
+std::vector<float> conv_int8_f32(const ConvSpec& s, const std::vector<int32_t>& src_levels,
+                                 bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                 const std::vector<float>& output_scales,
+                                 const std::vector<float>& bias_acc, bool relu);
+
+}  // namespace haq::engine

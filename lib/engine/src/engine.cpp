@@ -1,0 +1,1263 @@
+// The executor: Graph IR on oneDNN, fp32 and under a Policy.
+//
+// Activations are f32 buffers, one per graph value, either plain (row-major
+// in the logical dims, NCHW for 4-D) or NHWC, which is what the convolution
+// primitives read and write. Layout-agnostic ops (elementwise, pooling,
+// per-channel ops) keep the layout; the rest first make their input plain.
+// A quantizable layer with a_bits quantizes its input into u8/s8 levels
+// (NHWC) and runs a oneDNN int8 primitive with f32 output.
+
+#include "haq/engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "dnnl_util.h"
+#include "haq/core/error.h"
+
+namespace haq::engine {
+
+using namespace detail;
+using dnnl::memory;
+using model::Graph;
+using model::Layer;
+using model::LayerKind;
+using model::Node;
+
+namespace {
+
+enum class Op {
+  layer, relu, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, exp, sqrt, neg, abs,
+  add, sub, mul, div, max, min,
+  max_pool, avg_pool, global_avg_pool, global_max_pool, lrn,
+  copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather,
+};
+
+const std::map<std::string, Op>& op_table() {
+  static const std::map<std::string, Op> t = {
+      {"Relu", Op::relu}, {"Clip", Op::clip}, {"LeakyRelu", Op::leaky_relu},
+      {"Sigmoid", Op::sigmoid}, {"Tanh", Op::tanh}, {"HardSigmoid", Op::hard_sigmoid},
+      {"HardSwish", Op::hard_swish}, {"Exp", Op::exp}, {"Sqrt", Op::sqrt}, {"Neg", Op::neg},
+      {"Abs", Op::abs}, {"Add", Op::add}, {"Sub", Op::sub}, {"Mul", Op::mul}, {"Div", Op::div},
+      {"Max", Op::max}, {"Min", Op::min}, {"MaxPool", Op::max_pool},
+      {"AveragePool", Op::avg_pool}, {"GlobalAveragePool", Op::global_avg_pool},
+      {"GlobalMaxPool", Op::global_max_pool}, {"LRN", Op::lrn}, {"Flatten", Op::copy},
+      {"Reshape", Op::copy}, {"Squeeze", Op::copy}, {"Unsqueeze", Op::copy},
+      {"Identity", Op::copy}, {"Dropout", Op::copy}, {"Transpose", Op::transpose},
+      {"Concat", Op::concat}, {"Softmax", Op::softmax},
+      {"BatchNormalization", Op::batchnorm}, {"Pad", Op::pad}, {"ReduceMean", Op::reduce_mean},
+      {"Gather", Op::gather},
+  };
+  return t;
+}
+
+bool is_unary(Op op) { return op >= Op::relu && op <= Op::abs; }
+bool is_binary(Op op) { return op >= Op::add && op <= Op::min; }
+
+int64_t numel(const std::vector<int64_t>& d) {
+  return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<int64_t>());
+}
+
+// An NHWC buffer whose memory equals the plain one (one channel, or 1x1).
+bool nhwc_is_plain(const std::vector<int64_t>& d) {
+  return d.size() != 4 || d[1] == 1 || d[2] * d[3] == 1;
+}
+
+struct Buf {
+  std::vector<float> v;
+  bool nhwc = false;
+};
+
+// One node, prepared.
+struct Step {
+  Op op = Op::copy;
+  int node = -1;
+  int layer = -1;
+  std::vector<int> in;                    // value id per input, -1 if constant or absent
+  std::vector<const model::Tensor*> cin;  // constant per input, or null
+  int out = -1;                           // value id written
+  PostOp post;                            // fused activation (layers only)
+  bool skip = false;                      // fused into the preceding layer
+};
+
+void reorder_4d(const float* src, bool src_nhwc, float* dst, bool dst_nhwc,
+                const std::vector<int64_t>& d) {
+  memory::dims dims(d.begin(), d.end());
+  memory s({dims, dt::f32, src_nhwc ? tag::nhwc : tag::nchw}, cpu_engine(),
+           const_cast<float*>(src));
+  memory t({dims, dt::f32, dst_nhwc ? tag::nhwc : tag::nchw}, cpu_engine(), dst);
+  dnnl::reorder(s, t).execute(cpu_stream(), s, t);
+  cpu_stream().wait();
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Graph g;
+  EngineOptions opt;
+  std::map<std::string, int> value_id;
+  std::vector<std::vector<int64_t>> value_shape;
+  std::vector<std::string> value_name;
+  std::vector<Step> steps;
+  int input_id = -1, output_id = -1;
+  int64_t sample_in = 0, classes = 0;
+  std::vector<int> last_use;  // per value, last step reading it
+  std::vector<int> layer_step;  // per layer, its step
+  std::vector<int> layer_in_value;
+
+  // Calibration.
+  bool calibrated = false;
+  std::vector<quant::Histogram> hist;       // per layer input
+  std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
+  std::vector<double> in_count;
+  std::map<int, double> graph_input_min;
+  std::vector<LayerCalibration> calib;
+  bool calibrating = false;
+  int64_t valid_rows = 0;  // samples of the current batch that are real
+
+  // Caches.
+  std::map<int, ConvPrim> fconv;
+  std::map<int, MatmulPrim> fmm;
+  std::map<std::pair<int, int>, quant::QuantizedWeights> qweights;
+  std::map<std::pair<int, int>, std::vector<float>> bias_shift;
+  struct QPrim {
+    ConvPrim conv;
+    MatmulPrim mm;
+    quant::ActQuant aq;
+  };
+  std::map<std::tuple<int, int, int>, QPrim> qprims;
+
+  std::vector<Buf> vals;
+  std::vector<uint8_t> qbuf;  // quantized layer input
+  std::vector<float> tmp;
+
+  Impl(Graph graph, EngineOptions o);
+  void prepare();
+  ConvSpec conv_spec(const Layer& l) const;
+  const std::vector<int64_t>& shape(int id) const { return value_shape[id]; }
+
+  // Helpers on buffers.
+  Buf& plain(int id);
+  const float* input_ptr(const Step& s, size_t i, bool& nhwc, std::vector<int64_t>& dims);
+
+  std::vector<float> run_batch(const quant::Policy* p, const float* input);
+  std::vector<float> run_all(const quant::Policy* p, const data::Dataset& d,
+                             const std::vector<int64_t>& indices);
+  void exec(const Step& s, const quant::Policy* p);
+  void exec_layer(const Step& s, const quant::Policy* p);
+  void exec_unary(const Step& s);
+  void exec_binary(const Step& s);
+  void exec_pool(const Step& s);
+  void exec_lrn(const Step& s);
+  void exec_other(const Step& s);
+  void observe_layer_input(int layer, const Buf& b);
+
+  const ConvPrim& fp32_conv(int li);
+  const MatmulPrim& fp32_matmul(int li);
+  const quant::QuantizedWeights& weights_q(int li, int w_bits);
+  const std::vector<float>& shift(int li, int w_bits);
+  quant::ActQuant act_quant(int li, int a_bits);
+  const QPrim& qprim(int li, int w_bits, int a_bits);
+  std::set<std::string> nonneg_values(const std::set<std::string>& nonneg_inputs) const;
+};
+
+// ---- preparation -----------------------------------------------------------
+
+Engine::Impl::Impl(Graph graph, EngineOptions o) : g(std::move(graph)), opt(o) {
+  if (g.batch != opt.batch)
+    fail(ErrorKind::internal, g.source, "", "graph imported at batch {} but the engine runs batch {}",
+         g.batch, opt.batch);
+  if (g.inputs.size() != 1)
+    fail(ErrorKind::unsupported, g.source, "inputs",
+         "the engine runs models with exactly one input; this one has {}", g.inputs.size());
+  if (g.outputs.empty()) fail(ErrorKind::model, g.source, "outputs", "the model has no output");
+  prepare();
+}
+
+ConvSpec Engine::Impl::conv_spec(const Layer& l) const {
+  ConvSpec s;
+  s.n = l.input_shape.at(0);
+  s.c_in = l.c_in;
+  s.h = l.in_h;
+  s.w = l.in_w;
+  s.c_out = l.c_out;
+  s.groups = l.groups;
+  s.kernel_h = l.kernel_h;
+  s.kernel_w = l.kernel_w;
+  s.stride_h = l.stride_h;
+  s.stride_w = l.stride_w;
+  s.dilation_h = l.dilation_h;
+  s.dilation_w = l.dilation_w;
+  s.pads = l.pads;
+  return s;
+}
+
+void Engine::Impl::prepare() {
+  auto id_of = [&](const std::string& name) {
+    auto it = value_id.find(name);
+    if (it != value_id.end()) return it->second;
+    int id = static_cast<int>(value_name.size());
+    value_id[name] = id;
+    value_name.push_back(name);
+    value_shape.push_back(g.shape(name));
+    return id;
+  };
+  input_id = id_of(g.inputs[0].name);
+  std::map<std::string, int> consumers;
+  for (const auto& n : g.nodes)
+    for (const auto& i : n.inputs)
+      if (!i.empty()) consumers[i]++;
+  std::set<std::string> outputs;
+  for (const auto& o : g.outputs) outputs.insert(o.name);
+
+  const auto& table = op_table();
+  std::map<std::string, int> producer_step;
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& n = g.nodes[ni];
+    Step s;
+    s.node = static_cast<int>(ni);
+    s.layer = n.layer;
+    const std::string where = fmt::format("node '{}' ({})", n.name, n.op);
+    if (n.layer >= 0) {
+      s.op = Op::layer;
+    } else {
+      auto it = table.find(n.op);
+      if (it == table.end())
+        fail(ErrorKind::unsupported, g.source, where,
+             "the engine cannot run op '{}' (supported: Conv/Gemm/MatMul with constant weights, "
+             "elementwise, pooling, reshape-like, Concat, Softmax, BatchNormalization, Pad, "
+             "ReduceMean, LRN, Gather)", n.op);
+      s.op = it->second;
+    }
+    for (const auto& i : n.inputs) {
+      if (i.empty() || g.is_constant(i)) {
+        s.in.push_back(-1);
+        s.cin.push_back(i.empty() ? nullptr : &g.constants.at(i));
+      } else {
+        if (!value_id.count(i))
+          fail(ErrorKind::model, g.source, where, "input '{}' is not produced before this node", i);
+        s.in.push_back(value_id.at(i));
+        s.cin.push_back(nullptr);
+      }
+    }
+    if (n.outputs.empty()) fail(ErrorKind::model, g.source, where, "node has no output");
+    s.out = id_of(n.outputs[0]);
+    if (s.op != Op::layer && s.op != Op::copy && s.op != Op::gather && s.op != Op::transpose &&
+        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.in[0] < 0)
+      fail(ErrorKind::unsupported, g.source, where, "first input is a constant that was not folded");
+    if (g.dtypes.count(n.outputs[0]) && g.dtypes.at(n.outputs[0]) != model::DType::f32)
+      fail(ErrorKind::unsupported, g.source, where, "non-float activation ({}) is not supported",
+           model::to_string(g.dtypes.at(n.outputs[0])));
+    // Fuse an activation into the layer that is its only producer.
+    if (s.op == Op::relu || s.op == Op::clip) {
+      auto p = producer_step.find(n.inputs[0]);
+      if (p != producer_step.end()) {
+        Step& ls = steps[p->second];
+        const std::string& mid = n.inputs[0];
+        if (ls.op == Op::layer && ls.post.kind == PostOp::Kind::none && consumers[mid] == 1 &&
+            !outputs.count(mid)) {
+          ls.post.kind = s.op == Op::relu ? PostOp::Kind::relu : PostOp::Kind::clip;
+          ls.post.lo = n.get_float("min", -std::numeric_limits<float>::infinity());
+          ls.post.hi = n.get_float("max", std::numeric_limits<float>::infinity());
+          ls.out = s.out;
+          s.skip = true;
+        }
+      }
+    }
+    producer_step[n.outputs[0]] = static_cast<int>(steps.size());
+    steps.push_back(s);
+  }
+  if (!value_id.count(g.outputs[0].name))
+    fail(ErrorKind::model, g.source, "outputs", "output '{}' is not computed by any node",
+         g.outputs[0].name);
+  output_id = value_id.at(g.outputs[0].name);
+  last_use.assign(value_name.size(), -1);
+  for (size_t si = 0; si < steps.size(); ++si)
+    for (int v : steps[si].in)
+      if (v >= 0) last_use[v] = static_cast<int>(si);
+  last_use[output_id] = static_cast<int>(steps.size());
+  sample_in = numel(value_shape[input_id]) / g.batch;
+  classes = numel(value_shape[output_id]) / g.batch;
+
+  layer_step.assign(g.layers.size(), -1);
+  layer_in_value.assign(g.layers.size(), -1);
+  for (size_t si = 0; si < steps.size(); ++si)
+    if (steps[si].op == Op::layer) {
+      layer_step[steps[si].layer] = static_cast<int>(si);
+      layer_in_value[steps[si].layer] = steps[si].in[0];
+      const Layer& l = g.layers[steps[si].layer];
+      if (steps[si].in[0] < 0)
+        fail(ErrorKind::unsupported, g.source, fmt::format("layer '{}'", l.name),
+             "the layer's input is a constant");
+      if (l.kind == LayerKind::conv && l.input_shape.size() != 4)
+        fail(ErrorKind::unsupported, g.source, fmt::format("layer '{}'", l.name),
+             "only 2-D convolutions are supported (input rank {})", l.input_shape.size());
+    }
+  vals.resize(value_name.size());
+  hist.assign(g.layers.size(), quant::Histogram());
+  in_sum.assign(g.layers.size(), {});
+  in_count.assign(g.layers.size(), 0);
+}
+
+std::set<std::string> Engine::Impl::nonneg_values(const std::set<std::string>& nonneg_inputs) const {
+  std::set<std::string> nn = nonneg_inputs;
+  auto const_nonneg = [&](const std::string& name) {
+    const auto& t = g.constants.at(name);
+    if (t.is_float()) return std::all_of(t.f32.begin(), t.f32.end(), [](float v) { return v >= 0; });
+    return std::all_of(t.i64.begin(), t.i64.end(), [](int64_t v) { return v >= 0; });
+  };
+  auto in_nn = [&](const std::string& v) {
+    return v.empty() || nn.count(v) || (g.is_constant(v) && const_nonneg(v));
+  };
+  for (const auto& n : g.nodes) {
+    bool out_nn = false;
+    const std::string& op = n.op;
+    if (n.layer >= 0) {
+      out_nn = false;
+    } else if (op == "Relu" || op == "Sigmoid" || op == "Softmax" || op == "Abs" || op == "Exp" ||
+               op == "HardSigmoid" || op == "Sqrt") {
+      out_nn = true;
+    } else if (op == "Clip") {
+      out_nn = n.get_float("min", -1.f) >= 0.f;
+    } else if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+               op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" ||
+               op == "Unsqueeze" || op == "Identity" || op == "Dropout" || op == "Transpose" ||
+               op == "ReduceMean" || op == "LRN" || op == "Gather") {
+      out_nn = in_nn(n.inputs[0]);
+    } else if (op == "Pad") {
+      out_nn = in_nn(n.inputs[0]) && n.get_float("value", 0.f) >= 0.f;
+    } else if (op == "Concat" || op == "Add" || op == "Mul" || op == "Div" || op == "Min") {
+      out_nn = std::all_of(n.inputs.begin(), n.inputs.end(), in_nn);
+    } else if (op == "Max") {
+      out_nn = std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& v) {
+        return !v.empty() && in_nn(v);
+      });
+    }
+    if (out_nn)
+      for (const auto& o : n.outputs) nn.insert(o);
+  }
+  // A fused Relu/Clip makes the layer's own output (never observed) irrelevant.
+  return nn;
+}
+
+// ---- buffers -----------------------------------------------------------------
+
+Buf& Engine::Impl::plain(int id) {
+  Buf& b = vals[id];
+  if (b.nhwc) {
+    const auto& d = value_shape[id];
+    if (!nhwc_is_plain(d)) {
+      tmp.resize(b.v.size());
+      reorder_4d(b.v.data(), true, tmp.data(), false, d);
+      b.v.swap(tmp);
+    }
+    b.nhwc = false;
+  }
+  return b;
+}
+
+// ---- run ---------------------------------------------------------------------
+
+std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* input) {
+  if (p && p->layers.size() != g.layers.size())
+    fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p->layers.size(),
+         g.layers.size());
+  Buf& in = vals[input_id];
+  in.v.assign(input, input + numel(value_shape[input_id]));
+  in.nhwc = false;
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const Step& s = steps[si];
+    if (s.skip) continue;
+    try {
+      exec(s, p);
+    } catch (const dnnl::error& e) {
+      const Node& n = g.nodes[s.node];
+      fail(ErrorKind::internal, g.source, fmt::format("node '{}' ({})", n.name, n.op),
+           "oneDNN error: {}", e.what());
+    }
+    if (nhwc_is_plain(value_shape[s.out])) vals[s.out].nhwc = false;
+    // Free what no later step reads.
+    for (int v : s.in)
+      if (v >= 0 && last_use[v] == static_cast<int>(si) && v != input_id) {
+        std::vector<float>().swap(vals[v].v);
+      }
+  }
+  Buf& out = plain(output_id);
+  return out.v;
+}
+
+void Engine::Impl::exec(const Step& s, const quant::Policy* p) {
+  if (s.op == Op::layer) return exec_layer(s, p);
+  if (is_unary(s.op)) return exec_unary(s);
+  if (is_binary(s.op)) return exec_binary(s);
+  switch (s.op) {
+    case Op::max_pool:
+    case Op::avg_pool:
+    case Op::global_avg_pool:
+    case Op::global_max_pool: return exec_pool(s);
+    case Op::lrn: return exec_lrn(s);
+    default: return exec_other(s);
+  }
+}
+
+void Engine::Impl::observe_layer_input(int li, const Buf& b) {
+  const auto& d = value_shape[layer_in_value[li]];
+  const int64_t per = numel(d) / g.batch;
+  const int64_t n = valid_rows * per;
+  hist[li].add(b.v.data(), n);
+  auto& sum = in_sum[li];
+  if (!opt.bias_correction) return;
+  if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
+  if (b.nhwc) {
+    const int64_t C = d[1], H = d[2], W = d[3];
+    for (int64_t r = 0; r < valid_rows; ++r)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          for (int64_t c = 0; c < C; ++c)
+            sum[(c * H + y) * W + x] += b.v[((r * H + y) * W + x) * C + c];
+  } else {
+    for (int64_t r = 0; r < valid_rows; ++r)
+      for (int64_t i = 0; i < per; ++i) sum[i] += b.v[r * per + i];
+  }
+  in_count[li] += static_cast<double>(valid_rows);
+}
+
+const ConvPrim& Engine::Impl::fp32_conv(int li) {
+  auto it = fconv.find(li);
+  if (it != fconv.end()) return it->second;
+  const Layer& l = g.layers[li];
+  const auto& w = g.constants.at(l.weight).f32;
+  const auto& b = g.constants.at(l.bias).f32;
+  return fconv[li] = make_conv(conv_spec(l), dt::f32, w.data(), b, {}, steps[layer_step[li]].post,
+                               fmt::format("layer '{}'", l.name));
+}
+
+const MatmulPrim& Engine::Impl::fp32_matmul(int li) {
+  auto it = fmm.find(li);
+  if (it != fmm.end()) return it->second;
+  const Layer& l = g.layers[li];
+  const auto& w = g.constants.at(l.weight).f32;
+  const auto& b = g.constants.at(l.bias).f32;
+  const int64_t rows = numel(l.input_shape) / l.c_in;
+  return fmm[li] = make_matmul(rows, l.c_in, l.c_out, dt::f32, w.data(), b, {},
+                               steps[layer_step[li]].post, fmt::format("layer '{}'", l.name));
+}
+
+const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
+  auto key = std::make_pair(li, w_bits);
+  auto it = qweights.find(key);
+  if (it != qweights.end()) return it->second;
+  const Layer& l = g.layers[li];
+  const auto& w = g.constants.at(l.weight).f32;
+  const int64_t per = static_cast<int64_t>(w.size()) / l.c_out;
+  return qweights[key] = quant::quantize_weights(w.data(), l.c_out, per, w_bits, opt.weight_clip);
+}
+
+// Mean output shift caused by quantizing the weights: by linearity,
+// E[W x] - E[Wq x] = (W - Wq) applied to E[x], averaged over output positions.
+const std::vector<float>& Engine::Impl::shift(int li, int w_bits) {
+  auto key = std::make_pair(li, w_bits);
+  auto it = bias_shift.find(key);
+  if (it != bias_shift.end()) return it->second;
+  const Layer& l = g.layers[li];
+  std::vector<float> sh(static_cast<size_t>(l.c_out), 0.f);
+  if (opt.bias_correction && in_count[li] > 0) {
+    const auto& w = g.constants.at(l.weight).f32;
+    std::vector<float> wq = quant::dequantize(weights_q(li, w_bits));
+    std::vector<double> mean(in_sum[li].size());
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] = in_sum[li][i] / in_count[li];
+    if (l.kind == LayerKind::conv) {
+      const ConvSpec s = conv_spec(l);
+      const int64_t oh = s.out_h(), ow = s.out_w(), cg = s.c_in / s.groups, og = s.c_out / s.groups;
+      for (int64_t oc = 0; oc < s.c_out; ++oc) {
+        const int64_t grp = oc / og;
+        double acc = 0;
+        for (int64_t y = 0; y < oh; ++y)
+          for (int64_t x = 0; x < ow; ++x)
+            for (int64_t ic = 0; ic < cg; ++ic)
+              for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+                const int64_t iy = y * s.stride_h - s.pads[0] + ky * s.dilation_h;
+                if (iy < 0 || iy >= s.h) continue;
+                for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+                  const int64_t ix = x * s.stride_w - s.pads[1] + kx * s.dilation_w;
+                  if (ix < 0 || ix >= s.w) continue;
+                  const int64_t wi = ((oc * cg + ic) * s.kernel_h + ky) * s.kernel_w + kx;
+                  acc += (w[wi] - wq[wi]) * mean[((grp * cg + ic) * s.h + iy) * s.w + ix];
+                }
+              }
+        sh[oc] = static_cast<float>(acc / (oh * ow));
+      }
+    } else {
+      // Rows x c_in per sample: average the rows first.
+      const int64_t rows = static_cast<int64_t>(mean.size()) / l.c_in;
+      std::vector<double> m(static_cast<size_t>(l.c_in), 0.0);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < l.c_in; ++k) m[k] += mean[r * l.c_in + k] / rows;
+      for (int64_t oc = 0; oc < l.c_out; ++oc) {
+        double acc = 0;
+        for (int64_t k = 0; k < l.c_in; ++k)
+          acc += (w[oc * l.c_in + k] - wq[oc * l.c_in + k]) * m[k];
+        sh[oc] = static_cast<float>(acc);
+      }
+    }
+  }
+  return bias_shift[key] = std::move(sh);
+}
+
+quant::ActQuant Engine::Impl::act_quant(int li, int a_bits) {
+  if (!calibrated)
+    fail(ErrorKind::usage, g.source, fmt::format("layer '{}'", g.layers[li].name),
+         "the engine must be calibrated before running a quantized layer");
+  LayerCalibration& c = calib[li];
+  if (c.thresholds[a_bits] < 0)
+    c.thresholds[a_bits] = quant::calibrate_range(hist[li], a_bits, c.is_unsigned, opt.calib);
+  return quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
+}
+
+const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits) {
+  auto key = std::make_tuple(li, w_bits, a_bits);
+  auto it = qprims.find(key);
+  if (it != qprims.end()) return it->second;
+  const Layer& l = g.layers[li];
+  QPrim q;
+  q.aq = act_quant(li, a_bits);
+  const auto& qw = weights_q(li, w_bits);
+  const auto& b = g.constants.at(l.bias).f32;
+  const auto& sh = shift(li, w_bits);
+  // oneDNN v2 int8: dst = output_scale[c] * (acc + bias[c]), so the bias is
+  // given in accumulator units.
+  std::vector<float> scales(static_cast<size_t>(l.c_out)), bias_acc(static_cast<size_t>(l.c_out));
+  for (int64_t c = 0; c < l.c_out; ++c) {
+    scales[c] = q.aq.scale * qw.scales[c];
+    bias_acc[c] = (b[c] + sh[c]) / scales[c];
+  }
+  const dt src_type = q.aq.is_unsigned ? dt::u8 : dt::s8;
+  const std::string where = fmt::format("layer '{}'", l.name);
+  const PostOp& post = steps[layer_step[li]].post;
+  if (l.kind == LayerKind::conv)
+    q.conv = make_conv(conv_spec(l), src_type, qw.values.data(), bias_acc, scales, post, where);
+  else
+    q.mm = make_matmul(numel(l.input_shape) / l.c_in, l.c_in, l.c_out, src_type, qw.values.data(),
+                       bias_acc, scales, post, where);
+  return qprims[key] = std::move(q);
+}
+
+void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
+  const int li = s.layer;
+  const Layer& l = g.layers[li];
+  const int in_id = s.in[0];
+  if (calibrating) observe_layer_input(li, vals[in_id]);
+  const bool quantized = p && !p->layers[li].fp32;
+  Buf& out = vals[s.out];
+  out.v.resize(static_cast<size_t>(numel(value_shape[s.out])));
+  auto& strm = cpu_stream();
+  if (l.kind == LayerKind::conv) {
+    const auto& d = value_shape[in_id];
+    Buf& in = vals[in_id];
+    if (!quantized) {
+      const ConvPrim& cp = fp32_conv(li);
+      const float* src = in.v.data();
+      if (!in.nhwc && !nhwc_is_plain(d)) {
+        tmp.resize(in.v.size());
+        reorder_4d(in.v.data(), false, tmp.data(), true, d);
+        src = tmp.data();
+      }
+      memory sm(cp.src_md, cpu_engine(), const_cast<float*>(src));
+      memory dm(cp.dst_md, cpu_engine(), out.v.data());
+      cp.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, cp.weights},
+                             {DNNL_ARG_BIAS, cp.bias}, {DNNL_ARG_DST, dm}});
+    } else {
+      const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits);
+      // Quantize the input into NHWC levels.
+      const int64_t N = d[0], C = d[1], H = d[2], W = d[3], HW = H * W;
+      qbuf.resize(in.v.size());
+      const quant::ActQuant aq = q.aq;
+      const float* src = in.v.data();
+      uint8_t* dst = qbuf.data();
+      const bool src_nhwc = in.nhwc || nhwc_is_plain(d);
+#pragma omp parallel for
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t i = 0; i < HW; ++i)
+          for (int64_t c = 0; c < C; ++c) {
+            const float x = src_nhwc ? src[(n * HW + i) * C + c] : src[(n * C + c) * HW + i];
+            dst[(n * HW + i) * C + c] = static_cast<uint8_t>(aq.level(x));
+          }
+      }
+      memory sm(q.conv.src_md, cpu_engine(), qbuf.data());
+      memory dm(q.conv.dst_md, cpu_engine(), out.v.data());
+      q.conv.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.conv.weights},
+                                 {DNNL_ARG_BIAS, q.conv.bias}, {DNNL_ARG_DST, dm}});
+    }
+    strm.wait();
+    out.nhwc = true;
+    return;
+  }
+  // Gemm / MatMul: rows x c_in, plain.
+  Buf& in = plain(in_id);
+  if (!quantized) {
+    const MatmulPrim& mp = fp32_matmul(li);
+    memory sm(mp.src_md, cpu_engine(), in.v.data());
+    memory dm(mp.dst_md, cpu_engine(), out.v.data());
+    mp.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, mp.weights},
+                           {DNNL_ARG_BIAS, mp.bias}, {DNNL_ARG_DST, dm}});
+  } else {
+    const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits);
+    qbuf.resize(in.v.size());
+    const quant::ActQuant aq = q.aq;
+    const int64_t n = static_cast<int64_t>(in.v.size());
+    const float* src = in.v.data();
+    uint8_t* dst = qbuf.data();
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(aq.level(src[i]));
+    memory sm(q.mm.src_md, cpu_engine(), qbuf.data());
+    memory dm(q.mm.dst_md, cpu_engine(), out.v.data());
+    q.mm.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.mm.weights},
+                             {DNNL_ARG_BIAS, q.mm.bias}, {DNNL_ARG_DST, dm}});
+  }
+  strm.wait();
+  out.nhwc = false;
+}
+
+void Engine::Impl::exec_unary(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  Buf& in = vals[s.in[0]];
+  Buf& out = vals[s.out];
+  const bool nhwc = in.nhwc;
+  const int64_t cnt = static_cast<int64_t>(in.v.size());
+  std::vector<float> res(static_cast<size_t>(cnt));
+  const float* x = in.v.data();
+  float* y = res.data();
+  const float lo = n.get_float("min", -std::numeric_limits<float>::infinity());
+  const float hi = n.get_float("max", std::numeric_limits<float>::infinity());
+  const float alpha = n.get_float("alpha", s.op == Op::hard_sigmoid ? 0.2f : 0.01f);
+  const float beta = n.get_float("beta", 0.5f);
+  switch (s.op) {
+    case Op::relu: for (int64_t i = 0; i < cnt; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f; break;
+    case Op::clip: for (int64_t i = 0; i < cnt; ++i) y[i] = std::min(std::max(x[i], lo), hi); break;
+    case Op::leaky_relu: for (int64_t i = 0; i < cnt; ++i) y[i] = x[i] >= 0.f ? x[i] : alpha * x[i]; break;
+    case Op::sigmoid: for (int64_t i = 0; i < cnt; ++i) y[i] = 1.f / (1.f + std::exp(-x[i])); break;
+    case Op::tanh: for (int64_t i = 0; i < cnt; ++i) y[i] = std::tanh(x[i]); break;
+    case Op::hard_sigmoid:
+      for (int64_t i = 0; i < cnt; ++i) y[i] = std::clamp(alpha * x[i] + beta, 0.f, 1.f);
+      break;
+    case Op::hard_swish:
+      for (int64_t i = 0; i < cnt; ++i) y[i] = x[i] * std::clamp(x[i] / 6.f + 0.5f, 0.f, 1.f);
+      break;
+    case Op::exp: for (int64_t i = 0; i < cnt; ++i) y[i] = std::exp(x[i]); break;
+    case Op::sqrt: for (int64_t i = 0; i < cnt; ++i) y[i] = std::sqrt(x[i]); break;
+    case Op::neg: for (int64_t i = 0; i < cnt; ++i) y[i] = -x[i]; break;
+    case Op::abs: for (int64_t i = 0; i < cnt; ++i) y[i] = std::fabs(x[i]); break;
+    default: HAQ_ASSERT(false);
+  }
+  out.v.swap(res);
+  out.nhwc = nhwc;
+}
+
+namespace {
+
+float binop(Op op, float a, float b) {
+  switch (op) {
+    case Op::add: return a + b;
+    case Op::sub: return a - b;
+    case Op::mul: return a * b;
+    case Op::div: return a / b;
+    case Op::max: return std::max(a, b);
+    case Op::min: return std::min(a, b);
+    default: return 0;
+  }
+}
+
+// Right-aligns `d` to `rank` dims.
+std::vector<int64_t> align(const std::vector<int64_t>& d, size_t rank) {
+  std::vector<int64_t> r(rank - d.size(), 1);
+  r.insert(r.end(), d.begin(), d.end());
+  return r;
+}
+
+}  // namespace
+
+void Engine::Impl::exec_binary(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  if (n.inputs.size() != 2)
+    fail(ErrorKind::unsupported, g.source, fmt::format("node '{}' ({})", n.name, n.op),
+         "expected 2 inputs, got {}", n.inputs.size());
+  const auto& od = value_shape[s.out];
+  const int64_t cnt = numel(od);
+  std::vector<float> res(static_cast<size_t>(cnt));
+  Buf& out = vals[s.out];
+  auto dims_of = [&](int i) {
+    return s.in[i] >= 0 ? value_shape[s.in[i]] : s.cin[i]->dims;
+  };
+  auto fdata = [&](int i) -> const std::vector<float>& {
+    if (s.in[i] >= 0) return vals[s.in[i]].v;
+    if (!s.cin[i]->is_float())
+      fail(ErrorKind::unsupported, g.source, fmt::format("node '{}' ({})", n.name, n.op),
+           "integer constant operand");
+    return s.cin[i]->f32;
+  };
+  const auto da = dims_of(0), db = dims_of(1);
+  // Fast paths: same shape and layout; a scalar; a per-channel constant.
+  if (s.in[0] >= 0 && s.in[1] >= 0 && da == db && da == od &&
+      vals[s.in[0]].nhwc == vals[s.in[1]].nhwc) {
+    const float* a = vals[s.in[0]].v.data();
+    const float* b = vals[s.in[1]].v.data();
+    for (int64_t i = 0; i < cnt; ++i) res[i] = binop(s.op, a[i], b[i]);
+    out.nhwc = vals[s.in[0]].nhwc;
+    out.v.swap(res);
+    return;
+  }
+  for (int full = 0; full < 2; ++full) {
+    const int other = 1 - full;
+    if (s.in[full] < 0 || dims_of(full) != od || s.in[other] >= 0) continue;
+    const auto& c = fdata(other);
+    const float* x = vals[s.in[full]].v.data();
+    const bool nhwc = vals[s.in[full]].nhwc;
+    auto f = [&](float v, float k) { return full == 0 ? binop(s.op, v, k) : binop(s.op, k, v); };
+    if (c.size() == 1) {
+      for (int64_t i = 0; i < cnt; ++i) res[i] = f(x[i], c[0]);
+      out.nhwc = nhwc;
+      out.v.swap(res);
+      return;
+    }
+    const auto& cd = dims_of(other);
+    if (od.size() == 4 && cd.size() <= 4 &&
+        align(cd, 4) == std::vector<int64_t>{1, od[1], 1, 1}) {
+      const int64_t N = od[0], C = od[1], HW = od[2] * od[3];
+      if (nhwc) {
+        for (int64_t i = 0; i < N * HW; ++i)
+          for (int64_t ch = 0; ch < C; ++ch) res[i * C + ch] = f(x[i * C + ch], c[ch]);
+      } else {
+        for (int64_t nn = 0; nn < N; ++nn)
+          for (int64_t ch = 0; ch < C; ++ch)
+            for (int64_t i = 0; i < HW; ++i) {
+              const int64_t k = (nn * C + ch) * HW + i;
+              res[k] = f(x[k], c[ch]);
+            }
+      }
+      out.nhwc = nhwc;
+      out.v.swap(res);
+      return;
+    }
+  }
+  // General numpy broadcasting on plain data.
+  if (s.in[0] >= 0) plain(s.in[0]);
+  if (s.in[1] >= 0) plain(s.in[1]);
+  const auto& a = fdata(0);
+  const auto& b = fdata(1);
+  const size_t rank = od.size();
+  const auto aa = align(da, rank), ab = align(db, rank);
+  std::vector<int64_t> sa(rank, 0), sb(rank, 0);
+  int64_t ka = 1, kb = 1;
+  for (size_t i = rank; i-- > 0;) {
+    sa[i] = aa[i] == 1 ? 0 : ka;
+    sb[i] = ab[i] == 1 ? 0 : kb;
+    ka *= aa[i];
+    kb *= ab[i];
+  }
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t i = 0; i < cnt; ++i) {
+    int64_t oa = 0, ob = 0;
+    for (size_t k = 0; k < rank; ++k) oa += idx[k] * sa[k], ob += idx[k] * sb[k];
+    res[i] = binop(s.op, a[oa], b[ob]);
+    for (size_t k = rank; k-- > 0;) {
+      if (++idx[k] < od[k]) break;
+      idx[k] = 0;
+    }
+  }
+  out.nhwc = false;
+  out.v.swap(res);
+}
+
+void Engine::Impl::exec_pool(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  const std::string where = fmt::format("node '{}' ({})", n.name, n.op);
+  const auto& d = value_shape[s.in[0]];
+  const auto& od = value_shape[s.out];
+  if (d.size() != 4) fail(ErrorKind::unsupported, g.source, where, "only 2-D pooling is supported");
+  Buf& in = vals[s.in[0]];
+  const bool nhwc = in.nhwc;
+  memory::dims kernel, strides{1, 1}, dil{0, 0}, pl{0, 0}, pr{0, 0};
+  dnnl::algorithm alg;
+  if (s.op == Op::global_avg_pool || s.op == Op::global_max_pool) {
+    kernel = {d[2], d[3]};
+    alg = s.op == Op::global_avg_pool ? dnnl::algorithm::pooling_avg_include_padding
+                                      : dnnl::algorithm::pooling_max;
+  } else {
+    auto k = n.get_ints("kernel_shape");
+    if (k.size() != 2) fail(ErrorKind::unsupported, g.source, where, "expected a 2-D kernel_shape");
+    kernel = {k[0], k[1]};
+    auto st = n.get_ints("strides", {1, 1});
+    strides = {st[0], st[1]};
+    auto dl = n.get_ints("dilations", {1, 1});
+    dil = {dl[0] - 1, dl[1] - 1};
+    auto p = n.get_ints("pads", {0, 0, 0, 0});
+    if (n.get_string("auto_pad", "NOTSET") != "NOTSET" && n.get_string("auto_pad") != "VALID") {
+      // SAME_*: total padding from the output size, split per ONNX.
+      for (int ax = 0; ax < 2; ++ax) {
+        int64_t total = std::max<int64_t>(0, (od[2 + ax] - 1) * st[ax] + (k[ax] - 1) * dl[ax] + 1 - d[2 + ax]);
+        int64_t small = total / 2, big = total - small;
+        bool upper = n.get_string("auto_pad") == "SAME_UPPER";
+        p[ax] = upper ? small : big;
+        p[ax + 2] = upper ? big : small;
+      }
+    }
+    pl = {p[0], p[1]};
+    // Right padding from the output size (covers ceil_mode).
+    for (int ax = 0; ax < 2; ++ax)
+      pr[ax] = std::max<int64_t>(0, (od[2 + ax] - 1) * st[ax] + (k[ax] - 1) * dl[ax] + 1 - d[2 + ax] - p[ax]);
+    if (s.op == Op::max_pool)
+      alg = dnnl::algorithm::pooling_max;
+    else
+      alg = n.get_int("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
+                                              : dnnl::algorithm::pooling_avg_exclude_padding;
+  }
+  const tag t = nhwc ? tag::nhwc : tag::nchw;
+  memory::desc src_md({d[0], d[1], d[2], d[3]}, dt::f32, t);
+  memory::desc dst_md({od[0], od[1], od[2], od[3]}, dt::f32, t);
+  dnnl::pooling_v2_forward::desc pdsc(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
+                                      strides, kernel, dil, pl, pr);
+  dnnl::pooling_v2_forward::primitive_desc pd(pdsc, cpu_engine());
+  Buf& out = vals[s.out];
+  std::vector<float> res(static_cast<size_t>(numel(od)));
+  memory sm(src_md, cpu_engine(), in.v.data());
+  memory dm(dst_md, cpu_engine(), res.data());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, dm}};
+  memory ws;
+  if (pd.workspace_desc().get_size() > 0) {
+    ws = memory(pd.workspace_desc(), cpu_engine());
+    args[DNNL_ARG_WORKSPACE] = ws;
+  }
+  dnnl::pooling_v2_forward(pd).execute(cpu_stream(), args);
+  cpu_stream().wait();
+  out.v.swap(res);
+  out.nhwc = nhwc;
+}
+
+void Engine::Impl::exec_lrn(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  const auto& d = value_shape[s.in[0]];
+  if (d.size() != 4)
+    fail(ErrorKind::unsupported, g.source, fmt::format("node '{}' (LRN)", n.name), "expected 4-D input");
+  Buf& in = vals[s.in[0]];
+  const tag t = in.nhwc ? tag::nhwc : tag::nchw;
+  memory::desc md({d[0], d[1], d[2], d[3]}, dt::f32, t);
+  dnnl::lrn_forward::desc ld(dnnl::prop_kind::forward_inference,
+                             dnnl::algorithm::lrn_across_channels, md, n.get_int("size", 1),
+                             n.get_float("alpha", 1e-4f), n.get_float("beta", 0.75f),
+                             n.get_float("bias", 1.f));
+  dnnl::lrn_forward::primitive_desc pd(ld, cpu_engine());
+  std::vector<float> res(in.v.size());
+  memory sm(md, cpu_engine(), in.v.data()), dm(md, cpu_engine(), res.data());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, dm}};
+  memory ws;
+  if (pd.workspace_desc().get_size() > 0) {
+    ws = memory(pd.workspace_desc(), cpu_engine());
+    args[DNNL_ARG_WORKSPACE] = ws;
+  }
+  dnnl::lrn_forward(pd).execute(cpu_stream(), args);
+  cpu_stream().wait();
+  Buf& out = vals[s.out];
+  const bool nhwc = in.nhwc;
+  out.v.swap(res);
+  out.nhwc = nhwc;
+}
+
+void Engine::Impl::exec_other(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  const std::string where = fmt::format("node '{}' ({})", n.name, n.op);
+  const auto& od = value_shape[s.out];
+  const int64_t cnt = numel(od);
+  auto src_of = [&](size_t i, std::vector<int64_t>& dims) -> const std::vector<float>& {
+    if (s.in[i] >= 0) {
+      dims = value_shape[s.in[i]];
+      return plain(s.in[i]).v;
+    }
+    if (!s.cin[i] || !s.cin[i]->is_float())
+      fail(ErrorKind::unsupported, g.source, where, "input {} must be a float tensor", i);
+    dims = s.cin[i]->dims;
+    return s.cin[i]->f32;
+  };
+  std::vector<float> res(static_cast<size_t>(cnt));
+  bool out_nhwc = false;
+  switch (s.op) {
+    case Op::copy: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      HAQ_ASSERT(numel(d) == cnt);
+      std::copy(x.begin(), x.end(), res.begin());
+      break;
+    }
+    case Op::transpose: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      const size_t r = d.size();
+      std::vector<int64_t> perm = n.get_ints("perm");
+      if (perm.empty())
+        for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
+      std::vector<int64_t> stride(r, 1);
+      for (size_t i = r - 1; i-- > 0;) stride[i] = stride[i + 1] * d[i + 1];
+      std::vector<int64_t> idx(r, 0);
+      for (int64_t i = 0; i < cnt; ++i) {
+        int64_t off = 0;
+        for (size_t k = 0; k < r; ++k) off += idx[k] * stride[perm[k]];
+        res[i] = x[off];
+        for (size_t k = r; k-- > 0;) {
+          if (++idx[k] < od[k]) break;
+          idx[k] = 0;
+        }
+      }
+      break;
+    }
+    case Op::concat: {
+      int64_t axis = n.get_int("axis", 1);
+      if (axis < 0) axis += static_cast<int64_t>(od.size());
+      int64_t outer = 1, inner = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= od[i];
+      for (size_t i = axis + 1; i < od.size(); ++i) inner *= od[i];
+      int64_t off = 0;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (n.inputs[i].empty()) continue;
+        std::vector<int64_t> d;
+        const auto& x = src_of(i, d);
+        const int64_t len = d.at(axis) * inner;
+        for (int64_t o = 0; o < outer; ++o)
+          std::copy(x.begin() + o * len, x.begin() + (o + 1) * len,
+                    res.begin() + o * od[axis] * inner + off);
+        off += len;
+      }
+      break;
+    }
+    case Op::softmax: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      int64_t axis = n.get_int("axis", g.opset >= 13 ? -1 : 1);
+      if (axis < 0) axis += static_cast<int64_t>(d.size());
+      int64_t outer = 1, len = 1, inner = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= d[i];
+      if (g.opset >= 13) {
+        len = d[axis];
+        for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+      } else {
+        for (size_t i = axis; i < d.size(); ++i) len *= d[i];  // coerced to 2-D
+      }
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t in = 0; in < inner; ++in) {
+          const int64_t base = o * len * inner + in;
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t k = 0; k < len; ++k) m = std::max(m, x[base + k * inner]);
+          double sum = 0;
+          for (int64_t k = 0; k < len; ++k) sum += std::exp(x[base + k * inner] - m);
+          for (int64_t k = 0; k < len; ++k)
+            res[base + k * inner] = static_cast<float>(std::exp(x[base + k * inner] - m) / sum);
+        }
+      break;
+    }
+    case Op::batchnorm: {
+      Buf& in = vals[s.in[0]];
+      const auto& d = value_shape[s.in[0]];
+      for (int i = 1; i <= 4; ++i)
+        if (!s.cin.at(i) || !s.cin[i]->is_float())
+          fail(ErrorKind::unsupported, g.source, where, "BatchNormalization parameters must be constants");
+      const auto &sc = s.cin[1]->f32, &bi = s.cin[2]->f32, &mu = s.cin[3]->f32, &var = s.cin[4]->f32;
+      const float eps = n.get_float("epsilon", 1e-5f);
+      const int64_t N = d[0], C = d.size() > 1 ? d[1] : 1;
+      int64_t HW = 1;
+      for (size_t i = 2; i < d.size(); ++i) HW *= d[i];
+      std::vector<float> a(C), b(C);
+      for (int64_t c = 0; c < C; ++c) {
+        a[c] = sc[c] / std::sqrt(var[c] + eps);
+        b[c] = bi[c] - mu[c] * a[c];
+      }
+      const float* x = in.v.data();
+      if (in.nhwc) {
+        for (int64_t i = 0; i < N * HW; ++i)
+          for (int64_t c = 0; c < C; ++c) res[i * C + c] = x[i * C + c] * a[c] + b[c];
+      } else {
+        for (int64_t nn = 0; nn < N; ++nn)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < HW; ++i) {
+              const int64_t k = (nn * C + c) * HW + i;
+              res[k] = x[k] * a[c] + b[c];
+            }
+      }
+      out_nhwc = in.nhwc;
+      break;
+    }
+    case Op::pad: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      const size_t r = d.size();
+      auto pads = n.get_ints("pads");
+      if (pads.size() != 2 * r) fail(ErrorKind::unsupported, g.source, where, "pads must have 2 x rank entries");
+      const std::string mode = n.get_string("mode", "constant");
+      const float value = n.get_float("value", 0.f);
+      std::vector<int64_t> stride(r, 1);
+      for (size_t i = r - 1; i-- > 0;) stride[i] = stride[i + 1] * d[i + 1];
+      std::vector<int64_t> idx(r, 0);
+      for (int64_t i = 0; i < cnt; ++i) {
+        int64_t off = 0;
+        bool inside = true;
+        for (size_t k = 0; k < r; ++k) {
+          int64_t c = idx[k] - pads[k];
+          if (c < 0 || c >= d[k]) {
+            if (mode == "constant") {
+              inside = false;
+              break;
+            } else if (mode == "edge") {
+              c = std::clamp<int64_t>(c, 0, d[k] - 1);
+            } else {  // reflect
+              if (d[k] == 1) c = 0;
+              while (c < 0 || c >= d[k]) c = c < 0 ? -c : 2 * (d[k] - 1) - c;
+            }
+          }
+          off += c * stride[k];
+        }
+        res[i] = inside ? x[off] : value;
+        for (size_t k = r; k-- > 0;) {
+          if (++idx[k] < od[k]) break;
+          idx[k] = 0;
+        }
+      }
+      break;
+    }
+    case Op::reduce_mean: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      const size_t r = d.size();
+      auto axes = n.get_ints("axes");
+      std::vector<bool> red(r, axes.empty());
+      for (int64_t a : axes) red[a < 0 ? a + r : a] = true;
+      std::vector<int64_t> ostride(r, 0);
+      int64_t k = 1, group = 1;
+      for (size_t i = r; i-- > 0;) {
+        if (red[i]) {
+          group *= d[i];
+        } else {
+          ostride[i] = k;
+          k *= d[i];
+        }
+      }
+      HAQ_ASSERT(k == cnt);
+      std::vector<double> acc(static_cast<size_t>(cnt), 0.0);
+      std::vector<int64_t> idx(r, 0);
+      const int64_t total = numel(d);
+      for (int64_t i = 0; i < total; ++i) {
+        int64_t o = 0;
+        for (size_t a = 0; a < r; ++a) o += idx[a] * ostride[a];
+        acc[o] += x[i];
+        for (size_t a = r; a-- > 0;) {
+          if (++idx[a] < d[a]) break;
+          idx[a] = 0;
+        }
+      }
+      for (int64_t i = 0; i < cnt; ++i) res[i] = static_cast<float>(acc[i] / group);
+      break;
+    }
+    case Op::gather: {
+      std::vector<int64_t> d;
+      const auto& x = src_of(0, d);
+      if (s.in.size() < 2 || !s.cin[1] || s.cin[1]->is_float())
+        fail(ErrorKind::unsupported, g.source, where, "Gather needs constant integer indices");
+      const auto& ind = s.cin[1]->i64;
+      int64_t axis = n.get_int("axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(d.size());
+      int64_t outer = 1, inner = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= d[i];
+      for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+      const int64_t ni = static_cast<int64_t>(ind.size());
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < ni; ++j) {
+          int64_t v = ind[j] < 0 ? ind[j] + d[axis] : ind[j];
+          if (v < 0 || v >= d[axis]) fail(ErrorKind::model, g.source, where, "index {} out of range", ind[j]);
+          std::copy(x.begin() + (o * d[axis] + v) * inner, x.begin() + (o * d[axis] + v + 1) * inner,
+                    res.begin() + (o * ni + j) * inner);
+        }
+      break;
+    }
+    default:
+      fail(ErrorKind::internal, g.source, where, "op not dispatched");
+  }
+  Buf& out = vals[s.out];
+  out.v.swap(res);
+  out.nhwc = out_nhwc;
+}
+
+// ---- Engine ------------------------------------------------------------------
+
+Engine::Engine(model::Graph graph, EngineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(graph), options)) {}
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+
+const model::Graph& Engine::graph() const { return impl_->g; }
+const EngineOptions& Engine::options() const { return impl_->opt; }
+bool Engine::calibrated() const { return impl_->calibrated; }
+std::vector<LayerCalibration> Engine::calibration() const { return impl_->calib; }
+int64_t Engine::num_classes() const { return impl_->classes; }
+
+std::vector<float> Engine::run_batch(const quant::Policy* p, const std::vector<float>& input) {
+  HAQ_ASSERT(static_cast<int64_t>(input.size()) == impl_->sample_in * impl_->g.batch);
+  impl_->valid_rows = impl_->g.batch;
+  return impl_->run_batch(p, input.data());
+}
+
+std::vector<float> Engine::Impl::run_all(const quant::Policy* p, const data::Dataset& d,
+                                         const std::vector<int64_t>& indices) {
+  Impl& m = *this;
+  const int64_t B = m.g.batch;
+  const int64_t total = static_cast<int64_t>(indices.size());
+  std::vector<float> logits(static_cast<size_t>(total * m.classes));
+  std::vector<float> input(static_cast<size_t>(B * m.sample_in));
+  const auto& in_shape = m.value_shape[m.input_id];
+  for (int64_t start = 0; start < total; start += B) {
+    const int64_t cnt = std::min(B, total - start);
+    std::vector<int64_t> chunk(indices.begin() + start, indices.begin() + start + cnt);
+    std::fill(input.begin(), input.end(), 0.f);  // padding of the last batch
+    data::to_model_layout(d, chunk, in_shape, input.data());
+    if (m.calibrating) {
+      auto& mn = m.graph_input_min[m.input_id];
+      for (int64_t i = 0; i < cnt * m.sample_in; ++i) mn = std::min<double>(mn, input[i]);
+    }
+    m.valid_rows = cnt;
+    const auto& out = m.run_batch(p, input.data());
+    std::copy(out.begin(), out.begin() + cnt * m.classes, logits.begin() + start * m.classes);
+  }
+  return logits;
+}
+
+void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indices) {
+  Impl& m = *impl_;
+  if (indices.empty()) fail(ErrorKind::usage, d.source, "calibration", "no calibration samples");
+  m.hist.assign(m.g.layers.size(), quant::Histogram());
+  m.in_sum.assign(m.g.layers.size(), {});
+  m.in_count.assign(m.g.layers.size(), 0);
+  m.graph_input_min.clear();
+  m.graph_input_min[m.input_id] = std::numeric_limits<double>::infinity();
+  m.calibrating = true;
+  try {
+    m.run_all(nullptr, d, indices);
+  } catch (...) {
+    m.calibrating = false;
+    throw;
+  }
+  m.calibrating = false;
+  std::set<std::string> nn_inputs;
+  if (m.graph_input_min[m.input_id] >= 0) nn_inputs.insert(m.g.inputs[0].name);
+  const auto nn = m.nonneg_values(nn_inputs);
+  m.calib.assign(m.g.layers.size(), {});
+  for (size_t li = 0; li < m.g.layers.size(); ++li) {
+    auto& c = m.calib[li];
+    c.is_unsigned = nn.count(m.g.layers[li].input) != 0;
+    c.min = m.hist[li].min();
+    c.max_abs = m.hist[li].max_abs();
+    c.thresholds.assign(9, -1.f);
+  }
+  m.qprims.clear();
+  m.bias_shift.clear();
+  m.calibrated = true;
+}
+
+std::vector<float> Engine::run_fp32(const data::Dataset& d, const std::vector<int64_t>& indices) {
+  return impl_->run_all(nullptr, d, indices);
+}
+
+std::vector<float> Engine::run(const quant::Policy& p, const data::Dataset& d,
+                               const std::vector<int64_t>& indices) {
+  if (p.layers.size() != impl_->g.layers.size())
+    fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p.layers.size(),
+         impl_->g.layers.size());
+  for (size_t i = 0; i < p.layers.size(); ++i) {
+    const auto& l = p.layers[i];
+    if (l.layer != impl_->g.layers[i].name)
+      fail(ErrorKind::policy, "", fmt::format("/layers/{}", i),
+           "layer '{}' where the model has '{}'", l.layer, impl_->g.layers[i].name);
+    if (!l.fp32 && (l.w_bits < 1 || l.w_bits > 8 || l.a_bits < 1 || l.a_bits > 8))
+      fail(ErrorKind::policy, "", fmt::format("/layers/{}", i), "bits must be in 1..8");
+  }
+  return impl_->run_all(&p, d, indices);
+}
+
+// ---- scoring -------------------------------------------------------------------
+
+double Accuracy::metric(const std::string& name) const {
+  if (name == "top1") return top1;
+  if (name == "top5") return top5;
+  if (name == "fidelity") return fidelity;
+  fail(ErrorKind::usage, "", "--metric", "expected top1, top5 or fidelity; got '{}'", name);
+}
+
+Accuracy score(const std::vector<float>& logits, int64_t classes,
+               const std::vector<int32_t>& labels, const std::vector<float>& fp32_logits) {
+  Accuracy a;
+  HAQ_ASSERT(classes > 0);
+  const int64_t n = static_cast<int64_t>(logits.size()) / classes;
+  a.samples = n;
+  if (n == 0) return a;
+  auto argmax = [&](const std::vector<float>& v, int64_t i) {
+    const float* r = v.data() + i * classes;
+    return static_cast<int64_t>(std::max_element(r, r + classes) - r);
+  };
+  int64_t t1 = 0, t5 = 0, fid = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t top = argmax(logits, i);
+    if (!labels.empty()) {
+      const int32_t y = labels[i];
+      if (top == y) ++t1;
+      const float* r = logits.data() + i * classes;
+      if (y >= 0 && y < classes) {
+        // Rank of the label: the number of logits strictly greater (ties favour lower index).
+        int64_t greater = 0;
+        for (int64_t c = 0; c < classes; ++c)
+          if (r[c] > r[y] || (r[c] == r[y] && c < y)) ++greater;
+        if (greater < 5) ++t5;
+      }
+    }
+    if (!fp32_logits.empty() && argmax(fp32_logits, i) == top) ++fid;
+  }
+  a.top1 = 100.0 * t1 / n;
+  a.top5 = 100.0 * t5 / n;
+  a.fidelity = fp32_logits.empty() ? 0.0 : 100.0 * fid / n;
+  return a;
+}
+
+std::vector<int32_t> labels_of(const data::Dataset& d, const std::vector<int64_t>& indices) {
+  std::vector<int32_t> out;
+  if (d.labels.empty()) return out;
+  out.reserve(indices.size());
+  for (int64_t i : indices) out.push_back(d.labels.at(static_cast<size_t>(i)));
+  return out;
+}
+
+PolicyEvaluator::PolicyEvaluator(Engine& engine, const data::Dataset& data,
+                                 std::vector<int64_t> indices)
+    : engine_(engine), data_(data), indices_(std::move(indices)) {
+  labels_ = labels_of(data_, indices_);
+  auto t0 = std::chrono::steady_clock::now();
+  fp32_logits_ = engine_.run_fp32(data_, indices_);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fp32_ = score(fp32_logits_, engine_.num_classes(), labels_, fp32_logits_);
+  fp32_.seconds = secs;
+}
+
+Accuracy PolicyEvaluator::evaluate(const quant::Policy& p) {
+  const std::string key = quant::policy_key(p);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = engine_.run(p, data_, indices_);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Accuracy a = score(logits, engine_.num_classes(), labels_, fp32_logits_);
+  a.seconds = secs;
+  return cache_[key] = a;
+}
+
+}  // namespace haq::engine

@@ -1,0 +1,282 @@
+#include "haq/quant/quantizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "haq/core/error.h"
+
+namespace haq::quant {
+
+const char* to_string(CalibMethod m) {
+  switch (m) {
+    case CalibMethod::minmax: return "minmax";
+    case CalibMethod::percentile: return "percentile";
+    case CalibMethod::mse: return "mse";
+    case CalibMethod::kl: return "kl";
+  }
+  return "?";
+}
+
+const char* to_string(WeightClip c) { return c == WeightClip::max ? "max" : "mse"; }
+
+CalibMethod parse_calib_method(const std::string& s) {
+  if (s == "minmax") return CalibMethod::minmax;
+  if (s == "percentile") return CalibMethod::percentile;
+  if (s == "mse") return CalibMethod::mse;
+  if (s == "kl") return CalibMethod::kl;
+  fail(ErrorKind::usage, "", "--calib-method", "expected minmax, percentile, mse or kl; got '{}'", s);
+}
+
+WeightClip parse_weight_clip(const std::string& s) {
+  if (s == "max") return WeightClip::max;
+  if (s == "mse") return WeightClip::mse;
+  fail(ErrorKind::usage, "", "--weight-clip", "expected max or mse; got '{}'", s);
+}
+
+ActQuant make_act_quant(float threshold, int bits, bool is_unsigned) {
+  HAQ_ASSERT(bits >= 1 && bits <= 8);
+  ActQuant q;
+  q.bits = bits;
+  q.is_unsigned = is_unsigned;
+  q.hi = is_unsigned ? unsigned_max_level(bits) : signed_max_level(bits);
+  q.lo = is_unsigned ? 0 : -q.hi;
+  q.scale = (threshold > 0.f && std::isfinite(threshold)) ? threshold / static_cast<float>(q.hi) : 1.f;
+  q.inv_scale = 1.f / q.scale;
+  return q;
+}
+
+namespace {
+
+// Squared error of quantizing the channel with scale s and top level L.
+double channel_mse(const float* w, int64_t n, double s, int32_t L) {
+  double err = 0;
+  const double inv = 1.0 / s;
+  for (int64_t i = 0; i < n; ++i) {
+    double q = std::nearbyint(w[i] * inv);
+    q = std::clamp(q, -static_cast<double>(L), static_cast<double>(L));
+    double d = w[i] - q * s;
+    err += d * d;
+  }
+  return err;
+}
+
+}  // namespace
+
+QuantizedWeights quantize_weights(const float* w, int64_t channels, int64_t per_channel, int bits,
+                                  WeightClip clip) {
+  HAQ_ASSERT(bits >= 1 && bits <= 8);
+  QuantizedWeights q;
+  q.bits = bits;
+  q.channels = channels;
+  q.per_channel = per_channel;
+  q.values.assign(static_cast<size_t>(channels * per_channel), 0);
+  q.scales.assign(static_cast<size_t>(channels), 1.f);
+  const int32_t L = signed_max_level(bits);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* wc = w + c * per_channel;
+    int8_t* vc = q.values.data() + c * per_channel;
+    double max_abs = 0, sum_abs = 0;
+    for (int64_t i = 0; i < per_channel; ++i) {
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(wc[i])));
+      sum_abs += std::fabs(wc[i]);
+    }
+    if (max_abs == 0) continue;  // all-zero channel: levels 0, scale 1
+    if (bits == 1) {
+      // Binary: the sign, with alpha = mean |w| (the L2-optimal scale for signs).
+      q.scales[c] = static_cast<float>(sum_abs / per_channel);
+      for (int64_t i = 0; i < per_channel; ++i) vc[i] = wc[i] >= 0.f ? 1 : -1;
+      continue;
+    }
+    double best_s = max_abs / L;
+    if (clip == WeightClip::mse) {
+      double best_err = channel_mse(wc, per_channel, best_s, L);
+      // Ratios 1.00, 0.99, ..., 0.20 of max |w|; ties keep the larger clip.
+      for (int k = 1; k <= 80; ++k) {
+        double s = max_abs * (1.0 - 0.01 * k) / L;
+        double e = channel_mse(wc, per_channel, s, L);
+        if (e < best_err) best_err = e, best_s = s;
+      }
+    }
+    const float s = static_cast<float>(best_s);
+    q.scales[c] = s;
+    const float inv = 1.f / s;
+    for (int64_t i = 0; i < per_channel; ++i) {
+      float r = std::nearbyint(wc[i] * inv);
+      r = std::clamp(r, -static_cast<float>(L), static_cast<float>(L));
+      vc[i] = static_cast<int8_t>(r);
+    }
+  }
+  return q;
+}
+
+std::vector<float> dequantize(const QuantizedWeights& q) {
+  std::vector<float> out(q.values.size());
+  for (int64_t c = 0; c < q.channels; ++c)
+    for (int64_t i = 0; i < q.per_channel; ++i)
+      out[c * q.per_channel + i] = q.values[c * q.per_channel + i] * q.scales[c];
+  return out;
+}
+
+// ---- Histogram -------------------------------------------------------------
+
+void Histogram::grow_to(double v) {
+  if (v < range_) return;
+  if (range_ == 0) {
+    range_ = v * (1 + 1e-6) + std::numeric_limits<double>::min();
+    return;
+  }
+  const size_t n = counts_.size();
+  while (v >= range_) {
+    // Double the range: bins 2i and 2i+1 become bin i.
+    for (size_t i = 0; i < n / 2; ++i) counts_[i] = counts_[2 * i] + counts_[2 * i + 1];
+    std::fill(counts_.begin() + n / 2, counts_.end(), 0.0);
+    range_ *= 2;
+  }
+}
+
+void Histogram::add(const float* x, int64_t n) {
+  if (n <= 0) return;
+  float chunk_max = 0, chunk_min = std::numeric_limits<float>::max();
+  for (int64_t i = 0; i < n; ++i) {
+    chunk_max = std::max(chunk_max, std::fabs(x[i]));
+    chunk_min = std::min(chunk_min, x[i]);
+  }
+  min_ = total_ == 0 ? chunk_min : std::min(min_, static_cast<double>(chunk_min));
+  max_abs_ = std::max(max_abs_, static_cast<double>(chunk_max));
+  total_ += static_cast<double>(n);
+  if (chunk_max > 0) grow_to(chunk_max);
+  const int nb = bins();
+  const double k = range_ > 0 ? nb / range_ : 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float a = std::fabs(x[i]);
+    if (a == 0.f) {
+      zeros_ += 1;
+      continue;
+    }
+    int b = static_cast<int>(a * k);
+    counts_[std::min(b, nb - 1)] += 1;
+  }
+}
+
+double Histogram::percentile(double pct) const {
+  const double target = pct / 100.0 * total_;
+  double cum = zeros_;
+  if (cum >= target) return 0;
+  const double w = bin_width();
+  for (int i = 0; i < bins(); ++i) {
+    if (cum + counts_[i] >= target && counts_[i] > 0) {
+      double frac = (target - cum) / counts_[i];
+      return std::min((i + frac) * w, max_abs_);
+    }
+    cum += counts_[i];
+  }
+  return max_abs_;
+}
+
+double histogram_quant_mse(const Histogram& h, double threshold, int bits, bool is_unsigned) {
+  if (h.count() == 0) return 0;
+  const bool binary = !is_unsigned && bits == 1;
+  const double L = is_unsigned ? unsigned_max_level(bits) : signed_max_level(bits);
+  const double s = threshold / L;
+  const double w = h.bin_width();
+  double err = binary ? h.zeros() * threshold * threshold : 0.0;
+  const auto& c = h.counts();
+  for (int i = 0; i < h.bins(); ++i) {
+    if (c[i] == 0) continue;
+    const double v = (i + 0.5) * w;
+    double q = binary ? 1.0 : std::min(std::nearbyint(v / s), L);
+    double d = v - q * s;
+    err += c[i] * d * d;
+  }
+  return err / h.count();
+}
+
+namespace {
+
+// TensorRT-style entropy calibration: the threshold whose clipped and
+// `levels`-quantized histogram is closest (KL divergence) to the original.
+double kl_threshold(const Histogram& h, int levels) {
+  const auto& counts = h.counts();
+  int nb = 0;
+  for (int i = 0; i < h.bins(); ++i)
+    if (counts[i] > 0) nb = i + 1;
+  if (nb <= levels) return h.max_abs();
+  std::vector<double> all(counts.begin(), counts.begin() + nb);
+  all[0] += h.zeros();
+  double best_kl = std::numeric_limits<double>::infinity();
+  int best_i = nb;
+  std::vector<double> p, q;
+  for (int i = levels; i <= nb; ++i) {
+    p.assign(all.begin(), all.begin() + i);
+    double outliers = 0;
+    for (int j = i; j < nb; ++j) outliers += all[j];
+    p[i - 1] += outliers;
+    // Quantize bins [0, i) without the outliers into `levels` chunks; spread
+    // each chunk's mass uniformly over its non-empty bins.
+    q.assign(i, 0.0);
+    for (int l = 0; l < levels; ++l) {
+      int b0 = static_cast<int>(static_cast<int64_t>(l) * i / levels);
+      int b1 = static_cast<int>(static_cast<int64_t>(l + 1) * i / levels);
+      double mass = 0;
+      int nonempty = 0;
+      for (int j = b0; j < b1; ++j) {
+        mass += all[j];
+        if (p[j] > 0) ++nonempty;
+      }
+      if (nonempty == 0) continue;
+      for (int j = b0; j < b1; ++j)
+        if (p[j] > 0) q[j] = mass / nonempty;
+    }
+    double sp = 0, sq = 0;
+    for (int j = 0; j < i; ++j) sp += p[j], sq += q[j];
+    double kl = 0;
+    for (int j = 0; j < i; ++j) {
+      if (p[j] <= 0) continue;
+      double pj = p[j] / sp;
+      double qj = q[j] > 0 ? q[j] / sq : 1e-12;
+      kl += pj * std::log(pj / qj);
+    }
+    if (kl < best_kl) best_kl = kl, best_i = i;
+  }
+  return std::min(best_i * h.bin_width(), h.max_abs());
+}
+
+}  // namespace
+
+float calibrate_range(const Histogram& h, int bits, bool is_unsigned, CalibMethod method) {
+  HAQ_ASSERT(bits >= 1 && bits <= 8);
+  const double amax = h.max_abs();
+  if (amax <= 0) return 0.f;
+  switch (method) {
+    case CalibMethod::minmax: return static_cast<float>(amax);
+    case CalibMethod::percentile: {
+      double t = h.percentile(99.99);
+      return static_cast<float>(t > 0 ? t : amax);
+    }
+    case CalibMethod::mse: {
+      double best_t = amax, best_e = histogram_quant_mse(h, amax, bits, is_unsigned);
+      // Ratios 1.000, 0.995, ..., 0.005 of the max; ties keep the larger clip.
+      for (int k = 1; k < 200; ++k) {
+        double t = amax * (1.0 - 0.005 * k);
+        double e = histogram_quant_mse(h, t, bits, is_unsigned);
+        if (e < best_e) best_e = e, best_t = t;
+      }
+      return static_cast<float>(best_t);
+    }
+    case CalibMethod::kl: {
+      int levels = is_unsigned ? (1 << bits) : std::max(2, 1 << (bits - 1));
+      return static_cast<float>(kl_threshold(h, levels));
+    }
+  }
+  return static_cast<float>(amax);
+}
+
+float calibrate_range(const std::vector<float>& samples, int bits, bool is_unsigned,
+                      CalibMethod method) {
+  Histogram h;
+  h.add(samples.data(), static_cast<int64_t>(samples.size()));
+  return calibrate_range(h, bits, is_unsigned, method);
+}
+
+}  // namespace haq::quant

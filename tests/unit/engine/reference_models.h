@@ -1,0 +1,33 @@
+#pragma once
+// The reference models and a batch of real Fashion-MNIST test images.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "haq/data/dataset.h"
+#include "test_paths.h"
+
+namespace haq::test {
+
+/// models/fmnist-*.onnx, sorted.
+inline std::vector<std::string> reference_models() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(source_path("models"))) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("fmnist-", 0) == 0 && e.path().extension() == ".onnx") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The Fashion-MNIST test split (loaded once).
+inline const data::Dataset& fashion_mnist_test() {
+  static const data::Dataset d = [] {
+    data::DataSpec spec;
+    spec.data = "fashion-mnist";
+    return data::load_dataset(spec, data::Split::test);
+  }();
+  return d;
+}
+
+}  // namespace haq::test

@@ -1,0 +1,279 @@
+// The engine on graphs built in code: fp32 against a naive float reference,
+// quantized layers against the quantizer's arithmetic done by hand.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "graph_builder.h"
+#include "haq/engine/engine.h"
+
+using namespace haq;
+using haq::test::GraphBuilder;
+
+namespace {
+
+using Vec = std::vector<float>;
+
+// Naive NCHW convolution with the layer's canonical weights.
+Vec conv_ref(const Vec& x, const model::Layer& l, const Vec& w, const Vec& b) {
+  const int64_t N = l.input_shape[0], C = l.c_in, H = l.in_h, W = l.in_w, O = l.c_out;
+  const int64_t cg = C / l.groups, og = O / l.groups;
+  Vec y(static_cast<size_t>(N * O * l.out_h * l.out_w));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oy = 0; oy < l.out_h; ++oy)
+        for (int64_t ox = 0; ox < l.out_w; ++ox) {
+          double acc = b[o];
+          for (int64_t ic = 0; ic < cg; ++ic)
+            for (int64_t ky = 0; ky < l.kernel_h; ++ky)
+              for (int64_t kx = 0; kx < l.kernel_w; ++kx) {
+                int64_t iy = oy * l.stride_h - l.pads[0] + ky, ix = ox * l.stride_w - l.pads[1] + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += x[((n * C + (o / og) * cg + ic) * H + iy) * W + ix] *
+                       double(w[((o * cg + ic) * l.kernel_h + ky) * l.kernel_w + kx]);
+              }
+          y[((n * O + o) * l.out_h + oy) * l.out_w + ox] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+Vec relu(Vec x) {
+  for (auto& v : x) v = std::max(v, 0.f);
+  return x;
+}
+
+Vec maxpool2(const Vec& x, int64_t N, int64_t C, int64_t H, int64_t W) {
+  Vec y(static_cast<size_t>(N * C * (H / 2) * (W / 2)));
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t oy = 0; oy < H / 2; ++oy)
+      for (int64_t ox = 0; ox < W / 2; ++ox) {
+        float m = -1e30f;
+        for (int dy = 0; dy < 2; ++dy)
+          for (int dx = 0; dx < 2; ++dx) m = std::max(m, x[(nc * H + 2 * oy + dy) * W + 2 * ox + dx]);
+        y[(nc * (H / 2) + oy) * (W / 2) + ox] = m;
+      }
+  return y;
+}
+
+Vec gemm_ref(const Vec& x, int64_t N, int64_t K, int64_t O, const Vec& w, const Vec& b) {
+  Vec y(static_cast<size_t>(N * O));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o) {
+      double acc = b[o];
+      for (int64_t k = 0; k < K; ++k) acc += x[n * K + k] * double(w[o * K + k]);
+      y[n * O + o] = static_cast<float>(acc);
+    }
+  return y;
+}
+
+double max_abs(const Vec& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, double(std::fabs(x)));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("fp32: conv, relu, maxpool, depthwise conv, residual add, GAP, gemm match a naive reference") {
+  const int64_t B = 4;
+  GraphBuilder gb(B, {3, 8, 8});
+  auto c1 = gb.conv("input", 8, 3, 1, 1);
+  auto r1 = gb.unary("Relu", c1);
+  auto p1 = gb.maxpool(r1, 2, 2);
+  auto c2 = gb.conv(p1, 8, 3, 1, 1, 8);
+  auto r2 = gb.unary("Relu", c2);
+  auto a = gb.add(r2, p1);
+  auto gap = gb.global_avg_pool(a);
+  auto fl = gb.flatten(gap);
+  auto fc = gb.gemm(fl, 5);
+  model::Graph g = gb.finish(fc);
+  // 6 samples at batch 4: the last batch is padded.
+  auto d = test::random_dataset(6, 3, 8, 8, -1.f, 1.f, 5, 3);
+  std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5};
+
+  engine::EngineOptions o;
+  o.batch = B;
+  engine::Engine e(g, o);
+  auto got = e.run_fp32(d, idx);
+  REQUIRE(got.size() == 6 * 5);
+
+  // Reference, batch 6 at once.
+  auto L = g.layers;
+  for (auto& l : L) l.input_shape[0] = 6;
+  auto W = [&](int i) { return g.constants.at(L[i].weight).f32; };
+  auto Bv = [&](int i) { return g.constants.at(L[i].bias).f32; };
+  Vec x(d.images.begin(), d.images.end());
+  auto y1 = maxpool2(relu(conv_ref(x, L[0], W(0), Bv(0))), 6, 8, 8, 8);
+  auto y2 = relu(conv_ref(y1, L[1], W(1), Bv(1)));
+  for (size_t i = 0; i < y2.size(); ++i) y2[i] += y1[i];
+  Vec pooled(6 * 8, 0.f);
+  for (int64_t nc = 0; nc < 6 * 8; ++nc) {
+    double s = 0;
+    for (int64_t i = 0; i < 16; ++i) s += y2[nc * 16 + i];
+    pooled[nc] = static_cast<float>(s / 16);
+  }
+  auto want = gemm_ref(pooled, 6, 8, 5, W(2), Bv(2));
+  const double tol = 1e-5 * std::max(1.0, max_abs(want));
+  for (size_t i = 0; i < want.size(); ++i) CHECK(std::fabs(got[i] - want[i]) <= tol);
+}
+
+namespace {
+
+// One quantized conv (+ReLU) layer by hand: levels of the input under the
+// engine's calibrated quantizer, levels of the weights, integer dot products,
+// then (acc + bias / s) * s with s = scale_a * scale_w[c].
+Vec quantized_conv_by_hand(const model::Graph& g, const engine::Engine& e, const Vec& x, int w_bits,
+                           int a_bits, bool relu_after) {
+  const auto& l = g.layers[0];
+  const auto cal = e.calibration()[0];
+  auto aq = quant::make_act_quant(cal.thresholds[a_bits], a_bits, cal.is_unsigned);
+  const auto& w = g.constants.at(l.weight).f32;
+  auto qw = quant::quantize_weights(w.data(), l.c_out, static_cast<int64_t>(w.size()) / l.c_out, w_bits,
+                                    quant::WeightClip::mse);
+  Vec xl(x.size()), wl(qw.values.begin(), qw.values.end());
+  for (size_t i = 0; i < x.size(); ++i) xl[i] = static_cast<float>(aq.level(x[i]));
+  Vec zero(static_cast<size_t>(l.c_out), 0.f);
+  auto acc = conv_ref(xl, l, wl, zero);  // exact: small integers in double
+  const auto& b = g.constants.at(l.bias).f32;
+  const int64_t plane = l.out_h * l.out_w;
+  for (size_t i = 0; i < acc.size(); ++i) {
+    int64_t c = (static_cast<int64_t>(i) / plane) % l.c_out;
+    float s = aq.scale * qw.scales[c];
+    acc[i] = (acc[i] + b[c] / s) * s;
+    if (relu_after) acc[i] = std::max(acc[i], 0.f);
+  }
+  return acc;
+}
+
+}  // namespace
+
+TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 inputs, bits 1..8)") {
+  for (bool nonneg : {true, false}) {
+    const int64_t B = 4;
+    GraphBuilder gb(B, {4, 9, 9}, 11);
+    auto c = gb.conv("input", 6, 3, 2, 1);
+    auto r = gb.unary("Relu", c);
+    model::Graph g = gb.finish(r);
+    auto d = test::random_dataset(B, 4, 9, 9, nonneg ? 0.f : -1.f, 1.f, 6, 5);
+    std::vector<int64_t> idx = {0, 1, 2, 3};
+    engine::EngineOptions o;
+    o.batch = B;
+    o.bias_correction = false;
+    engine::Engine e(g, o);
+    e.calibrate(d, idx);
+    CHECK(e.calibration()[0].is_unsigned == nonneg);
+    for (auto [wb, ab] : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 3}, {1, 8}, {8, 1}, {5, 6}}) {
+      INFO("w" << wb << "a" << ab << (nonneg ? " u8" : " s8"));
+      quant::Policy p = quant::uniform_policy(g, wb, ab);
+      auto got = e.run(p, d, idx);
+      Vec x(d.images.begin(), d.images.end());
+      auto want = quantized_conv_by_hand(g, e, x, wb, ab, true);
+      REQUIRE(got.size() == want.size());
+      const double tol = 1e-5 * std::max(1.0, max_abs(want));
+      size_t bad = 0;
+      for (size_t i = 0; i < want.size(); ++i) bad += std::fabs(got[i] - want[i]) > tol;
+      CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
+  const int64_t B = 8;
+  GraphBuilder gb(B, {2, 4, 4}, 5);
+  auto fl = gb.flatten("input");
+  auto fc = gb.gemm(fl, 7);
+  model::Graph g = gb.finish(fc);
+  auto d = test::random_dataset(B, 2, 4, 4, -2.f, 1.f, 7, 9);
+  std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 6, 7};
+  engine::EngineOptions o;
+  o.batch = B;
+  o.bias_correction = false;
+  engine::Engine e(g, o);
+  e.calibrate(d, idx);
+  CHECK_FALSE(e.calibration()[0].is_unsigned);
+  for (int bits : {2, 4, 8}) {
+    auto got = e.run(quant::uniform_policy(g, bits, bits), d, idx);
+    const auto& l = g.layers[0];
+    auto cal = e.calibration()[0];
+    auto aq = quant::make_act_quant(cal.thresholds[bits], bits, false);
+    const auto& w = g.constants.at(l.weight).f32;
+    auto qw = quant::quantize_weights(w.data(), 7, 32, bits, quant::WeightClip::mse);
+    const auto& b = g.constants.at(l.bias).f32;
+    for (int64_t n = 0; n < B; ++n)
+      for (int64_t o2 = 0; o2 < 7; ++o2) {
+        int64_t acc = 0;
+        for (int64_t k = 0; k < 32; ++k) acc += aq.level(d.images[n * 32 + k]) * qw.values[o2 * 32 + k];
+        float s = aq.scale * qw.scales[o2];
+        float want = (static_cast<float>(acc) + b[o2] / s) * s;
+        CHECK(got[n * 7 + o2] == Approx(want).margin(1e-5));
+      }
+  }
+}
+
+TEST_CASE("bias correction removes the mean output shift of weight quantization") {
+  const int64_t B = 16;
+  GraphBuilder gb(B, {8, 6, 6}, 21);
+  auto c = gb.conv("input", 8, 3, 1, 1);
+  model::Graph g = gb.finish(c);
+  auto d = test::random_dataset(B, 8, 6, 6, 0.f, 1.f, 8, 4);
+  std::vector<int64_t> idx(B);
+  for (int64_t i = 0; i < B; ++i) idx[i] = i;
+  auto channel_shift = [&](bool bc) {
+    engine::EngineOptions o;
+    o.batch = B;
+    o.bias_correction = bc;
+    engine::Engine e(g, o);
+    e.calibrate(d, idx);
+    auto fp = e.run_fp32(d, idx);
+    auto q = e.run(quant::uniform_policy(g, 2, 8), d, idx);
+    // Mean difference per output channel, summed in magnitude.
+    std::vector<double> diff(8, 0.0);
+    for (size_t i = 0; i < fp.size(); ++i) diff[(i / 36) % 8] += q[i] - fp[i];
+    double total = 0;
+    for (double v : diff) total += std::fabs(v) / (B * 36);
+    return total;
+  };
+  double off = channel_shift(false), on = channel_shift(true);
+  CHECK(off > 0.01);
+  CHECK(on < 0.1 * off);
+}
+
+TEST_CASE("PolicyEvaluator caches per policy; an all-fp32 policy reproduces fp32") {
+  const int64_t B = 4;
+  GraphBuilder gb(B, {1, 6, 6}, 3);
+  auto c = gb.conv("input", 4, 3, 1, 1);
+  auto r = gb.unary("Relu", c);
+  auto fl = gb.flatten(r);
+  auto fc = gb.gemm(fl, 3);
+  model::Graph g = gb.finish(fc);
+  auto d = test::random_dataset(10, 1, 6, 6, 0.f, 1.f, 3, 8);
+  std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  engine::EngineOptions o;
+  o.batch = B;
+  engine::Engine e(g, o);
+  e.calibrate(d, idx);
+  engine::PolicyEvaluator ev(e, d, idx);
+  auto p = quant::uniform_policy(g, 8, 8);
+  for (auto& l : p.layers) l.fp32 = true;
+  auto a = ev.evaluate(p);
+  CHECK(a.top1 == ev.fp32().top1);
+  CHECK(a.fidelity == 100.0);
+  CHECK(a.samples == 10);
+  ev.evaluate(p);
+  CHECK(ev.cache_size() == 1);
+  ev.evaluate(quant::uniform_policy(g, 4, 4));
+  CHECK(ev.cache_size() == 2);
+}
+
+TEST_CASE("score: top1, top5 and fidelity on known logits") {
+  std::vector<float> logits = {0, 1, 2, 3, 4, 5, 6,   // argmax 6
+                               6, 5, 4, 3, 2, 1, 0};  // argmax 0
+  std::vector<float> ref = {0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0};
+  auto a = engine::score(logits, 7, {6, 5}, ref);
+  CHECK(a.top1 == 50.0);
+  CHECK(a.top5 == 50.0);  // label 5 of row 2 has rank 6
+  CHECK(a.fidelity == 50.0);
+  auto b = engine::score(logits, 7, {2, 4}, {});
+  CHECK(b.top1 == 0.0);
+  CHECK(b.top5 == 100.0);
+}
