@@ -40,23 +40,31 @@ std::vector<size_t> pareto_front(const std::vector<DesignPoint>& points,
       v[i * k + o] = goodness(points[i], objectives[o]);
       if (!std::isfinite(v[i * k + o])) valid[i] = 0;
     }
+  // Visit points in lexicographic order of their objective vectors (best
+  // first, ties by index). Whatever dominates a point, or equals it with a
+  // lower index, comes before it, and nothing later can dominate an earlier
+  // point; so comparing each point with the front found so far is enough:
+  // O(n log n + n * front size) instead of all pairs.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (valid[i]) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    for (size_t o = 0; o < k; ++o)
+      if (v[a * k + o] != v[b * k + o]) return v[a * k + o] > v[b * k + o];
+    return a < b;
+  });
   std::vector<size_t> front;
-  for (size_t i = 0; i < n; ++i) {
-    if (!valid[i]) continue;
+  for (size_t i : order) {
     bool dominated = false;
-    for (size_t j = 0; j < n && !dominated; ++j) {
-      if (j == i || !valid[j]) continue;
-      bool all_ge = true, any_gt = false;
-      for (size_t o = 0; o < k; ++o) {
-        double a = v[j * k + o], b = v[i * k + o];
-        if (a < b) {
-          all_ge = false;
-          break;
-        }
-        if (a > b) any_gt = true;
+    for (size_t j : front) {
+      // j is at least as good everywhere: strictly better somewhere, or an
+      // identical vector seen first. Either way i is out.
+      bool all_ge = true;
+      for (size_t o = 0; o < k && all_ge; ++o) all_ge = v[j * k + o] >= v[i * k + o];
+      if (all_ge) {
+        dominated = true;
+        break;
       }
-      // Strictly better somewhere, or an identical vector seen earlier.
-      if (all_ge && (any_gt || j < i)) dominated = true;
     }
     if (!dominated) front.push_back(i);
   }

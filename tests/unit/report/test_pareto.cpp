@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <random>
+#include <set>
+
 #include "haq/report/report.h"
 
 using haq::report::DesignPoint;
@@ -94,4 +98,38 @@ TEST_CASE("report_front leaves fp32 off the front") {
   in.baselines = {f, with_policy(pt(90, 1, 1, 1, "uniform-4"), 4)};
   in.baselines[1].kind = "uniform";
   CHECK(haq::report::report_front(in) == std::vector<size_t>{1});
+}
+
+TEST_CASE("pareto_front matches the all-pairs definition on random points with ties") {
+  std::mt19937_64 rng(12345);
+  std::uniform_int_distribution<int> level(0, 5);  // a coarse grid: many ties and duplicates
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<DesignPoint> pts;
+    int n = 1 + trial * 7;
+    for (int i = 0; i < n; ++i) pts.push_back(pt(level(rng), level(rng), level(rng), level(rng)));
+    if (trial % 5 == 0) pts[n / 2].latency_s = haq::report::kNaN;
+    // Reference: i is on the front iff no j is >= everywhere and (> somewhere or identical with j < i).
+    std::set<size_t> expected;
+    auto good = [](const DesignPoint& p) {
+      return std::vector<double>{p.accuracy(), -p.latency_s, -p.energy_pj, -p.size_bits};
+    };
+    for (size_t i = 0; i < pts.size(); ++i) {
+      auto gi = good(pts[i]);
+      if (!std::isfinite(gi[1])) continue;
+      bool dominated = false;
+      for (size_t j = 0; j < pts.size() && !dominated; ++j) {
+        auto gj = good(pts[j]);
+        if (j == i || !std::isfinite(gj[1])) continue;
+        bool ge = true, gt = false;
+        for (size_t o = 0; o < 4; ++o) ge = ge && gj[o] >= gi[o], gt = gt || gj[o] > gi[o];
+        dominated = ge && (gt || j < i);
+      }
+      if (!dominated) expected.insert(i);
+    }
+    auto front = pareto_front(pts);
+    INFO("trial " << trial);
+    CHECK(std::set<size_t>(front.begin(), front.end()) == expected);
+    CHECK(front.size() == expected.size());
+    for (size_t r = 1; r < front.size(); ++r) CHECK(pts[front[r - 1]].latency_s <= pts[front[r]].latency_s);
+  }
 }
