@@ -128,6 +128,9 @@ struct Graph {
   std::map<std::string, std::vector<int64_t>> shapes;      ///< static shape of every value
   std::map<std::string, DType> dtypes;                     ///< element type of every value
   std::vector<Layer> layers;        ///< quantizable layers, in topological order
+  /// Op types of the model as read from the file (before folding), counted;
+  /// non-default domains are written "domain.Op".
+  std::map<std::string, int64_t> original_op_counts;
 
   bool is_constant(const std::string& value) const { return constants.count(value) != 0; }
   /// Shape of a value; Error(internal) if unknown.

@@ -1,0 +1,48 @@
+// haq inspect: import a model and print its quantizable layers and totals.
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "command.h"
+#include "haq/model/graph.h"
+#include "haq/model/summary.h"
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+  int64_t batch = 1;
+};
+
+haq::app::Run setup_inspect(CLI::App& sub) {
+  auto opts = std::make_shared<InspectOptions>();
+  sub.description("Import an ONNX model and report its quantizable layers (shapes, kernel, stride,\n"
+                  "groups, #params, MACs), totals, ops by type, opset and producer.");
+  sub.add_option("MODEL", opts->model, "ONNX model file")->required();
+  sub.add_flag("--json", opts->json, "print the report as JSON (fields in docs/inspect.md)");
+  sub.add_option("--batch", opts->batch, "value for a symbolic batch dim (shapes are reported with it)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  sub.footer(
+      "Examples:\n"
+      "  haq inspect models/fmnist-mobilenet.onnx\n"
+      "  haq inspect models/fmnist-resnet.onnx --json | jq '.totals'\n"
+      "  haq inspect models/generated/resnet50.onnx --batch 16 --json > resnet50.json\n"
+      "Exit codes: 0 ok, 2 unreadable, malformed or unsupported model.");
+  return [opts]() {
+    haq::model::ImportOptions io;
+    io.batch = opts->batch;
+    const haq::model::ModelSummary summary = haq::model::summarize(haq::model::import_onnx(opts->model, io));
+    if (opts->json)
+      fmt::print("{}\n", haq::model::to_json(summary).dump(2));
+    else
+      fmt::print("{}", haq::model::format_text(summary));
+    return 0;
+  };
+}
+
+}  // namespace
+
+HAQ_REGISTER_COMMAND(inspect, 10, setup_inspect);

@@ -1,0 +1,524 @@
+// ONNX import, first stage: parse the ModelProto, validate what the rest of
+// haq relies on, sort, fix the batch dim, run ONNX's shape inference and
+// convert into Graph nodes and constants. The later passes are in fold.cpp
+// and layers.cpp.
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <queue>
+#include <set>
+
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include "haq/core/files.h"
+#include "import_internal.h"
+
+namespace haq::model {
+
+namespace fs = std::filesystem;
+using detail::ImportState;
+
+const std::vector<std::string>& supported_ops() {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> v = {
+        "Add",       "AveragePool",     "BatchNormalization", "Cast",        "Clip",
+        "Concat",    "Constant",        "ConstantOfShape",    "Conv",        "Div",
+        "Dropout",   "Flatten",         "Gather",             "Gemm",        "GlobalAveragePool",
+        "HardSigmoid", "HardSwish",     "Identity",           "LRN",         "LeakyRelu",
+        "MatMul",    "MaxPool",         "Mul",                "Pad",         "ReduceMean",
+        "Relu",      "Reshape",         "Shape",              "Sigmoid",     "Softmax",
+        "Squeeze",   "Sub",             "Tanh",               "Transpose",   "Unsqueeze"};
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  return ops;
+}
+
+namespace detail {
+
+std::string where(const Node& n) { return fmt::format("node '{}' ({})", n.name, n.op); }
+
+std::string dims_str(const std::vector<int64_t>& dims) { return fmt::format("[{}]", fmt::join(dims, ", ")); }
+
+int64_t checked_numel(const ImportState& s, const std::string& at, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) s.fail_at(ErrorKind::model, at, fmt::format("negative dim in {}", dims_str(dims)));
+    if (d != 0 && n > kMaxElements / d)
+      s.fail_at(ErrorKind::model, at,
+                fmt::format("dims {} give more than 2^31 elements, more than haq accepts", dims_str(dims)));
+    n *= d;
+  }
+  return n;
+}
+
+std::string fresh_name(const ImportState& s, const std::string& base) {
+  auto used = [&](const std::string& v) {
+    return s.g.constants.count(v) || s.g.shapes.count(v) || s.onnx_shapes.count(v);
+  };
+  if (!used(base)) return base;
+  for (int k = 1;; ++k) {
+    std::string v = fmt::format("{}_{}", base, k);
+    if (!used(v)) return v;
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::checked_numel;
+using detail::dims_str;
+
+bool supported_dtype(int onnx_type, DType* out) {
+  switch (onnx_type) {
+    case onnx::TensorProto::FLOAT: *out = DType::f32; return true;
+    case onnx::TensorProto::UINT8: *out = DType::u8; return true;
+    case onnx::TensorProto::INT8: *out = DType::i8; return true;
+    case onnx::TensorProto::INT32: *out = DType::i32; return true;
+    case onnx::TensorProto::INT64: *out = DType::i64; return true;
+    case onnx::TensorProto::BOOL: *out = DType::boolean; return true;
+    default: return false;
+  }
+}
+
+size_t element_bytes(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+    default: return 1;  // u8, i8, bool
+  }
+}
+
+std::string onnx_type_name(int t) {
+  const std::string& n = onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t));
+  return n.empty() ? std::to_string(t) : n;
+}
+
+/// Reads the bytes of an external-data tensor, confined to `model_dir`.
+std::string read_external(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
+                          const fs::path& model_dir, size_t needed_bytes) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : t.external_data()) {
+    auto parse_int = [&](const std::string& v) -> int64_t {
+      try {
+        size_t used = 0;
+        long long x = std::stoll(v, &used);
+        if (used != v.size() || x < 0) throw std::invalid_argument("");
+        return x;
+      } catch (const std::exception&) {
+        s.fail_at(ErrorKind::model, at, fmt::format("external data '{}' is '{}', expected a non-negative integer", kv.key(), v));
+      }
+    };
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = parse_int(kv.value());
+    else if (kv.key() == "length") length = parse_int(kv.value());
+  }
+  if (location.empty()) s.fail_at(ErrorKind::model, at, "external data without a 'location'");
+  fs::path rel(location);
+  if (rel.is_absolute())
+    s.fail_at(ErrorKind::model, at,
+              fmt::format("external data location '{}' is absolute; it must be relative to the model's folder", location));
+  // Confine to the model's folder: compare canonical forms, so '..' and
+  // symlinked escapes are caught alike.
+  std::error_code ec;
+  fs::path dir = fs::weakly_canonical(model_dir, ec);
+  fs::path full = fs::weakly_canonical(model_dir / rel, ec);
+  auto [dir_end, _] = std::mismatch(dir.begin(), dir.end(), full.begin(), full.end());
+  if (ec || dir_end != dir.end() || full == dir)
+    s.fail_at(ErrorKind::model, at,
+              fmt::format("external data location '{}' escapes the model's folder {}", location, dir.string()));
+  if (length >= 0 && static_cast<uint64_t>(length) != needed_bytes)
+    s.fail_at(ErrorKind::model, at,
+              fmt::format("external data length is {} bytes but its dims need {}", length, needed_bytes));
+  std::ifstream in(full, std::ios::binary);
+  if (!in)
+    s.fail_at(ErrorKind::io, at, fmt::format("cannot open external data file '{}'", full.string()));
+  in.seekg(0, std::ios::end);
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  if (size < static_cast<uint64_t>(offset) + needed_bytes)
+    s.fail_at(ErrorKind::model, at,
+              fmt::format("external data file '{}' has {} bytes, shorter than offset {} + length {}", location, size,
+                          offset, needed_bytes));
+  std::string bytes(needed_bytes, '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), static_cast<std::streamsize>(needed_bytes));
+  if (!in) s.fail_at(ErrorKind::io, at, fmt::format("cannot read external data file '{}'", full.string()));
+  return bytes;
+}
+
+/// Decodes a TensorProto (raw, typed or external data) with size checks.
+Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
+                         const fs::path& model_dir) {
+  Tensor out;
+  if (!supported_dtype(t.data_type(), &out.dtype))
+    s.fail_at(ErrorKind::unsupported, at,
+              fmt::format("element type {} is not supported (float, uint8, int8, int32, int64, bool)",
+                          onnx_type_name(t.data_type())));
+  out.dims.assign(t.dims().begin(), t.dims().end());
+  const int64_t n = checked_numel(s, at, out.dims);
+  const size_t bytes_needed = static_cast<size_t>(n) * element_bytes(out.dtype);
+
+  std::string external;
+  const std::string* raw = nullptr;
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+    external = read_external(s, at, t, model_dir, bytes_needed);
+    raw = &external;
+  } else if (t.has_raw_data()) {
+    raw = &t.raw_data();
+    if (raw->size() != bytes_needed)
+      s.fail_at(ErrorKind::model, at,
+                fmt::format("raw_data has {} bytes but dims {} of {} need {}", raw->size(), dims_str(out.dims),
+                            to_string(out.dtype), bytes_needed));
+  }
+
+  if (out.dtype == DType::f32) out.f32.resize(static_cast<size_t>(n));
+  else out.i64.resize(static_cast<size_t>(n));
+  if (raw) {
+    const char* p = raw->data();
+    for (int64_t i = 0; i < n; ++i) {
+      switch (out.dtype) {
+        case DType::f32: std::memcpy(&out.f32[i], p + 4 * i, 4); break;
+        case DType::i32: { int32_t v; std::memcpy(&v, p + 4 * i, 4); out.i64[i] = v; break; }
+        case DType::i64: std::memcpy(&out.i64[i], p + 8 * i, 8); break;
+        case DType::i8: out.i64[i] = static_cast<int8_t>(p[i]); break;
+        case DType::u8: out.i64[i] = static_cast<uint8_t>(p[i]); break;
+        case DType::boolean: out.i64[i] = p[i] != 0; break;
+      }
+    }
+    return out;
+  }
+  auto check_count = [&](int have, const char* field) {
+    if (have != n)
+      s.fail_at(ErrorKind::model, at,
+                fmt::format("{} has {} values but dims {} need {}", field, have, dims_str(out.dims), n));
+  };
+  switch (out.dtype) {
+    case DType::f32:
+      check_count(t.float_data_size(), "float_data");
+      std::copy(t.float_data().begin(), t.float_data().end(), out.f32.begin());
+      break;
+    case DType::i64:
+      check_count(t.int64_data_size(), "int64_data");
+      std::copy(t.int64_data().begin(), t.int64_data().end(), out.i64.begin());
+      break;
+    default:
+      check_count(t.int32_data_size(), "int32_data");
+      std::copy(t.int32_data().begin(), t.int32_data().end(), out.i64.begin());
+      break;
+  }
+  return out;
+}
+
+Attribute attribute_from_proto(const ImportState& s, const std::string& at, const onnx::AttributeProto& a,
+                               const fs::path& model_dir) {
+  Attribute out;
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: out.kind = Attribute::Kind::i; out.i = a.i(); break;
+    case onnx::AttributeProto::FLOAT: out.kind = Attribute::Kind::f; out.f = a.f(); break;
+    case onnx::AttributeProto::INTS:
+      out.kind = Attribute::Kind::ints;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case onnx::AttributeProto::FLOATS:
+      out.kind = Attribute::Kind::floats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::STRING: out.kind = Attribute::Kind::s; out.s = a.s(); break;
+    case onnx::AttributeProto::TENSOR:
+      out.kind = Attribute::Kind::tensor;
+      out.t = tensor_from_proto(s, at + ": attribute '" + a.name() + "'", a.t(), model_dir);
+      break;
+    default:
+      s.fail_at(ErrorKind::unsupported, at,
+                fmt::format("attribute '{}' has type {}, which haq does not support", a.name(),
+                            onnx::AttributeProto_AttributeType_Name(a.type())));
+  }
+  return out;
+}
+
+/// Static shape of a TypeProto, if it is a tensor with all dims known and positive.
+bool static_shape(const onnx::TypeProto& type, std::vector<int64_t>* out) {
+  if (!type.has_tensor_type() || !type.tensor_type().has_shape()) return false;
+  out->clear();
+  for (const auto& d : type.tensor_type().shape().dim()) {
+    if (!d.has_dim_value() || d.dim_value() <= 0) return false;
+    out->push_back(d.dim_value());
+  }
+  return true;
+}
+
+/// Kahn's algorithm, stable by original position; Error(model) on a cycle.
+void topo_sort(const ImportState& s, onnx::GraphProto* g, const std::vector<std::string>& names) {
+  const int n = g->node_size();
+  std::map<std::string, int> producer;
+  for (int i = 0; i < n; ++i)
+    for (const auto& o : g->node(i).output())
+      if (!o.empty()) producer[o] = i;
+  std::vector<int> indegree(n, 0);
+  std::vector<std::vector<int>> consumers(n);
+  for (int i = 0; i < n; ++i)
+    for (const auto& in : g->node(i).input()) {
+      auto it = producer.find(in);
+      if (in.empty() || it == producer.end()) continue;
+      ++indegree[i];
+      consumers[it->second].push_back(i);
+    }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int i = 0; i < n; ++i)
+    if (indegree[i] == 0) ready.push(i);
+  std::vector<int> order;
+  order.reserve(n);
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int c : consumers[i])
+      if (--indegree[c] == 0) ready.push(c);
+  }
+  if (static_cast<int>(order.size()) != n) {
+    std::vector<bool> done(n, false);
+    for (int i : order) done[i] = true;
+    for (int i = 0; i < n; ++i)
+      if (!done[i])
+        s.fail_at(ErrorKind::model, fmt::format("node '{}' ({})", names[i], g->node(i).op_type()),
+                  "the graph has a cycle through this node");
+  }
+  bool sorted = true;
+  for (int i = 0; i < n; ++i) sorted = sorted && order[i] == i;
+  if (sorted) return;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  nodes.Reserve(n);
+  for (int i : order) nodes.Add()->Swap(g->mutable_node(i));
+  g->mutable_node()->Swap(&nodes);
+}
+
+Graph import_model(onnx::ModelProto& model, const std::string& source, const ImportOptions& options) {
+  ImportState s;
+  s.file = source;
+  Graph& graph = s.g;
+  graph.source = source;
+  const fs::path model_dir = fs::path(source).has_parent_path() ? fs::path(source).parent_path() : fs::path(".");
+
+  // Opset.
+  bool has_default = false;
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") {
+      has_default = true;
+      graph.opset = op.version();
+    }
+  if (!has_default) s.fail_at(ErrorKind::model, "opset_import", "no opset for the default ONNX domain");
+  if (graph.opset < 7 || graph.opset > 18)
+    s.fail_at(ErrorKind::unsupported, "opset_import",
+              fmt::format("default-domain opset {} is outside the supported range 7..18", graph.opset));
+  graph.producer_name = model.producer_name();
+  graph.producer_version = model.producer_version();
+  graph.ir_version = model.ir_version();
+  if (!model.has_graph()) s.fail_at(ErrorKind::model, "graph", "the model has no graph");
+  onnx::GraphProto* g = model.mutable_graph();
+
+  // Node names: unique, generated where missing, so every message can name the node.
+  std::vector<std::string> names(g->node_size());
+  {
+    std::set<std::string> used;
+    for (int i = 0; i < g->node_size(); ++i) {
+      std::string base = g->node(i).name().empty() ? fmt::format("{}_{}", g->node(i).op_type(), i) : g->node(i).name();
+      std::string name = base;
+      for (int k = 1; used.count(name); ++k) name = fmt::format("{}_{}", base, k);
+      used.insert(name);
+      names[i] = name;
+      g->mutable_node(i)->set_name(name);
+    }
+  }
+
+  // Ops: supported types only, default domain only.
+  const auto& ops = supported_ops();
+  for (const auto& n : g->node()) {
+    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    std::string op = default_domain ? n.op_type() : n.domain() + "." + n.op_type();
+    ++graph.original_op_counts[op];
+  }
+  for (const auto& n : g->node()) {
+    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (!default_domain || !std::binary_search(ops.begin(), ops.end(), n.op_type())) {
+      std::string op = default_domain ? n.op_type() : n.domain() + "." + n.op_type();
+      s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
+                fmt::format("op '{}' (opset {}) is not supported; supported ops: {}", op,
+                            default_domain ? graph.opset : int64_t{1}, fmt::join(ops, ", ")));
+    }
+  }
+
+  // Names: initializers, graph inputs, node outputs must be unique producers.
+  std::map<std::string, const onnx::TensorProto*> initializers;
+  for (const auto& t : g->initializer()) {
+    if (t.name().empty()) s.fail_at(ErrorKind::model, "initializer", "an initializer has no name");
+    if (!initializers.emplace(t.name(), &t).second)
+      s.fail_at(ErrorKind::model, fmt::format("initializer '{}'", t.name()), "defined twice");
+  }
+  if (g->sparse_initializer_size() > 0)
+    s.fail_at(ErrorKind::unsupported, "sparse_initializer", "sparse initializers are not supported");
+  std::set<std::string> defined;  // every value that exists before any node runs
+  for (const auto& [name, t] : initializers) defined.insert(name);
+  for (const auto& in : g->input()) {
+    if (initializers.count(in.name())) continue;
+    if (!defined.insert(in.name()).second)
+      s.fail_at(ErrorKind::model, fmt::format("input '{}'", in.name()), "graph input declared twice");
+  }
+  std::set<std::string> produced;
+  for (const auto& n : g->node())
+    for (const auto& o : n.output()) {
+      if (o.empty()) continue;
+      if (defined.count(o) || !produced.insert(o).second)
+        s.fail_at(ErrorKind::model, fmt::format("node '{}' ({})", n.name(), n.op_type()),
+                  fmt::format("output '{}' is already defined by a graph input, initializer or another node", o));
+    }
+  for (const auto& n : g->node())
+    for (const auto& in : n.input())
+      if (!in.empty() && !defined.count(in) && !produced.count(in))
+        s.fail_at(ErrorKind::model, fmt::format("node '{}' ({})", n.name(), n.op_type()),
+                  fmt::format("input '{}' is produced by no node and is neither a graph input nor an initializer "
+                              "(missing initializer?)",
+                              in));
+  for (const auto& o : g->output())
+    if (!defined.count(o.name()) && !produced.count(o.name()))
+      s.fail_at(ErrorKind::model, fmt::format("output '{}'", o.name()), "graph output is produced by no node");
+  if (g->output_size() == 0) s.fail_at(ErrorKind::model, "graph", "the graph has no outputs");
+
+  topo_sort(s, g, names);
+
+  // Graph inputs: fix the batch dim, insist on static other dims.
+  for (auto& in : *g->mutable_input()) {
+    const std::string at = fmt::format("input '{}'", in.name());
+    auto init = initializers.find(in.name());
+    if (init != initializers.end()) {
+      // IR < 4 lists initializers as inputs: the declarations must agree.
+      const auto& t = *init->second;
+      if (in.type().has_tensor_type()) {
+        if (in.type().tensor_type().elem_type() != t.data_type())
+          s.fail_at(ErrorKind::model, fmt::format("initializer '{}'", t.name()),
+                    fmt::format("graph input declares {} but the initializer is {}",
+                                onnx_type_name(in.type().tensor_type().elem_type()), onnx_type_name(t.data_type())));
+        std::vector<int64_t> declared;
+        if (static_shape(in.type(), &declared) && !std::equal(declared.begin(), declared.end(), t.dims().begin(), t.dims().end()))
+          s.fail_at(ErrorKind::model, fmt::format("initializer '{}'", t.name()),
+                    fmt::format("graph input declares shape {} but the initializer has {}", dims_str(declared),
+                                dims_str({t.dims().begin(), t.dims().end()})));
+      }
+      continue;
+    }
+    if (!in.type().has_tensor_type())
+      s.fail_at(ErrorKind::unsupported, at, "only tensor inputs are supported");
+    ValueInfo vi;
+    vi.name = in.name();
+    if (!supported_dtype(in.type().tensor_type().elem_type(), &vi.dtype))
+      s.fail_at(ErrorKind::unsupported, at,
+                fmt::format("element type {} is not supported", onnx_type_name(in.type().tensor_type().elem_type())));
+    if (!in.type().tensor_type().has_shape()) s.fail_at(ErrorKind::model, at, "the input has no shape");
+    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int d = 0; d < shape->dim_size(); ++d) {
+      auto* dim = shape->mutable_dim(d);
+      const bool symbolic = !dim->has_dim_value() || dim->dim_value() <= 0;
+      if (d == 0 && symbolic) {
+        graph.dynamic_batch = true;
+        dim->clear_dim_param();
+        dim->set_dim_value(options.batch);
+      } else if (dim->has_dim_param()) {
+        s.fail_at(ErrorKind::unsupported, at,
+                  fmt::format("dim {} is symbolic ('{}'); only the batch dim (0) may be", d, dim->dim_param()));
+      } else if (symbolic) {
+        s.fail_at(ErrorKind::model, at,
+                  fmt::format("dim {} is {}; dims must be positive", d, dim->has_dim_value() ? dim->dim_value() : 0));
+      }
+      vi.shape.push_back(dim->dim_value());
+    }
+    checked_numel(s, at, vi.shape);
+    graph.inputs.push_back(vi);
+  }
+  if (graph.inputs.empty()) s.fail_at(ErrorKind::model, "graph", "the graph has no inputs");
+  graph.batch = graph.dynamic_batch ? options.batch
+                                    : (graph.inputs[0].shape.empty() ? 1 : graph.inputs[0].shape[0]);
+
+  // Shape inference by ONNX itself, from our fixed inputs: stale shapes the
+  // exporter stored (value_info, outputs) would conflict with a new batch.
+  g->clear_value_info();
+  for (auto& o : *g->mutable_output())
+    if (o.type().has_tensor_type()) o.mutable_type()->mutable_tensor_type()->clear_shape();
+  try {
+    onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), opts);
+  } catch (const std::exception& e) {
+    s.fail_at(ErrorKind::model, "shape inference", e.what());
+  }
+  auto record = [&](const onnx::ValueInfoProto& vi) {
+    std::vector<int64_t> shape;
+    if (static_shape(vi.type(), &shape)) s.onnx_shapes[vi.name()] = shape;
+    DType t;
+    if (vi.type().has_tensor_type() && supported_dtype(vi.type().tensor_type().elem_type(), &t))
+      s.onnx_dtypes[vi.name()] = t;
+  };
+  for (const auto& vi : g->value_info()) record(vi);
+  for (const auto& vi : g->output()) record(vi);
+
+  // Constants.
+  for (const auto& [name, t] : initializers) {
+    Tensor tensor = tensor_from_proto(s, fmt::format("initializer '{}'", name), *t, model_dir);
+    graph.shapes[name] = tensor.dims;
+    graph.dtypes[name] = tensor.dtype;
+    graph.constants.emplace(name, std::move(tensor));
+  }
+  for (const auto& in : graph.inputs) {
+    graph.shapes[in.name] = in.shape;
+    graph.dtypes[in.name] = in.dtype;
+  }
+  for (const auto& o : g->output()) {
+    ValueInfo vi;
+    vi.name = o.name();
+    graph.outputs.push_back(vi);
+  }
+
+  // Nodes.
+  graph.nodes.reserve(g->node_size());
+  for (const auto& np : g->node()) {
+    Node n;
+    n.name = np.name();
+    n.op = np.op_type();
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    const std::string at = fmt::format("node '{}' ({})", n.name, n.op);
+    for (const auto& a : np.attribute()) n.attrs[a.name()] = attribute_from_proto(s, at, a, model_dir);
+    graph.nodes.push_back(std::move(n));
+  }
+  model.Clear();  // the big initializer bytes are no longer needed
+
+  detail::process_nodes(s);
+  detail::build_layers(s, options);
+  return std::move(s.g);
+}
+
+}  // namespace
+
+Graph import_onnx_bytes(const std::string& bytes, const std::string& source, const ImportOptions& options) {
+  if (options.batch < 1) throw Error(ErrorKind::usage, source, "batch", "batch must be at least 1");
+  if (bytes.empty()) throw Error(ErrorKind::model, source, "", "empty file; expected an ONNX model");
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes))
+    throw Error(ErrorKind::model, source, "",
+                "not a valid ONNX model (protobuf parse failed: truncated or not an ONNX file)");
+  return import_model(model, source, options);
+}
+
+Graph import_onnx(const std::string& path, const ImportOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::io, path, "", "no such file");
+  if (fs::is_directory(path, ec)) throw Error(ErrorKind::io, path, "", "is a folder, expected an ONNX file");
+  return import_onnx_bytes(read_file(path), path, options);
+}
+
+}  // namespace haq::model
