@@ -2,12 +2,12 @@
 // network references. Well-formed XML (void elements self-closed) so that it
 // can be checked by a simple parser.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "common.h"
 #include "haq/report/report.h"
@@ -45,7 +45,8 @@ footer { margin-top: 30px; color: #777; font-size: 12px; }
 )";
 
 std::string td(const std::string& text, const char* cls = nullptr) {
-  return cls ? fmt::format("<td class=\"{}\">{}</td>", cls, escape(text)) : "<td>" + escape(text) + "</td>";
+  return cls ? fmt::format("<td class=\"{}\">{}</td>", cls, escape(text))
+             : "<td>" + escape(text) + "</td>";
 }
 
 std::string met_cell(int met) {
@@ -54,7 +55,8 @@ std::string met_cell(int met) {
   return "<td>\u2013</td>";
 }
 
-svg::Style style(const std::string& color, double opacity, double size_px, svg::Shape shape = svg::Shape::circle) {
+svg::Style style(const std::string& color, double opacity, double size_px,
+                 svg::Shape shape = svg::Shape::circle) {
   svg::Style s;
   s.color = color;
   s.opacity = opacity;
@@ -64,12 +66,13 @@ svg::Style style(const std::string& color, double opacity, double size_px, svg::
 }
 
 std::string point_tip(const DesignPoint& p, const Units& u, const ReportInput& in) {
-  return fmt::format("{}: accuracy {}%{}, latency {} {} ({}), energy {} {} ({}), size {} {}", p.label,
-                     show_acc(p.accuracy()), std::isfinite(p.acc_test) ? " (test)" : " (search)",
-                     show(p.latency_s * u.latency.scale), u.latency.name,
-                     show_ratio(ratio(p.latency_s, in.w8a8_latency_s)), show(p.energy_pj * u.energy.scale),
-                     u.energy.name, show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj)),
-                     show(p.size_bits * u.size.scale), u.size.name);
+  return fmt::format(
+      "{}: accuracy {}%{}, latency {} {} ({}), energy {} {} ({}), size {} {}", p.label,
+      show_acc(p.accuracy()), std::isfinite(p.acc_test) ? " (test)" : " (search)",
+      show(p.latency_s * u.latency.scale), u.latency.name,
+      show_ratio(ratio(p.latency_s, in.w8a8_latency_s)), show(p.energy_pj * u.energy.scale),
+      u.energy.name, show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj)),
+      show(p.size_bits * u.size.scale), u.size.name);
 }
 
 /// One accuracy-vs-cost plot.
@@ -157,16 +160,18 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
   }
   for (const auto& b : in.budgets)
     if (b.metric == ax.metric && std::isfinite(b.limit))
-      plot.lines.push_back({svg::RefLine::vertical, b.limit * ax.unit.scale, "budget " + b.text, "#d62728", "6 4"});
+      plot.lines.push_back(
+          {svg::RefLine::vertical, b.limit * ax.unit.scale, "budget " + b.text, "#d62728", "6 4"});
   if (std::isfinite(in.fp32_acc))
-    plot.lines.push_back({svg::RefLine::horizontal, in.fp32_acc, fmt::format("fp32 {:.2f}%", in.fp32_acc),
-                          "#2ca02c", "2 3"});
+    plot.lines.push_back({svg::RefLine::horizontal, in.fp32_acc,
+                          fmt::format("fp32 {:.2f}%", in.fp32_acc), "#2ca02c", "2 3"});
   return plot.render();
 }
 
 /// The shared accuracy range of the scatter plots: everything that matters,
 /// but not down to collapsed policies (those sit on the axis as triangles).
-std::pair<double, double> accuracy_range(const ReportInput& in, const std::vector<DesignPoint>& all) {
+std::pair<double, double> accuracy_range(const ReportInput& in,
+                                         const std::vector<DesignPoint>& all) {
   std::vector<double> acc;
   double best = in.fp32_acc;
   auto see = [&](double a) {
@@ -195,7 +200,8 @@ std::string layer_plots(const ReportInput& in) {
   for (size_t i = 0; i < in.layers.size(); ++i) {
     const auto& l = in.layers[i];
     names.push_back(l.name);
-    tips.push_back(fmt::format("#{} {} ({}), MACs {}, params {}", i, l.name, l.op, l.macs, l.params));
+    tips.push_back(
+        fmt::format("#{} {} ({}), MACs {}, params {}", i, l.name, l.op, l.macs, l.params));
   }
   const double width = 1180;
 
@@ -232,7 +238,8 @@ std::string layer_plots(const ReportInput& in) {
       w8.values.push_back(it == ref.end() ? kNaN : it->second->*field * unit.scale);
       any_ref = any_ref || it != ref.end();
     }
-    c.groups = any_ref ? std::vector<svg::BarGroup>{chosen, w8} : std::vector<svg::BarGroup>{chosen};
+    c.groups =
+        any_ref ? std::vector<svg::BarGroup>{chosen, w8} : std::vector<svg::BarGroup>{chosen};
     return "<figure>" + c.render() + "</figure>\n";
   };
   double max_lat = 0, max_e = 0;
@@ -257,8 +264,10 @@ std::string layer_table(const ReportInput& in) {
   Unit lu = time_unit(max_lat), eu = energy_unit(max_e);
   std::string o = "<div class=\"scroll\"><table>\n";
   o += fmt::format(
-      "<tr><th>#</th><th class=\"l\">layer</th><th class=\"l\">op</th><th>w bits</th><th>a bits</th>"
-      "<th>latency ({})</th><th>\u00d7 W8A8</th><th>energy ({})</th><th>\u00d7 W8A8</th><th>size (kB)</th>"
+      "<tr><th>#</th><th class=\"l\">layer</th><th class=\"l\">op</th><th>w bits</th><th>a "
+      "bits</th>"
+      "<th>latency ({})</th><th>\u00d7 W8A8</th><th>energy ({})</th><th>\u00d7 W8A8</th><th>size "
+      "(kB)</th>"
       "<th>MACs</th><th>params</th><th class=\"l\">bound</th></tr>\n",
       escape(lu.name), escape(eu.name));
   for (size_t i = 0; i < in.layers.size(); ++i) {
@@ -266,10 +275,12 @@ std::string layer_table(const ReportInput& in) {
     auto it = ref.find(l.name);
     const LayerRow* r = it == ref.end() ? nullptr : it->second;
     o += "<tr>" + td(std::to_string(i)) + td(l.name, "l") + td(l.op, "l") +
-         td(l.fp32 ? "fp32" : std::to_string(l.w_bits)) + td(l.fp32 ? "fp32" : std::to_string(l.a_bits)) +
-         td(show(l.latency_s * lu.scale)) + td(show_ratio(r ? ratio(l.latency_s, r->latency_s) : kNaN)) +
-         td(show(l.energy_pj * eu.scale)) + td(show_ratio(r ? ratio(l.energy_pj, r->energy_pj) : kNaN)) +
-         td(show(l.size_bits / 8e3)) + td(std::to_string(l.macs)) + td(std::to_string(l.params)) +
+         td(l.fp32 ? "fp32" : std::to_string(l.w_bits)) +
+         td(l.fp32 ? "fp32" : std::to_string(l.a_bits)) + td(show(l.latency_s * lu.scale)) +
+         td(show_ratio(r ? ratio(l.latency_s, r->latency_s) : kNaN)) +
+         td(show(l.energy_pj * eu.scale)) +
+         td(show_ratio(r ? ratio(l.energy_pj, r->energy_pj) : kNaN)) + td(show(l.size_bits / 8e3)) +
+         td(std::to_string(l.macs)) + td(std::to_string(l.params)) +
          td(l.bound.empty() ? "\u2013" : l.bound, "l") + "</tr>\n";
   }
   return o + "</table></div>\n";
@@ -293,7 +304,8 @@ std::string report_html(const ReportInput& in) {
   for (const auto& b : in.budgets) budgets += (budgets.empty() ? "" : ", ") + b.text;
   std::vector<std::pair<std::string, std::string>> meta = {
       {"model", in.model},
-      {"hardware profile", in.profile_name.empty() ? in.profile : in.profile_name + " (" + in.profile + ")"},
+      {"hardware profile",
+       in.profile_name.empty() ? in.profile : in.profile_name + " (" + in.profile + ")"},
       {"data", in.data},
       {"algorithm", in.algo},
       {"budgets", budgets.empty() ? "none" : budgets},
@@ -302,37 +314,47 @@ std::string report_html(const ReportInput& in) {
   };
   for (const auto& f : in.facts) meta.push_back(f);
   o += "<dl class=\"meta\">\n";
-  for (const auto& [k, v] : meta) o += fmt::format("<dt>{}</dt><dd>{}</dd>\n", escape(k), escape(v));
+  for (const auto& [k, v] : meta)
+    o += fmt::format("<dt>{}</dt><dd>{}</dd>\n", escape(k), escape(v));
   o += "</dl>\n";
 
   // Summary table.
   o += "<h2>Summary</h2>\n";
-  o += "<p class=\"note\">Accuracy: top-1 on the test split where measured (search split otherwise, marked *). "
-       "Ratios (\u00d7) are to the all-8-bit policy (W8A8) on the same profile. Uniform k-bit keeps the first "
+  o += "<p class=\"note\">Accuracy: top-1 on the test split where measured (search split "
+       "otherwise, marked *). "
+       "Ratios (\u00d7) are to the all-8-bit policy (W8A8) on the same profile. Uniform k-bit "
+       "keeps the first "
        "and last layers at 8 bits.</p>\n";
   o += "<div class=\"scroll\"><table>\n";
   o += fmt::format(
       "<tr><th class=\"l\">policy</th><th>accuracy %</th><th>\u0394 fp32</th><th>latency ({})</th>"
-      "<th>\u00d7 W8A8</th><th>energy ({})</th><th>\u00d7 W8A8</th><th>size ({})</th><th>\u00d7 W8A8</th>"
+      "<th>\u00d7 W8A8</th><th>energy ({})</th><th>\u00d7 W8A8</th><th>size ({})</th><th>\u00d7 "
+      "W8A8</th>"
       "<th>meets budgets</th></tr>\n",
       escape(u.latency.name), escape(u.energy.name), escape(u.size.name));
   auto row = [&](const DesignPoint& p, const char* cls) {
     double acc = p.accuracy();
-    std::string acc_s = show_acc(acc) + (std::isfinite(p.acc_test) || !std::isfinite(acc) ? "" : "*");
+    std::string acc_s =
+        show_acc(acc) + (std::isfinite(p.acc_test) || !std::isfinite(acc) ? "" : "*");
     std::string delta = std::isfinite(acc) && std::isfinite(in.fp32_acc)
                             ? fmt::format("{:+.2f}", acc - in.fp32_acc)
                             : "\u2013";
-    o += (cls ? fmt::format("<tr class=\"{}\">", cls) : std::string("<tr>")) + td(short_label(p), "l") +
-         td(acc_s) + td(delta) + td(show(p.latency_s * u.latency.scale)) +
-         td(show_ratio(ratio(p.latency_s, in.w8a8_latency_s))) + td(show(p.energy_pj * u.energy.scale)) +
-         td(show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj))) + td(show(p.size_bits * u.size.scale)) +
+    o += (cls ? fmt::format("<tr class=\"{}\">", cls) : std::string("<tr>")) +
+         td(short_label(p), "l") + td(acc_s) + td(delta) + td(show(p.latency_s * u.latency.scale)) +
+         td(show_ratio(ratio(p.latency_s, in.w8a8_latency_s))) +
+         td(show(p.energy_pj * u.energy.scale)) +
+         td(show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj))) +
+         td(show(p.size_bits * u.size.scale)) +
          td(show_ratio(ratio(p.size_bits, in.w8a8_size_bits))) +
-         (p.kind == "fp32" ? std::string("<td>\u2013</td>") : met_cell(meets_budgets(p, in.budgets))) + "</tr>\n";
+         (p.kind == "fp32" ? std::string("<td>\u2013</td>")
+                           : met_cell(meets_budgets(p, in.budgets))) +
+         "</tr>\n";
   };
   for (const auto& p : in.baselines) row(p, p.kind == "w8a8" ? "w8a8" : nullptr);
   if (!in.chosen.label.empty()) row(in.chosen, "chosen");
   o += "</table></div>\n";
-  if (in.chosen.label.empty()) o += "<p class=\"note\">No policy was found that meets the budgets.</p>\n";
+  if (in.chosen.label.empty())
+    o += "<p class=\"note\">No policy was found that meets the budgets.</p>\n";
 
   // Budgets of the chosen policy.
   if (!in.budgets.empty() && !in.chosen.label.empty()) {
@@ -341,14 +363,17 @@ std::string report_html(const ReportInput& in) {
     for (const auto& b : in.budgets) {
       double v = metric_value(in.chosen, b.metric);
       int met = meets_budgets(in.chosen, {b});
-      Unit unit = b.metric == "latency" ? u.latency
+      Unit unit = b.metric == "latency"  ? u.latency
                   : b.metric == "energy" ? u.energy
                   : b.metric == "size"   ? u.size
                                          : u.bops;
-      o += fmt::format("{}Budget <b>{}</b>: chosen {} {} of a {} {} limit: <span class=\"{}\">{}</span>",
-                       first ? "" : "<br/>", escape(b.text), escape(show(v * unit.scale)), escape(unit.name),
-                       escape(show(b.limit * unit.scale)), escape(unit.name), met == 1 ? "yes" : "no",
-                       met == 1 ? "met" : met == 0 ? "NOT met" : "unknown");
+      o += fmt::format(
+          "{}Budget <b>{}</b>: chosen {} {} of a {} {} limit: <span class=\"{}\">{}</span>",
+          first ? "" : "<br/>", escape(b.text), escape(show(v * unit.scale)), escape(unit.name),
+          escape(show(b.limit * unit.scale)), escape(unit.name), met == 1 ? "yes" : "no",
+          met == 1   ? "met"
+          : met == 0 ? "NOT met"
+                     : "unknown");
       first = false;
     }
     o += "</p>\n";
@@ -357,15 +382,20 @@ std::string report_html(const ReportInput& in) {
   // Scatter plots.
   auto [y_lo, y_hi] = accuracy_range(in, all);
   std::vector<Axis> axes = {
-      {"lat", "Accuracy vs latency", "latency", Objective::latency, &DesignPoint::latency_s, u.latency, "latency"},
-      {"energy", "Accuracy vs energy", "energy", Objective::energy, &DesignPoint::energy_pj, u.energy, "energy"},
-      {"size", "Accuracy vs model size", "size", Objective::size, &DesignPoint::size_bits, u.size, "weight size"},
+      {"lat", "Accuracy vs latency", "latency", Objective::latency, &DesignPoint::latency_s,
+       u.latency, "latency"},
+      {"energy", "Accuracy vs energy", "energy", Objective::energy, &DesignPoint::energy_pj,
+       u.energy, "energy"},
+      {"size", "Accuracy vs model size", "size", Objective::size, &DesignPoint::size_bits, u.size,
+       "weight size"},
       {"bops", "Accuracy vs bit operations", "bops", Objective::bops, &DesignPoint::bops, u.bops,
        "bit operations"},
   };
   o += "<h2>Accuracy vs cost</h2>\n";
-  o += "<p class=\"note\">Faint dots: every evaluated policy. Line: the policies no other policy beats in both "
-       "accuracy and that cost. Dashed red: the budget. Hover a point for its figures; pareto.json has the "
+  o += "<p class=\"note\">Faint dots: every evaluated policy. Line: the policies no other policy "
+       "beats in both "
+       "accuracy and that cost. Dashed red: the budget. Hover a point for its figures; pareto.json "
+       "has the "
        "front over all four objectives, points.csv every point.</p>\n";
   o += "<div class=\"grid\">\n";
   for (const auto& ax : axes) {
@@ -386,21 +416,26 @@ std::string report_html(const ReportInput& in) {
   // The front.
   const std::vector<size_t> front = report_front(in);
   o += fmt::format("<h2>Pareto front ({} policies)</h2>\n", front.size());
-  o += "<p class=\"note\">Non-dominated over accuracy, latency, energy and size, ordered by latency. "
+  o += "<p class=\"note\">Non-dominated over accuracy, latency, energy and size, ordered by "
+       "latency. "
        "The policy lists w/a bits per layer in layer order.</p>\n";
   o += "<div class=\"scroll\"><table>\n";
   o += fmt::format(
       "<tr><th class=\"l\">label</th><th>accuracy %</th><th>latency ({})</th><th>\u00d7 W8A8</th>"
-      "<th>energy ({})</th><th>\u00d7 W8A8</th><th>size ({})</th><th class=\"l\">policy</th></tr>\n",
+      "<th>energy ({})</th><th>\u00d7 W8A8</th><th>size ({})</th><th "
+      "class=\"l\">policy</th></tr>\n",
       escape(u.latency.name), escape(u.energy.name), escape(u.size.name));
   const size_t kMaxRows = 60;
   for (size_t r = 0; r < front.size() && r < kMaxRows; ++r) {
     const DesignPoint& p = all[front[r]];
     double acc = p.accuracy();
-    o += std::string(p.kind == "chosen" ? "<tr class=\"chosen\">" : "<tr>") + td(short_label(p), "l") +
+    o += std::string(p.kind == "chosen" ? "<tr class=\"chosen\">" : "<tr>") +
+         td(short_label(p), "l") +
          td(show_acc(acc) + (std::isfinite(p.acc_test) || !std::isfinite(acc) ? "" : "*")) +
-         td(show(p.latency_s * u.latency.scale)) + td(show_ratio(ratio(p.latency_s, in.w8a8_latency_s))) +
-         td(show(p.energy_pj * u.energy.scale)) + td(show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj))) +
+         td(show(p.latency_s * u.latency.scale)) +
+         td(show_ratio(ratio(p.latency_s, in.w8a8_latency_s))) +
+         td(show(p.energy_pj * u.energy.scale)) +
+         td(show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj))) +
          td(show(p.size_bits * u.size.scale)) + td(quant::policy_key(p.policy), "key") + "</tr>\n";
   }
   o += "</table></div>\n";
@@ -409,9 +444,11 @@ std::string report_html(const ReportInput& in) {
 
   o += "<h2>Files</h2>\n<ul>\n"
        "<li><code>pareto.json</code>: the front with objectives and per-layer bits</li>\n"
-       "<li><code>points.csv</code>: every evaluated policy (search and test accuracy, costs, ratios)</li>\n"
+       "<li><code>points.csv</code>: every evaluated policy (search and test accuracy, costs, "
+       "ratios)</li>\n"
        "<li><code>report.md</code>: this summary as Markdown, for a review</li>\n"
-       "<li><code>policy.json</code>: the chosen policy, input of <code>haq eval</code>, <code>simulate</code>, "
+       "<li><code>policy.json</code>: the chosen policy, input of <code>haq eval</code>, "
+       "<code>simulate</code>, "
        "<code>check</code>, <code>export</code> (written by <code>haq search</code>)</li>\n"
        "</ul>\n";
   o += fmt::format("<footer>Generated by haq {}.</footer>\n", escape(in.version));

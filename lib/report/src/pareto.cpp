@@ -1,10 +1,10 @@
 // The Pareto front and the candidate list the writers share.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "common.h"
 #include "haq/report/report.h"
@@ -18,11 +18,16 @@ namespace {
 /// The objective as "higher is better".
 double goodness(const DesignPoint& p, Objective o) {
   switch (o) {
-    case Objective::accuracy: return p.accuracy();
-    case Objective::latency: return -p.latency_s;
-    case Objective::energy: return -p.energy_pj;
-    case Objective::size: return -p.size_bits;
-    case Objective::bops: return -p.bops;
+    case Objective::accuracy:
+      return p.accuracy();
+    case Objective::latency:
+      return -p.latency_s;
+    case Objective::energy:
+      return -p.energy_pj;
+    case Objective::size:
+      return -p.size_bits;
+    case Objective::bops:
+      return -p.bops;
   }
   return kNaN;
 }
@@ -149,7 +154,9 @@ Unit size_unit(double ref_bits) {
   return pick(ref_bits, {{8e9, "GB"}, {8e6, "MB"}, {8e3, "kB"}, {8.0, "B"}}, 1.0);
 }
 Unit bops_unit(double ref_bops) {
-  return pick(ref_bops, {{1e12, "TBOPs"}, {1e9, "GBOPs"}, {1e6, "MBOPs"}, {1e3, "kBOPs"}, {1.0, "BOPs"}}, 1.0);
+  return pick(ref_bops,
+              {{1e12, "TBOPs"}, {1e9, "GBOPs"}, {1e6, "MBOPs"}, {1e3, "kBOPs"}, {1.0, "BOPs"}},
+              1.0);
 }
 
 Units pick_units(const ReportInput& in) {
@@ -214,7 +221,8 @@ int meets_budgets(const DesignPoint& p, const std::vector<Budget>& budgets) {
 
 std::string short_label(const DesignPoint& p) {
   const std::string prefix = "uniform-";
-  if (p.kind == "uniform" && p.label.rfind(prefix, 0) == 0) return p.label.substr(prefix.size()) + "-bit";
+  if (p.kind == "uniform" && p.label.rfind(prefix, 0) == 0)
+    return p.label.substr(prefix.size()) + "-bit";
   if (p.kind == "w8a8" && p.label == "w8a8") return "W8A8";
   return p.label;
 }

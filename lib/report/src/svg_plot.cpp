@@ -1,10 +1,10 @@
 #include "haq/report/svg_plot.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 namespace haq::report::svg {
 
@@ -37,12 +37,13 @@ std::string shorten(const std::string& text, size_t max_chars) {
 std::string marker(Shape shape, double cx, double cy, double r, const std::string& attrs,
                    const std::string& tooltip) {
   auto close = [&](const char* tag) {
-    return tooltip.empty() ? std::string("/>") : ("><title>" + escape(tooltip) + "</title></" + tag + ">");
+    return tooltip.empty() ? std::string("/>")
+                           : ("><title>" + escape(tooltip) + "</title></" + tag + ">");
   };
   switch (shape) {
     case Shape::circle:
-      return fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" {}{}", num(cx), num(cy), num(r), attrs,
-                         close("circle"));
+      return fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" {}{}", num(cx), num(cy), num(r),
+                         attrs, close("circle"));
     case Shape::square:
       return fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {}{}", num(cx - r),
                          num(cy - r), num(2 * r), num(2 * r), attrs, close("rect"));
@@ -76,12 +77,15 @@ std::string marker_attrs(const Style& s) {
   if (s.filled) {
     std::string a = fmt::format("fill=\"{}\" fill-opacity=\"{}\"", escape(s.color),
                                 fmt::format("{:.2f}", s.opacity));
-    if (s.size_px >= 5) a += " stroke=\"#222\" stroke-width=\"1\"";
-    else a += " stroke=\"none\"";
+    if (s.size_px >= 5)
+      a += " stroke=\"#222\" stroke-width=\"1\"";
+    else
+      a += " stroke=\"none\"";
     return a;
   }
-  return fmt::format("fill=\"#fff\" fill-opacity=\"0\" stroke=\"{}\" stroke-opacity=\"{}\" stroke-width=\"1.3\"",
-                     escape(s.color), fmt::format("{:.2f}", s.opacity));
+  return fmt::format(
+      "fill=\"#fff\" fill-opacity=\"0\" stroke=\"{}\" stroke-opacity=\"{}\" stroke-width=\"1.3\"",
+      escape(s.color), fmt::format("{:.2f}", s.opacity));
 }
 
 struct Range {
@@ -123,12 +127,23 @@ std::string escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -221,19 +236,24 @@ std::string ScatterPlot::render() const {
       "aria-label=\"{2}\" font-family=\"sans-serif\" font-size=\"{3}\">\n",
       num(W), num(total_h), escape(title), num(font));
   std::string clip = "clip-" + id;
-  o += fmt::format("<defs><clipPath id=\"{}\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/></clipPath></defs>\n",
-                   escape(clip), num(ml), num(mt), num(pw), num(H));
-  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fff\" stroke=\"#ccc\"/>\n",
-                   num(ml), num(mt), num(pw), num(H));
-  o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>\n", num(ml),
-                   escape(title));
+  o += fmt::format(
+      "<defs><clipPath id=\"{}\"><rect x=\"{}\" y=\"{}\" width=\"{}\" "
+      "height=\"{}\"/></clipPath></defs>\n",
+      escape(clip), num(ml), num(mt), num(pw), num(H));
+  o += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fff\" stroke=\"#ccc\"/>\n",
+      num(ml), num(mt), num(pw), num(H));
+  o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>\n",
+                   num(ml), escape(title));
 
   // Grid and ticks.
   o += "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n";
   for (double v : xt.values)
-    o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(px(v)), num(mt), num(mt + H));
+    o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>\n", num(px(v)), num(mt),
+                     num(mt + H));
   for (double v : yt.values)
-    o += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(py(v)), num(ml), num(ml + pw));
+    o += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(py(v)), num(ml),
+                     num(ml + pw));
   o += "</g>\n<g class=\"ticks\" fill=\"#333\">\n";
   for (double v : xt.values)
     o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", num(px(v)),
@@ -242,14 +262,15 @@ std::string ScatterPlot::render() const {
     o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", num(ml - 6),
                      num(py(v) + 4), escape(tick_label(v, yt.step)));
   o += "</g>\n";
-  o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml), num(mt),
-                   num(mt + H));
+  o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml),
+                   num(mt), num(mt + H));
   o += fmt::format("<line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml),
                    num(ml + pw), num(mt + H));
   o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#222\">{}</text>\n",
                    num(ml + pw / 2), num(mt + H + 36), escape(x_label));
   o += fmt::format(
-      "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" fill=\"#222\">{}</text>\n",
+      "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" "
+      "fill=\"#222\">{}</text>\n",
       num(16), num(mt + H / 2), escape(y_label));
 
   // Reference lines (under the data).
@@ -265,7 +286,8 @@ std::string ScatterPlot::render() const {
         // Label on the side with room for it.
         bool right = x + 6 + text_width_px(l.label, 11) < ml + pw;
         o += fmt::format(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"11\" fill=\"{}\" stroke=\"#fff\" "
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"11\" fill=\"{}\" "
+            "stroke=\"#fff\" "
             "stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
             num(right ? x + 4 : x - 4), num(mt + 13), right ? "start" : "end", escape(l.color),
             escape(l.label));
@@ -298,10 +320,13 @@ std::string ScatterPlot::render() const {
       }
       if (!pts.empty())
         o += fmt::format(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-opacity=\"{}\" stroke-width=\"{}\" "
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-opacity=\"{}\" "
+            "stroke-width=\"{}\" "
             "stroke-linejoin=\"round\"{} clip-path=\"url(#{})\"/>\n",
-            pts, escape(s.style.color), fmt::format("{:.2f}", s.style.opacity), num(s.style.line_width_px),
-            s.style.dash.empty() ? "" : " stroke-dasharray=\"" + escape(s.style.dash) + "\"", escape(clip));
+            pts, escape(s.style.color), fmt::format("{:.2f}", s.style.opacity),
+            num(s.style.line_width_px),
+            s.style.dash.empty() ? "" : " stroke-dasharray=\"" + escape(s.style.dash) + "\"",
+            escape(clip));
     }
     if (s.style.markers) {
       o += "<g>\n";
@@ -316,7 +341,9 @@ std::string ScatterPlot::render() const {
         const std::string& tip = i < s.tooltips.size() ? s.tooltips[i] : std::string();
         if (s.y[i] < yt.lo) {
           ++below;
-          o += marker(Shape::triangle, x, mt + H - 5, std::max(2.5, s.style.size_px), hollow_attrs, tip) + "\n";
+          o += marker(Shape::triangle, x, mt + H - 5, std::max(2.5, s.style.size_px), hollow_attrs,
+                      tip) +
+               "\n";
         } else {
           double y = std::max(py(s.y[i]), mt);
           o += marker(s.style.shape, x, y, s.style.size_px, attrs, tip) + "\n";
@@ -333,15 +360,17 @@ std::string ScatterPlot::render() const {
       bool left = x + r + text_width_px(s.labels[i], s.style.label_font_px) > ml + pw;
       double ty = s.style.label_below ? y + r + s.style.label_font_px * 0.8 : y - r;
       o += fmt::format(
-          "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"{}\" fill=\"#222\" stroke=\"#fff\" "
+          "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"{}\" fill=\"#222\" "
+          "stroke=\"#fff\" "
           "stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
-          num(left ? x - r : x + r), num(std::clamp(ty, mt + 10, mt + H - 4)), left ? "end" : "start",
-          num(s.style.label_font_px), escape(s.labels[i]));
+          num(left ? x - r : x + r), num(std::clamp(ty, mt + 10, mt + H - 4)),
+          left ? "end" : "start", num(s.style.label_font_px), escape(s.labels[i]));
     }
   }
   if (below > 0)
     o += fmt::format(
-        "<text x=\"{}\" y=\"20\" text-anchor=\"end\" font-size=\"11\" fill=\"#666\">{} below {} shown as \u25bd on the "
+        "<text x=\"{}\" y=\"20\" text-anchor=\"end\" font-size=\"11\" fill=\"#666\">{} below {} "
+        "shown as \u25bd on the "
         "axis</text>\n",
         num(ml + pw), below == 1 ? std::string("1 point") : fmt::format("{} points", below),
         escape(tick_label(yt.lo, yt.step)));
@@ -351,13 +380,16 @@ std::string ScatterPlot::render() const {
     const Style& st = it.s->style;
     if (st.line_width_px > 0)
       o += fmt::format(
-          "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n", num(it.x),
-          num(it.y - 4), num(it.x + 24), num(it.y - 4), escape(st.color), num(st.line_width_px),
+          "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n",
+          num(it.x), num(it.y - 4), num(it.x + 24), num(it.y - 4), escape(st.color),
+          num(st.line_width_px),
           st.dash.empty() ? "" : " stroke-dasharray=\"" + escape(st.dash) + "\"");
     if (st.markers) {
       Style shown = st;
       shown.opacity = std::max(st.opacity, 0.6);
-      o += marker(st.shape, it.x + 12, it.y - 4, std::min(st.size_px, 6.0), marker_attrs(shown), "") + "\n";
+      o += marker(st.shape, it.x + 12, it.y - 4, std::min(st.size_px, 6.0), marker_attrs(shown),
+                  "") +
+           "\n";
     }
     o += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#222\">{}</text>\n", num(it.x + 30), num(it.y),
                      escape(it.s->name));
@@ -409,17 +441,19 @@ std::string BarChart::render() const {
       "<svg class=\"plot bars\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" role=\"img\" "
       "aria-label=\"{2}\" font-family=\"sans-serif\" font-size=\"12\">\n",
       num(W), num(total_h), escape(title));
-  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fff\" stroke=\"#ccc\"/>\n",
-                   num(ml), num(mt), num(pw), num(H));
-  o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>\n", num(ml),
-                   escape(title));
+  o += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fff\" stroke=\"#ccc\"/>\n",
+      num(ml), num(mt), num(pw), num(H));
+  o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>\n",
+                   num(ml), escape(title));
   // Legend on the title row, right-aligned.
   {
     double x = ml + pw;
     for (auto it = groups.rbegin(); it != groups.rend(); ++it) {
       double w = text_width_px(it->name, 12);
       x -= w;
-      o += fmt::format("<text x=\"{}\" y=\"20\" fill=\"#222\">{}</text>\n", num(x), escape(it->name));
+      o += fmt::format("<text x=\"{}\" y=\"20\" fill=\"#222\">{}</text>\n", num(x),
+                       escape(it->name));
       x -= 18;
       o += fmt::format("<rect x=\"{}\" y=\"10\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", num(x),
                        escape(it->color));
@@ -428,14 +462,16 @@ std::string BarChart::render() const {
   }
   o += "<g class=\"grid\" stroke=\"#e6e6e6\">\n";
   for (double v : yt.values)
-    o += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(py(v)), num(ml), num(ml + pw));
+    o += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\"/>\n", num(py(v)), num(ml),
+                     num(ml + pw));
   o += "</g>\n<g class=\"ticks\" fill=\"#333\">\n";
   for (double v : yt.values)
-    o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", num(ml - 6), num(py(v) + 4),
-                     escape(tick_label(v, yt.step)));
+    o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", num(ml - 6),
+                     num(py(v) + 4), escape(tick_label(v, yt.step)));
   o += "</g>\n";
   o += fmt::format(
-      "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" fill=\"#222\">{}</text>\n",
+      "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" "
+      "fill=\"#222\">{}</text>\n",
       num(14), num(mt + H / 2), escape(y_label));
 
   const size_t g = std::max<size_t>(groups.size(), 1);
@@ -447,32 +483,39 @@ std::string BarChart::render() const {
       double v = grp.values[i];
       double x = ml + band * static_cast<double>(i) + band * 0.1 + bar_w * static_cast<double>(gi);
       const std::string label = i < grp.labels.size() ? grp.labels[i] : std::string();
-      std::string tip = fmt::format("{}: {} = {}", categories[i], grp.name,
-                                    std::isfinite(v) ? fmt::format("{:.6g}", v) : (label.empty() ? "n/a" : label));
+      std::string tip = fmt::format(
+          "{}: {} = {}", categories[i], grp.name,
+          std::isfinite(v) ? fmt::format("{:.6g}", v) : (label.empty() ? "n/a" : label));
       if (std::isfinite(v)) {
         double y0 = py(std::max(0.0, yt.lo)), y1 = py(v);
-        o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>\n", num(x),
-                         num(std::min(y0, y1)), num(std::max(bar_w - 0.5, 0.5)), num(std::abs(y0 - y1)),
-                         escape(tip));
+        o += fmt::format(
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>\n", num(x),
+            num(std::min(y0, y1)), num(std::max(bar_w - 0.5, 0.5)), num(std::abs(y0 - y1)),
+            escape(tip));
       }
       if (!label.empty() && bar_w >= 6) {
         double y = std::isfinite(v) ? py(v) - 3 : py(std::max(0.0, yt.lo)) - 3;
-        o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{}\" fill=\"#333\">{}<title>{}</title></text>\n",
-                         num(x + bar_w / 2), num(y), num(std::min(9.0, bar_w * 1.1)), escape(label), escape(tip));
+        o += fmt::format(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{}\" "
+            "fill=\"#333\">{}<title>{}</title></text>\n",
+            num(x + bar_w / 2), num(y), num(std::min(9.0, bar_w * 1.1)), escape(label),
+            escape(tip));
       }
     }
     o += "</g>\n";
   }
   o += fmt::format("<line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml),
                    num(ml + pw), num(py(std::max(0.0, yt.lo))));
-  o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml), num(mt),
-                   num(mt + H));
+  o += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", num(ml),
+                   num(mt), num(mt + H));
   o += fmt::format("<g class=\"categories\" fill=\"#333\" font-size=\"{}\">\n", num(label_font));
   for (size_t i = 0; i < n; ++i) {
     double x = ml + band * (static_cast<double>(i) + 0.5);
-    const std::string& tip = i < tooltips.size() && !tooltips[i].empty() ? tooltips[i] : categories[i];
+    const std::string& tip =
+        i < tooltips.size() && !tooltips[i].empty() ? tooltips[i] : categories[i];
     o += fmt::format(
-        "<text transform=\"translate({},{}) rotate(-45)\" text-anchor=\"end\">{}<title>{}</title></text>\n",
+        "<text transform=\"translate({},{}) rotate(-45)\" "
+        "text-anchor=\"end\">{}<title>{}</title></text>\n",
         num(x + 3), num(mt + H + 10), escape(shown[i]), escape(tip));
   }
   o += "</g>\n</svg>\n";

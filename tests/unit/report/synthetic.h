@@ -4,13 +4,13 @@
 // model that collapses at low bitwidths, uniform baselines and a chosen
 // point. Used by the report tests and by report_sample (screenshots).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "haq/core/rng.h"
 #include "haq/report/report.h"
@@ -25,7 +25,8 @@ struct SyntheticLayer {
 
 inline std::vector<SyntheticLayer> synthetic_layers() {
   std::vector<SyntheticLayer> l;
-  l.push_back({"/features/features.0/features.0.0/Conv", "Conv", 28 * 28 * 16 * 9, 16 * 9 + 16, 28 * 28, 3.0});
+  l.push_back({"/features/features.0/features.0.0/Conv", "Conv", 28 * 28 * 16 * 9, 16 * 9 + 16,
+               28 * 28, 3.0});
   int c = 16, hw = 28;
   for (int b = 1; b <= 6; ++b) {
     int stride = (b == 2 || b == 4) ? 2 : 1;
@@ -33,8 +34,8 @@ inline std::vector<SyntheticLayer> synthetic_layers() {
     l.push_back({fmt::format("/features/features.{}/conv/conv.0/Conv", b), "Conv(dw)",
                  int64_t(out_hw) * out_hw * c * 9, c * 9 + c, int64_t(hw) * hw * c, 1.2 + 0.1 * b});
     l.push_back({fmt::format("/features/features.{}/conv/conv.3/Conv", b), "Conv",
-                 int64_t(out_hw) * out_hw * c * c_out, c * c_out + c_out, int64_t(out_hw) * out_hw * c,
-                 0.6 + 0.05 * b});
+                 int64_t(out_hw) * out_hw * c * c_out, c * c_out + c_out,
+                 int64_t(out_hw) * out_hw * c, 0.6 + 0.05 * b});
     c = c_out;
     hw = out_hw;
   }
@@ -43,8 +44,8 @@ inline std::vector<SyntheticLayer> synthetic_layers() {
 }
 
 /// BISMO-like layer cost for w/a bits: latency (s), energy (pJ), size (bits), bound.
-inline void synthetic_cost(const SyntheticLayer& l, int w, int a, double& lat_s, double& e_pj, double& size_bits,
-                           std::string& bound) {
+inline void synthetic_cost(const SyntheticLayer& l, int w, int a, double& lat_s, double& e_pj,
+                           double& size_bits, std::string& bound) {
   double compute = double(l.macs) * w * a / 4096.0;
   double memory = (double(l.params) * w + double(l.act_elems) * a) / 64.0;
   lat_s = (std::max(compute, memory) + 50) / 200e6;
@@ -53,8 +54,9 @@ inline void synthetic_cost(const SyntheticLayer& l, int w, int a, double& lat_s,
   bound = compute >= memory ? "compute" : "memory";
 }
 
-inline report::DesignPoint synthetic_point(const std::vector<SyntheticLayer>& layers, const std::vector<int>& w,
-                                           const std::vector<int>& a, double fp32_acc, double noise) {
+inline report::DesignPoint synthetic_point(const std::vector<SyntheticLayer>& layers,
+                                           const std::vector<int>& w, const std::vector<int>& a,
+                                           double fp32_acc, double noise) {
   report::DesignPoint p;
   p.latency_s = p.energy_pj = p.size_bits = p.bops = 0;
   double loss = 0;
@@ -66,7 +68,8 @@ inline report::DesignPoint synthetic_point(const std::vector<SyntheticLayer>& la
     p.energy_pj += e;
     p.size_bits += s;
     p.bops += double(layers[i].macs) * w[i] * a[i];
-    loss += layers[i].sensitivity * (std::pow(3.2, 8 - w[i]) + 0.6 * std::pow(3.2, 8 - a[i])) * 0.0025;
+    loss +=
+        layers[i].sensitivity * (std::pow(3.2, 8 - w[i]) + 0.6 * std::pow(3.2, 8 - a[i])) * 0.0025;
     p.policy.layers.push_back({layers[i].name, w[i], a[i], false});
   }
   p.acc_search = std::max(10.0, fp32_acc - loss + noise);

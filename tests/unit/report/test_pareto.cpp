@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <random>
 #include <set>
@@ -29,9 +28,9 @@ DesignPoint with_policy(DesignPoint p, int bits) {
 
 TEST_CASE("pareto_front drops dominated points and orders by latency") {
   std::vector<DesignPoint> pts = {
-      pt(90, 2, 2, 2),  // 0: dominated by 3 (better everywhere)
-      pt(95, 3, 1, 1),  // 1: best accuracy
-      pt(80, 1, 5, 5),  // 2: fastest
+      pt(90, 2, 2, 2),        // 0: dominated by 3 (better everywhere)
+      pt(95, 3, 1, 1),        // 1: best accuracy
+      pt(80, 1, 5, 5),        // 2: fastest
       pt(91, 1.5, 1.5, 1.5),  // 3
       pt(91, 1.5, 1.5, 1.6),  // 4: dominated by 3 (size worse, rest equal)
   };
@@ -46,12 +45,14 @@ TEST_CASE("pareto_front on a single point and on all-equal points") {
 }
 
 TEST_CASE("pareto_front keeps the first of identical objective vectors") {
-  std::vector<DesignPoint> pts = {pt(80, 5, 5, 5), pt(90, 1, 1, 1), pt(90, 1, 1, 1), pt(90, 1, 1, 1)};
+  std::vector<DesignPoint> pts = {pt(80, 5, 5, 5), pt(90, 1, 1, 1), pt(90, 1, 1, 1),
+                                  pt(90, 1, 1, 1)};
   CHECK(pareto_front(pts) == std::vector<size_t>{1});
 }
 
 TEST_CASE("pareto_front skips non-finite objectives and prefers acc_test") {
-  std::vector<DesignPoint> pts = {pt(99, haq::report::kNaN, 1, 1), pt(80, 1, 1, 1), pt(70, 1, 1, 1)};
+  std::vector<DesignPoint> pts = {pt(99, haq::report::kNaN, 1, 1), pt(80, 1, 1, 1),
+                                  pt(70, 1, 1, 1)};
   // Point 2's test accuracy (85) beats point 1's search accuracy (80).
   pts[2].acc_test = 85;
   CHECK(pts[2].accuracy() == 85);
@@ -67,7 +68,8 @@ TEST_CASE("pareto_front over two objectives ignores the others") {
   // All four: point 2 wins on energy and size.
   CHECK(pareto_front(pts) == std::vector<size_t>{1, 0, 2});
   // Order follows the first cost objective given.
-  CHECK(pareto_front(pts, {Objective::energy, Objective::accuracy}) == std::vector<size_t>{2, 1, 0});
+  CHECK(pareto_front(pts, {Objective::energy, Objective::accuracy}) ==
+        std::vector<size_t>{2, 1, 0});
 }
 
 TEST_CASE("candidate_points merges duplicates into the first occurrence") {
@@ -108,7 +110,8 @@ TEST_CASE("pareto_front matches the all-pairs definition on random points with t
     int n = 1 + trial * 7;
     for (int i = 0; i < n; ++i) pts.push_back(pt(level(rng), level(rng), level(rng), level(rng)));
     if (trial % 5 == 0) pts[n / 2].latency_s = haq::report::kNaN;
-    // Reference: i is on the front iff no j is >= everywhere and (> somewhere or identical with j < i).
+    // Reference: i is on the front iff no j is >= everywhere and (> somewhere or identical with j <
+    // i).
     std::set<size_t> expected;
     auto good = [](const DesignPoint& p) {
       return std::vector<double>{p.accuracy(), -p.latency_s, -p.energy_pj, -p.size_bits};
@@ -130,6 +133,7 @@ TEST_CASE("pareto_front matches the all-pairs definition on random points with t
     INFO("trial " << trial);
     CHECK(std::set<size_t>(front.begin(), front.end()) == expected);
     CHECK(front.size() == expected.size());
-    for (size_t r = 1; r < front.size(); ++r) CHECK(pts[front[r - 1]].latency_s <= pts[front[r]].latency_s);
+    for (size_t r = 1; r < front.size(); ++r)
+      CHECK(pts[front[r - 1]].latency_s <= pts[front[r]].latency_s);
   }
 }

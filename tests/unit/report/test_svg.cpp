@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "haq/report/report.h"
@@ -77,8 +76,9 @@ TEST_CASE("ScatterPlot renders markers, clamps low points, escapes text") {
   CHECK(out.find("2 points below 50") != std::string::npos);
   CHECK(out.find("A &lt;vs&gt; B") != std::string::npos);
   CHECK(out.find("budget &lt;=") != std::string::npos);
-  CHECK(out.find("<title>three</title>") != std::string::npos);  // clamped points keep their tooltip
-  CHECK(out.find("five") == std::string::npos);                 // non-finite point skipped
+  CHECK(out.find("<title>three</title>") !=
+        std::string::npos);                      // clamped points keep their tooltip
+  CHECK(out.find("five") == std::string::npos);  // non-finite point skipped
 }
 
 TEST_CASE("BarChart draws one bar per finite value and labels the rest") {

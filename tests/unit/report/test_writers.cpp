@@ -1,10 +1,8 @@
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "haq/core/error.h"
@@ -61,10 +59,12 @@ size_t count(const std::string& s, const std::string& what) {
 
 TEST_CASE("points.csv: exact content for two points") {
   const std::string expected =
-      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,latency_s,energy_pj,size_bits,bops,"
+      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,latency_s,energy_pj,size_bits,"
+      "bops,"
       "latency_x_w8a8,energy_x_w8a8,size_x_w8a8,bops_x_w8a8,policy\n"
       "0,ddpg#0,search,0,1,1,85.5,,0.001,500000,4000,250000,0.5,0.5,0.5,0.25,w4a4 w8a8\n"
-      "1,\"odd, \"\"name\"\"\",search,1,0,0,80.25,79.5,0.0015,750000,6000,,0.75,0.75,0.75,,w6a6 fp32\n";
+      "1,\"odd, \"\"name\"\"\",search,1,0,0,80.25,79.5,0.0015,750000,6000,,0.75,0.75,0.75,,w6a6 "
+      "fp32\n";
   CHECK(points_csv(two_points()) == expected);
 }
 
@@ -101,7 +101,8 @@ TEST_CASE("pareto.json round-trips through a JSON parser") {
   }
   // The front is ordered by latency.
   for (size_t r = 1; r < front.size(); ++r)
-    CHECK(j["points"][r - 1]["latency_s"].get<double>() <= j["points"][r]["latency_s"].get<double>());
+    CHECK(j["points"][r - 1]["latency_s"].get<double>() <=
+          j["points"][r]["latency_s"].get<double>());
   // fp32 layers are written as {"name", "fp32": true}.
   nlohmann::json two = nlohmann::json::parse(pareto_json(two_points()).dump());
   REQUIRE(two["points"].size() == 1);
@@ -155,7 +156,8 @@ TEST_CASE("report.md has the summary, budgets and the per-layer table") {
   CHECK(md.find("\u2014 met") != std::string::npos);
   // One row per layer: "| 0 | `/features/...` |" ... "| 13 | `/classifier...` |".
   CHECK(md.find("| 0 | `/features/features.0/features.0.0/Conv` |") != std::string::npos);
-  CHECK(md.find(fmt::format("| {} | `/classifier/classifier.1/Gemm` |", in.layers.size() - 1)) != std::string::npos);
+  CHECK(md.find(fmt::format("| {} | `/classifier/classifier.1/Gemm` |", in.layers.size() - 1)) !=
+        std::string::npos);
   CHECK(md.find("`pareto.json`") != std::string::npos);
 }
 

@@ -43,7 +43,9 @@ inline std::string xml_problem(const std::string& s) {
     bool closing = i + 1 < s.size() && s[i + 1] == '/';
     size_t j = i + (closing ? 2 : 1);
     size_t name_start = j;
-    while (j < s.size() && (isalnum(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == ':')) ++j;
+    while (j < s.size() &&
+           (isalnum(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == ':'))
+      ++j;
     std::string name = s.substr(name_start, j - name_start);
     if (name.empty()) return "bad tag" + where(i);
     // Attributes: name="value" pairs up to '>' or '/>'.
@@ -62,9 +64,12 @@ inline std::string xml_problem(const std::string& s) {
       }
       if (closing) return "attributes in a closing tag" + where(i);
       size_t a = j;
-      while (j < s.size() && s[j] != '=' && s[j] != '>' && !isspace(static_cast<unsigned char>(s[j]))) ++j;
+      while (j < s.size() && s[j] != '=' && s[j] != '>' &&
+             !isspace(static_cast<unsigned char>(s[j])))
+        ++j;
       if (j >= s.size() || s[j] != '=' || j + 1 >= s.size() || s[j + 1] != '"')
-        return "attribute without a quoted value in <" + name + ">: " + s.substr(a, j - a) + where(j);
+        return "attribute without a quoted value in <" + name + ">: " + s.substr(a, j - a) +
+               where(j);
       size_t end = s.find('"', j + 2);
       if (end == std::string::npos) return "unterminated attribute" + where(j);
       for (size_t k = j + 2; k < end; ++k) {
@@ -75,8 +80,8 @@ inline std::string xml_problem(const std::string& s) {
     }
     if (closing) {
       if (stack.empty() || stack.back() != name)
-        return "</" + name + "> closes " + (stack.empty() ? std::string("nothing") : "<" + stack.back() + ">") +
-               where(i);
+        return "</" + name + "> closes " +
+               (stack.empty() ? std::string("nothing") : "<" + stack.back() + ">") + where(i);
       stack.pop_back();
     } else if (!self_closing) {
       stack.push_back(name);

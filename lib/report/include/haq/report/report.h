@@ -32,11 +32,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "haq/quant/policy.h"
 
@@ -47,7 +46,8 @@ inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// One evaluated policy with its objectives.
 struct DesignPoint {
-  std::string label;         ///< shown in tables and plots: "ddpg#123", "uniform-4", "fp32", "w8a8", "chosen"
+  std::string
+      label;  ///< shown in tables and plots: "ddpg#123", "uniform-4", "fp32", "w8a8", "chosen"
   std::string kind;          ///< "search" | "uniform" | "fp32" | "w8a8" | "chosen"
   quant::Policy policy;      ///< bits per layer (may be empty for fp32)
   double acc_search = kNaN;  ///< top-1 accuracy (%) on the search's evaluation split
@@ -65,16 +65,16 @@ struct DesignPoint {
 
 /// One quantizable layer under some policy, with its cost on the profile.
 struct LayerRow {
-  std::string name;          ///< layer name (Graph::layers[i].name)
-  std::string op;            ///< "Conv", "Conv(dw)", "Gemm", "MatMul", ...
+  std::string name;  ///< layer name (Graph::layers[i].name)
+  std::string op;    ///< "Conv", "Conv(dw)", "Gemm", "MatMul", ...
   int w_bits = 8, a_bits = 8;
-  bool fp32 = false;         ///< kept in floating point (w_bits/a_bits ignored)
-  double latency_s = kNaN;   ///< this layer's latency (s)
-  double energy_pj = kNaN;   ///< this layer's energy (pJ)
-  double size_bits = kNaN;   ///< this layer's weight storage (bits)
-  int64_t macs = 0;          ///< multiply-accumulates per sample
-  int64_t params = 0;        ///< weight + bias elements
-  std::string bound;         ///< what limits it on the profile: "compute" | "memory" | ""
+  bool fp32 = false;        ///< kept in floating point (w_bits/a_bits ignored)
+  double latency_s = kNaN;  ///< this layer's latency (s)
+  double energy_pj = kNaN;  ///< this layer's energy (pJ)
+  double size_bits = kNaN;  ///< this layer's weight storage (bits)
+  int64_t macs = 0;         ///< multiply-accumulates per sample
+  int64_t params = 0;       ///< weight + bias elements
+  std::string bound;        ///< what limits it on the profile: "compute" | "memory" | ""
 };
 
 /// One budget of the search, resolved to an absolute limit.
@@ -93,17 +93,18 @@ struct ReportInput {
   std::string algo;          ///< "ddpg" | "random" | "greedy" | "knapsack"
   std::vector<Budget> budgets;
   uint64_t seed = 0;
-  std::string version;       ///< haq version (haq::version())
-  double fp32_acc = kNaN;    ///< fp32 test accuracy (%)
+  std::string version;     ///< haq version (haq::version())
+  double fp32_acc = kNaN;  ///< fp32 test accuracy (%)
   /// Extra "key: value" facts for the header, in order (episodes, evaluations,
   /// eval samples, why the search stopped...). Keep them deterministic.
   std::vector<std::pair<std::string, std::string>> facts;
 
-  DesignPoint chosen;                  ///< the chosen policy (kind "chosen"); label "" = none found
-  std::vector<DesignPoint> points;     ///< every evaluated policy, in evaluation order
-  std::vector<DesignPoint> baselines;  ///< fp32, uniform-k (k = 2..8), w8a8 — the summary rows, in order
-  std::vector<LayerRow> layers;        ///< the chosen policy, per layer, in Graph::layers order
-  std::vector<LayerRow> layers_w8a8;   ///< all-8-bit per layer (same order), for per-layer ratios
+  DesignPoint chosen;               ///< the chosen policy (kind "chosen"); label "" = none found
+  std::vector<DesignPoint> points;  ///< every evaluated policy, in evaluation order
+  std::vector<DesignPoint>
+      baselines;  ///< fp32, uniform-k (k = 2..8), w8a8 — the summary rows, in order
+  std::vector<LayerRow> layers;       ///< the chosen policy, per layer, in Graph::layers order
+  std::vector<LayerRow> layers_w8a8;  ///< all-8-bit per layer (same order), for per-layer ratios
 
   /// The all-8-bit (W8A8) reference cost; the "x W8A8" columns divide by these.
   double w8a8_latency_s = kNaN, w8a8_energy_pj = kNaN, w8a8_size_bits = kNaN, w8a8_bops = kNaN;

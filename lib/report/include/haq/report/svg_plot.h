@@ -51,20 +51,22 @@ struct Style {
   double opacity = 1.0;           ///< of markers and line
   double size_px = 3.0;           ///< marker radius
   Shape shape = Shape::circle;
-  bool filled = true;             ///< false: outline only
-  bool markers = true;            ///< draw a marker per point
-  double line_width_px = 0;       ///< > 0: a polyline through the points, in the order given
-  std::string dash;               ///< stroke-dasharray of the line ("" = solid)
-  double label_font_px = 11;      ///< size of per-point labels
-  bool label_below = false;       ///< labels down-right of the point (default up-right)
+  bool filled = true;         ///< false: outline only
+  bool markers = true;        ///< draw a marker per point
+  double line_width_px = 0;   ///< > 0: a polyline through the points, in the order given
+  std::string dash;           ///< stroke-dasharray of the line ("" = solid)
+  double label_font_px = 11;  ///< size of per-point labels
+  bool label_below = false;   ///< labels down-right of the point (default up-right)
 };
 
 /// A set of points. Points with a non-finite coordinate are skipped.
 struct Series {
-  std::string name;                   ///< legend entry; "" = not in the legend
+  std::string name;  ///< legend entry; "" = not in the legend
   std::vector<double> x, y;
-  std::vector<std::string> labels;    ///< optional text beside each point (same length as x, or empty)
-  std::vector<std::string> tooltips;  ///< optional hover text per point (same length as x, or empty)
+  std::vector<std::string>
+      labels;  ///< optional text beside each point (same length as x, or empty)
+  std::vector<std::string>
+      tooltips;  ///< optional hover text per point (same length as x, or empty)
   Style style;
 };
 
@@ -72,24 +74,24 @@ struct Series {
 struct RefLine {
   enum Axis { vertical, horizontal };
   Axis axis = vertical;
-  double value = 0;           ///< x for vertical, y for horizontal
-  std::string label;          ///< drawn at the line's end ("" = none)
+  double value = 0;   ///< x for vertical, y for horizontal
+  std::string label;  ///< drawn at the line's end ("" = none)
   std::string color = "#555";
-  std::string dash = "6 4";   ///< stroke-dasharray
+  std::string dash = "6 4";  ///< stroke-dasharray
 };
 
 /// A scatter plot with optional lines. Points below a fixed y_min are drawn
 /// on the bottom edge as hollow down-pointing triangles and counted in a
 /// note, so that a few collapsed points do not squash the interesting range.
 struct ScatterPlot {
-  std::string id;        ///< unique within the page (used for the clip path id)
+  std::string id;  ///< unique within the page (used for the clip path id)
   std::string title, x_label, y_label;
-  double width_px = 600;         ///< of the whole figure
-  double plot_height_px = 340;   ///< of the plotting area; the legend adds rows below
-  std::vector<Series> series;    ///< drawn in order (later on top)
+  double width_px = 600;        ///< of the whole figure
+  double plot_height_px = 340;  ///< of the plotting area; the legend adds rows below
+  std::vector<Series> series;   ///< drawn in order (later on top)
   std::vector<RefLine> lines;
   std::optional<double> x_min, x_max, y_min, y_max;  ///< fixed ranges (else from the data)
-  bool x_from_zero = true;       ///< include 0 in the automatic x range
+  bool x_from_zero = true;                           ///< include 0 in the automatic x range
 
   /// The <svg> element.
   std::string render() const;
@@ -97,7 +99,7 @@ struct ScatterPlot {
 
 /// One group of bars (e.g. "w bits") in a grouped bar chart.
 struct BarGroup {
-  std::string name;                 ///< legend entry
+  std::string name;  ///< legend entry
   std::string color = "#1f77b4";
   std::vector<double> values;       ///< one per category; NaN = no bar
   std::vector<std::string> labels;  ///< optional text above each bar (same length, or empty)
@@ -106,14 +108,15 @@ struct BarGroup {
 /// A grouped bar chart: one band per category, the groups side by side.
 struct BarChart {
   std::string title, y_label;
-  std::vector<std::string> categories;  ///< x labels (long ones are shortened, the full name is the tooltip)
-  std::vector<std::string> tooltips;    ///< optional hover text per category
+  std::vector<std::string>
+      categories;  ///< x labels (long ones are shortened, the full name is the tooltip)
+  std::vector<std::string> tooltips;  ///< optional hover text per category
   std::vector<BarGroup> groups;
   double width_px = 1160;
   double plot_height_px = 220;
-  std::optional<double> y_max;          ///< fixed top of the axis
-  std::vector<double> y_ticks;          ///< explicit ticks (else nice ticks from 0)
-  size_t max_label_chars = 26;          ///< category labels longer than this keep their tail
+  std::optional<double> y_max;  ///< fixed top of the axis
+  std::vector<double> y_ticks;  ///< explicit ticks (else nice ticks from 0)
+  size_t max_label_chars = 26;  ///< category labels longer than this keep their tail
 
   /// The <svg> element.
   std::string render() const;
