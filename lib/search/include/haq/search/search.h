@@ -1,0 +1,141 @@
+#pragma once
+/// \file
+/// The search loop: an agent proposes, the environment enforces budgets, the
+/// shared evaluation cache measures, the agent learns; with a checkpoint after
+/// every episode, a time budget and a clean stop on SIGINT/SIGTERM.
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "haq/search/agent.h"
+#include "haq/search/budget.h"
+#include "haq/search/costs.h"
+#include "haq/search/environment.h"
+
+namespace haq::search {
+
+/// Everything `haq search` can be told, on the command line or in a config
+/// file (docs/search.md). Every field has a config key of the same name.
+struct SearchOptions {
+  // Inputs
+  std::string model;                 ///< ONNX model path
+  std::string hw;                    ///< hardware profile path
+  std::string data = "fashion-mnist";///< dataset (see haq::data::DataSpec)
+  std::vector<std::string> budgets;  ///< e.g. {"latency<=0.5x"}; several may be given
+  std::string out;                   ///< output folder
+  // Search
+  std::string algo = "ddpg";         ///< ddpg | random | greedy | knapsack
+  int episodes = 600;                ///< episodes (= policies proposed) at most
+  uint64_t seed = 0;                 ///< the one seed; every component derives its own stream
+  double time_budget_s = 0;          ///< stop at the next episode boundary after this (0: none)
+  bool resume = false;               ///< continue from OUT/checkpoint
+  BitRange w_bits{2, 8};             ///< weight bits searched (intersected with the profile's)
+  BitRange a_bits{2, 8};             ///< activation bits searched (intersected with the profile's)
+  DdpgOptions ddpg;                  ///< DDPG hyperparameters (reference defaults)
+  // Data
+  int64_t eval_samples = 2000;       ///< search's evaluation subset, from the TRAIN split, disjoint from calibration
+  int64_t calib_samples = 512;       ///< calibration samples, from the train split
+  int64_t test_samples = 0;          ///< final figures on this many test samples (0: the full test split)
+  int64_t batch = 100;               ///< inference batch for accuracy runs
+  int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
+  // Output
+  bool quiet = false;                ///< no progress output
+  std::string config;                ///< config file the options came from ("" if none)
+};
+
+/// The defaults, as documented.
+SearchOptions default_search_options();
+
+/// Reads a config file (JSON object, keys as SearchOptions' fields) on top of
+/// `base`. Strict: unknown keys and wrong types are Error(config) naming the
+/// file and the JSON pointer.
+SearchOptions read_search_config(const std::string& path, SearchOptions base);
+
+/// The options as JSON (the effective config written to OUT/config.json).
+nlohmann::json search_options_to_json(const SearchOptions& o);
+
+/// Parses a duration: "90s", "20m", "1.5h", "45" (seconds). Error(usage) otherwise.
+double parse_duration_s(const std::string& text);
+
+/// The problem a search solves: layers, costs, budgets and how to measure accuracy.
+struct SearchProblem {
+  std::vector<LayerInfo> layers;
+  CostModel costs;
+  std::vector<Budget> budgets;      ///< resolved (see resolve_budgets)
+  BitRange w_range, a_range;        ///< bits searched
+  AccuracyFn accuracy;              ///< percent, on the evaluation subset
+  double fp32_accuracy_pct = 0;     ///< fp32 on the same subset (reward baseline)
+};
+
+/// A measured policy (each distinct policy once, in order of first evaluation).
+struct EvaluatedPoint {
+  BitsVector bits;
+  std::string key;                  ///< quant::policy_key
+  double accuracy_pct = 0;          ///< evaluation subset
+  Costs costs;
+  bool feasible = false;            ///< within every budget
+  int episode = 0;                  ///< episode that first proposed it
+  std::string phase;                ///< what the agent proposed it for
+};
+
+/// One episode, as written to search.jsonl.
+struct EpisodeLog {
+  int episode = 0;
+  int point = 0;                    ///< index into SearchResult::points
+  double reward = 0;
+  bool cached = false;              ///< measured before: no evaluation this episode
+  double time_s = 0;                ///< wall time since the search (or its resume) started
+  double best_accuracy_pct = 0;     ///< best feasible so far (NaN if none)
+};
+
+struct SearchResult {
+  std::vector<EvaluatedPoint> points;
+  std::vector<EpisodeLog> episodes;
+  int best = -1;                    ///< index of the best feasible point, -1 if none
+  std::string stop_reason;          ///< "done", "episodes", "time budget", "interrupted"
+  int evaluations = 0;              ///< accuracy measurements made (cache misses), this run
+  double seconds = 0;               ///< wall time of this run
+  int resumed_from = 0;             ///< episodes already done when resumed (0: fresh)
+};
+
+/// Progress after each episode, for the live line.
+struct SearchProgress {
+  const SearchResult& result;
+  const EpisodeLog& last;
+  int episodes_total = 0;
+  double evals_per_s = 0;
+  double eta_s = 0;
+};
+
+/// Hooks of run_search (all optional).
+struct SearchHooks {
+  /// Folder for checkpoint/ and search.jsonl, rewritten (atomically) after every episode.
+  std::string out_dir;
+  /// Identity of the inputs and options; a resume refuses a checkpoint made with another one.
+  std::string identity;
+  /// Called after every episode.
+  std::function<void(const SearchProgress&)> on_episode;
+};
+
+/// Runs the search. With options.resume, continues from out_dir/checkpoint.
+SearchResult run_search(const SearchOptions& options, const SearchProblem& problem,
+                        const SearchHooks& hooks = {});
+
+/// search.jsonl text for a result (one JSON object per episode).
+std::string search_jsonl(const SearchResult& r, const SearchProblem& problem);
+
+/// Whether a is better than b for choosing the policy: higher accuracy, then
+/// lower cost on the first budget's metric.
+bool better_point(const EvaluatedPoint& a, const EvaluatedPoint& b, Metric tie_metric);
+
+/// Asks the search to stop at the next episode boundary (signal-safe).
+void request_stop();
+bool stop_requested();
+/// Clears a stop request (tests, or a new search in the same process).
+void reset_stop();
+/// SIGINT/SIGTERM -> request_stop(); a second signal kills the process as usual.
+void install_stop_handlers();
+
+}  // namespace haq::search
