@@ -168,6 +168,63 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
   return plot.render();
 }
 
+/// Accuracy per search episode and the best within budget so far: shows the
+/// warm-up, the exploration decay and when the search stopped improving.
+/// Empty if no point has an episode.
+std::string progress_plot(const ReportInput& in, double y_lo, double y_hi) {
+  std::vector<const DesignPoint*> pts;
+  for (const auto& p : in.points)
+    if (p.episode >= 0 && std::isfinite(p.accuracy())) pts.push_back(&p);
+  if (pts.empty()) return "";
+  std::stable_sort(pts.begin(), pts.end(), [](const DesignPoint* a, const DesignPoint* b) {
+    return a->episode < b->episode;
+  });
+  svg::ScatterPlot plot;
+  plot.id = "progress";
+  plot.title = "Search progress";
+  plot.x_label = "episode";
+  plot.y_label = "top-1 accuracy (%)";
+  plot.y_min = y_lo;
+  plot.y_max = y_hi;
+  svg::Series ok, over, best;
+  ok.style = style("#6f8fbf", 0.45, 2.5);
+  over.style = style("#9a9a9a", 0.35, 2.5);
+  best.style = style("#d62728", 1.0, 2.0);
+  best.style.markers = false;
+  best.style.line_width_px = 2;
+  double best_acc = kNaN;
+  for (const DesignPoint* p : pts) {
+    svg::Series& s = p->feasible ? ok : over;
+    s.x.push_back(p->episode);
+    s.y.push_back(p->accuracy());
+    s.tooltips.push_back(fmt::format("{}: accuracy {}%{}", p->label, show_acc(p->accuracy()),
+                                     p->feasible ? "" : " (over budget)"));
+    if (p->feasible && (!std::isfinite(best_acc) || p->accuracy() > best_acc)) {
+      // A step: hold the old best up to this episode, then jump.
+      if (std::isfinite(best_acc)) {
+        best.x.push_back(p->episode);
+        best.y.push_back(best_acc);
+      }
+      best_acc = p->accuracy();
+      best.x.push_back(p->episode);
+      best.y.push_back(best_acc);
+    }
+  }
+  if (!best.x.empty()) {
+    best.x.push_back(pts.back()->episode);
+    best.y.push_back(best_acc);
+  }
+  ok.name = "within budget";
+  over.name = "over budget";
+  best.name = "best within budget so far";
+  for (auto* s : {&ok, &over, &best})
+    if (!s->x.empty()) plot.series.push_back(*s);
+  if (std::isfinite(in.fp32_acc))
+    plot.lines.push_back({svg::RefLine::horizontal, in.fp32_acc,
+                          fmt::format("fp32 {:.2f}%", in.fp32_acc), "#2ca02c", "2 3"});
+  return "<figure>" + plot.render() + "</figure>\n";
+}
+
 /// The shared accuracy range of the scatter plots: everything that matters,
 /// but not down to collapsed policies (those sit on the axis as triangles).
 std::pair<double, double> accuracy_range(const ReportInput& in,
@@ -404,6 +461,7 @@ std::string report_html(const ReportInput& in) {
     if (!any) continue;
     o += "<figure>" + scatter(in, all, ax, y_lo, y_hi, u) + "</figure>\n";
   }
+  o += progress_plot(in, y_lo, y_hi);
   o += "</div>\n";
 
   // Per layer.

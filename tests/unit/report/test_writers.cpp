@@ -113,9 +113,9 @@ TEST_CASE("report.html is self-contained, well-formed and has every plot") {
   ReportInput in = haq::test::synthetic_input(150);
   in.model = "models/<b>&odd\"name'.onnx";
   std::string html = report_html(in);
-  // 4 scatter plots (latency, energy, size, bops) + 3 per-layer bar charts.
-  CHECK(count(html, "<svg") == 7);
-  CHECK(count(html, "</svg>") == 7);
+  // 4 scatter plots (latency, energy, size, bops), search progress, 3 per-layer bar charts.
+  CHECK(count(html, "<svg") == 8);
+  CHECK(count(html, "</svg>") == 8);
   CHECK(html.find("http") == std::string::npos);
   CHECK(html.find("<script") == std::string::npos);
   CHECK(html.find("<link") == std::string::npos);
@@ -139,7 +139,7 @@ TEST_CASE("report.html without layers, budgets or a chosen point is still well-f
   ReportInput in = two_points();
   std::string html = report_html(in);
   CHECK(haq::test::xml_problem(html) == "");
-  CHECK(count(html, "<svg") == 4);  // no per-layer charts
+  CHECK(count(html, "<svg") == 5);  // no per-layer charts
   CHECK(html.find("No policy was found") != std::string::npos);
   ReportInput empty;
   CHECK(haq::test::xml_problem(report_html(empty)) == "");
