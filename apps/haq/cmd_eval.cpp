@@ -1,0 +1,180 @@
+// haq eval: fp32 and quantized accuracy of a model on a dataset, measured on
+// oneDNN integer kernels (docs/eval.md).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "haq/core/error.h"
+#include "haq/core/rng.h"
+#include "haq/data/dataset.h"
+#include "haq/engine/engine.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+#include "haq/quant/quantizer.h"
+
+namespace {
+
+struct EvalOptions {
+  std::string model, data, bits, policy, metric = "top1", calib_method = "mse";
+  std::string weight_clip = "mse";
+  int64_t samples = 0, calib = 512, batch = 256;
+  uint64_t seed = 0;
+  bool json = false, no_bias_correction = false;
+};
+
+nlohmann::json accuracy_json(const haq::engine::Accuracy& a) {
+  return {{"top1", a.top1},
+          {"top5", a.top5},
+          {"fidelity", a.fidelity},
+          {"samples", a.samples},
+          {"seconds", a.seconds},
+          {"samples_per_second", a.seconds > 0 ? a.samples / a.seconds : 0.0}};
+}
+
+int run_eval(const EvalOptions& o) {
+  using namespace haq;
+  // Validate the cheap things first.
+  const quant::CalibMethod calib_method = quant::parse_calib_method(o.calib_method);
+  const quant::WeightClip weight_clip = quant::parse_weight_clip(o.weight_clip);
+  if (!o.bits.empty() && !o.policy.empty())
+    fail(ErrorKind::usage, "", "--bits/--policy", "give one of --bits and --policy, not both");
+  std::pair<int, int> bits{8, 8};
+  if (!o.bits.empty()) bits = quant::parse_bits_spec(o.bits);
+  haq::engine::Accuracy probe;
+  probe.metric(o.metric);  // Error(usage) for an unknown metric name
+
+  model::ImportOptions io;
+  io.batch = o.batch;
+  model::Graph g = model::import_onnx(o.model, io);
+  quant::Policy policy;
+  std::string policy_name;
+  if (!o.policy.empty()) {
+    policy = quant::load_policy(o.policy, g);
+    policy_name = o.policy;
+  } else if (bits.first == 0) {
+    policy = quant::uniform_policy(g, 8, 8);
+    for (auto& l : policy.layers) l.fp32 = true;
+    policy_name = "fp32";
+  } else {
+    policy = quant::uniform_policy(g, bits.first, bits.second);
+    policy_name = fmt::format("w{}a{}", bits.first, bits.second);
+  }
+
+  data::DataSpec spec;
+  spec.data = o.data;
+  const data::Dataset test = data::load_dataset(spec, data::Split::test);
+  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
+  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
+
+  engine::EngineOptions eo;
+  eo.batch = g.batch;  // a model with a fixed batch dim runs at that batch
+  eo.calib = calib_method;
+  eo.weight_clip = weight_clip;
+  eo.bias_correction = !o.no_bias_correction;
+  eo.seed = o.seed;
+  const std::string model_path = g.source.empty() ? o.model : g.source;
+  engine::Engine e(std::move(g), eo);
+  if (test.num_classes > e.num_classes())
+    fail(ErrorKind::data, test.source, "labels",
+         "the dataset has {} classes but the model outputs {} values per sample", test.num_classes,
+         e.num_classes());
+  std::string metric = o.metric;
+  if (test.labels.empty() && metric != "fidelity") metric = "fidelity";
+
+  auto t0 = std::chrono::steady_clock::now();
+  e.calibrate(train, calib_idx);
+  const double calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  engine::PolicyEvaluator ev(e, test, eval_idx);
+  const engine::Accuracy fp = ev.fp32();
+  const engine::Accuracy q = ev.evaluate(policy);
+  const double delta = q.metric(metric) - fp.metric(metric);
+
+  if (o.json) {
+    nlohmann::json j = {
+        {"model", o.model},
+        {"data", o.data},
+        {"policy", policy_name},
+        {"metric", metric},
+        {"samples", static_cast<int64_t>(eval_idx.size())},
+        {"calibration_samples", static_cast<int64_t>(calib_idx.size())},
+        {"seed", o.seed},
+        {"batch", e.options().batch},
+        {"calib_method", quant::to_string(calib_method)},
+        {"weight_clip", quant::to_string(weight_clip)},
+        {"bias_correction", eo.bias_correction},
+        {"calibration_seconds", calib_s},
+        {"fp32", accuracy_json(fp)},
+        {"quantized", accuracy_json(q)},
+        {"delta", delta},
+    };
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("model        {} ({} quantizable layers, batch {})\n", model_path,
+             e.graph().layers.size(), e.options().batch);
+  fmt::print("data         {}: {} test samples (evaluation), {} train samples (calibration), seed {}\n",
+             o.data, eval_idx.size(), calib_idx.size(), o.seed);
+  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}\n",
+             quant::to_string(calib_method), quant::to_string(weight_clip),
+             eo.bias_correction ? "on" : "off");
+  fmt::print("policy       {}\n", policy_name);
+  auto line = [&](const char* name, const engine::Accuracy& a) {
+    fmt::print("{:<12} {} {:6.2f}%   (top1 {:.2f}%, top5 {:.2f}%, fidelity {:.2f}%)   {:.0f} samples/s\n",
+               name, metric, a.metric(metric), a.top1, a.top5, a.fidelity,
+               a.seconds > 0 ? a.samples / a.seconds : 0.0);
+  };
+  line("fp32", fp);
+  line("quantized", q);
+  fmt::print("delta        {:+.2f} points\n", delta);
+  return 0;
+}
+
+haq::app::Run setup_eval(CLI::App& sub) {
+  auto o = std::make_shared<EvalOptions>();
+  sub.description(
+      "Measure the fp32 and quantized accuracy of MODEL on DATA. Quantized layers run real\n"
+      "oneDNN int8 kernels (b-bit levels in 8-bit containers); activation ranges are\n"
+      "calibrated on the train split, accuracy is measured on the test split.");
+  sub.add_option("MODEL", o->model, "ONNX model file")->required();
+  sub.add_option("--data", o->data,
+                 "fashion-mnist, mnist, a folder of IDX files, IMAGES.npy,LABELS.npy, or an image folder")
+      ->required();
+  sub.add_option("--bits", o->bits, "uniform bits for every layer: wWaA (e.g. w4a8), one number, or fp32 (default w8a8)");
+  sub.add_option("--policy", o->policy, "policy.json with per-layer bits (from haq search)");
+  sub.add_option("--samples", o->samples, "evaluation samples from the test split (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub.add_option("--calib", o->calib, "calibration samples from the train split")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+  sub.add_option("--metric", o->metric, "top1, top5 or fidelity (agreement with fp32 top-1)")
+      ->capture_default_str();
+  sub.add_option("--calib-method", o->calib_method, "activation ranges: mse, minmax, percentile or kl")
+      ->capture_default_str();
+  sub.add_option("--weight-clip", o->weight_clip, "per-channel weight clip: mse or max")
+      ->capture_default_str();
+  sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
+  sub.add_option("--batch", o->batch, "batch size (for models with a symbolic batch dim)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+      ->capture_default_str();
+  sub.add_option("--seed", o->seed, "seed for choosing the samples")->capture_default_str();
+  sub.add_flag("--json", o->json, "print the result as JSON (fields in docs/eval.md)");
+  sub.footer(
+      "Examples:\n"
+      "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
+      "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy out/policy.json --json\n"
+      "  haq eval model.onnx --data images.npy,labels.npy --bits w8a8 --calib-method kl\n"
+      "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
+  return [o]() { return run_eval(*o); };
+}
+
+}  // namespace
+
+HAQ_REGISTER_COMMAND(eval, 30, setup_eval);

@@ -1,0 +1,80 @@
+// haq eval on the bundled MLP and real Fashion-MNIST data.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "run_haq.h"
+#include "test_paths.h"
+
+using haq::test::run_haq;
+using haq::test::source_path;
+
+TEST_CASE("haq eval reports fp32 and W8A8 accuracy with counts and seed") {
+  auto r = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
+                    "--samples", "1000", "--calib", "128", "--seed", "3", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["samples"] == 1000);
+  CHECK(j["calibration_samples"] == 128);
+  CHECK(j["seed"] == 3);
+  CHECK(j["policy"] == "w8a8");
+  CHECK(j["fp32"]["samples"] == 1000);
+  const double fp = j["fp32"]["top1"], q = j["quantized"]["top1"];
+  CHECK(fp > 80.0);  // the MLP scores 88.6% on the full test split
+  CHECK(std::abs(q - fp) < 1.0);
+  CHECK(j["quantized"]["fidelity"].get<double>() > 97.0);
+  CHECK(j["fp32"]["samples_per_second"].get<double>() > 0);
+}
+
+TEST_CASE("haq eval is deterministic for a seed and prints a text report") {
+  std::vector<std::string> args = {"eval", source_path("models/fmnist-mlp.onnx"), "--data",
+                                   "fashion-mnist", "--samples", "300", "--calib", "64", "--bits", "w4a6"};
+  auto a = run_haq(args), b = run_haq(args);
+  REQUIRE(a.exit_code == 0);
+  CHECK(a.out.find("300 test samples") != std::string::npos);
+  CHECK(a.out.find("w4a6") != std::string::npos);
+  // Same accuracies (the samples/s differ).
+  auto acc_lines = [](const std::string& s) {
+    std::string out;
+    size_t p = 0;
+    while ((p = s.find("top1 ", p)) != std::string::npos) out += s.substr(p, 12), p += 5;
+    return out;
+  };
+  CHECK(acc_lines(a.out) == acc_lines(b.out));
+}
+
+TEST_CASE("haq eval with --bits fp32 reproduces fp32; with a policy file runs it") {
+  auto r = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
+                    "--samples", "200", "--calib", "32", "--bits", "fp32", "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["quantized"]["top1"] == j["fp32"]["top1"]);
+  CHECK(j["quantized"]["fidelity"] == 100.0);
+}
+
+TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
+  const std::string m = source_path("models/fmnist-mlp.onnx");
+  auto r = run_haq({"eval", "/no/such/model.onnx", "--data", "fashion-mnist"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("model.onnx") != std::string::npos);
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--bits", "w9a8"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--bits") != std::string::npos);
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--metric", "top3"});
+  CHECK(r.exit_code == 2);
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--calib-method", "entropy"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--calib-method") != std::string::npos);
+  r = run_haq({"eval", m, "--data", "/no/such/data"});
+  CHECK(r.exit_code == 2);
+  r = run_haq({"eval", m});
+  CHECK(r.exit_code == 2);
+  auto dir = haq::test::scratch_dir("eval_bad_policy");
+  std::ofstream(dir / "p.json") << R"({"layers": [{"name": "nope", "w_bits": 4, "a_bits": 4}]})";
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--policy", (dir / "p.json").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("p.json") != std::string::npos);
+}
