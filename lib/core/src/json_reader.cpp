@@ -167,8 +167,13 @@ void JsonObject::allow(const std::string& key) { known_.insert(key); }
 JsonValue JsonObject::get(const std::string& key) {
   known_.insert(key);
   auto it = value_.raw().find(key);
-  if (it == value_.raw().end())
+  if (it == value_.raw().end()) {
+    // A misspelt key is the likely cause: report it rather than the absence.
+    for (auto jt = value_.raw().begin(); jt != value_.raw().end(); ++jt)
+      if (!known_.count(jt.key()) && closest_match(jt.key(), {key}) == key)
+        fail_at(jt.key(), "unknown key \"" + jt.key() + "\" (did you mean \"" + key + "\"?)");
     fail_at(key, "missing required key \"" + key + "\"");
+  }
   return value_.child(&*it, pointer_of(key));
 }
 

@@ -1,0 +1,153 @@
+#pragma once
+/// \file
+/// Latency and energy simulators of bit-flexible accelerators. Pure
+/// functions, no I/O: (Layer, bits, HardwareProfile) -> LayerCost, and the
+/// per-(model, profile) cost table the search looks up.
+/// The models and their formulas are documented in docs/hardware-profiles.md.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "haq/hw/profile.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+
+namespace haq::hw {
+
+/// Which limit sets a layer's latency.
+enum class Bound {
+  compute,   ///< the array is busy; DRAM transfers hide behind it
+  memory,    ///< DRAM transfers take longer than the compute they feed
+  measured,  ///< a `table` profile: measured, no breakdown
+};
+const char* to_string(Bound b);
+
+/// Order of the tile loops (the reduction loop is always innermost, so
+/// partial sums stay in the output buffer and each output is written once).
+enum class LoopOrder {
+  inputs_outer,   ///< for each input (M) tile, stream all weight (N) tiles
+  weights_outer,  ///< for each weight (N) tile, stream all input (M) tiles
+};
+const char* to_string(LoopOrder o);
+
+/// How the mapper tiled the layer's matrix multiply M x K x N (per group).
+struct Mapping {
+  int64_t m = 0, k = 0, n = 0;  ///< the lowered GEMM per group
+  int64_t groups = 1;
+  int64_t tile_m = 0, tile_k = 0, tile_n = 0;
+  LoopOrder order = LoopOrder::inputs_outer;
+  int64_t weight_fetches = 1;   ///< times the layer's weights are read from DRAM
+  int64_t input_fetches = 1;    ///< times the layer's inputs are read from DRAM
+};
+
+/// Cost of one layer at one (w_bits, a_bits) for one batch of `profile.batch` inputs.
+struct LayerCost {
+  std::string layer;
+  int w_bits = 8, a_bits = 8;
+  bool fits = true;          ///< false: no tiling fits the buffers (see `reason`); costs are 0
+  std::string reason;
+  int64_t macs = 0;          ///< for the whole batch
+  int64_t compute_cycles = 0;
+  int64_t stall_cycles = 0;  ///< cycles - compute_cycles (DRAM waits, fill and drain)
+  int64_t cycles = 0;        ///< total latency in core cycles
+  double latency_s = 0;
+  int64_t dram_read_bits = 0, dram_write_bits = 0;
+  int64_t sram_bits = 0;     ///< on-chip buffer bits read + written
+  double energy_compute_pj = 0, energy_sram_pj = 0, energy_dram_pj = 0;
+  double energy_pj = 0;      ///< sum of the three
+  Bound bound = Bound::compute;
+  Mapping mapping;
+};
+
+/// The lowered geometry of a layer for a batch: GEMM M x K x N per group,
+/// plus the unique input elements per group (for conv, each input element is
+/// fetched once per pass, not kernel_h*kernel_w times as in im2col).
+struct LoweredLayer {
+  int64_t groups = 1;
+  int64_t m = 0, k = 0, n = 0;
+  int64_t ic_per_group = 0;  ///< input channels per group
+  int64_t kernel_area = 1;   ///< kernel_h * kernel_w
+  int64_t input_elems = 0;   ///< unique input elements per group
+};
+LoweredLayer lower_layer(const model::Layer& layer, int64_t batch);
+
+/// Compute cycles of a layer on the profile's array (closed form, tile-independent).
+int64_t compute_cycles(const model::Layer& layer, int w_bits, int a_bits,
+                       const HardwareProfile& profile);
+
+/// BitFusion's throughput factor floor(8/max(a,2)) * floor(8/max(w,2)).
+int64_t fusion_factor(int w_bits, int a_bits);
+
+/// Simulates one layer (mapper included). Bits outside the profile's range are
+/// Error(usage); a `table` profile without a row for the layer is Error(profile).
+LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits,
+                         const HardwareProfile& profile);
+
+/// Cost of one given tiling (tile sizes are clipped to the GEMM; they should be
+/// multiples of the array's granule for the closed-form compute count to hold).
+/// fits == false with a reason if it overflows a buffer. For tests and tools.
+LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits,
+                          const HardwareProfile& profile, int64_t tile_m, int64_t tile_k,
+                          int64_t tile_n, LoopOrder order);
+
+/// Every layer x every supported (w_bits, a_bits), computed once.
+struct CostTable {
+  std::string profile;
+  Architecture architecture = Architecture::bit_serial;
+  int64_t batch = 1;
+  double clock_hz = 0;
+  BitRange w_range, a_range;
+  std::vector<std::string> layer_names;
+  std::vector<int64_t> layer_macs;           ///< per sample
+  std::vector<int64_t> layer_weight_params;
+  std::vector<LayerCost> costs;              ///< [layer][w - w_min][a - a_min]
+
+  size_t num_layers() const { return layer_names.size(); }
+  bool supports(int w_bits, int a_bits) const {
+    return w_range.contains(w_bits) && a_range.contains(a_bits);
+  }
+  /// Cost of layer i at (w, a); Error(usage) if the bits are unsupported.
+  const LayerCost& at(size_t layer, int w_bits, int a_bits) const;
+};
+
+/// Builds the table (pure; about 64 x #layers simulate_layer calls).
+CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& profile);
+
+/// Totals of a policy on a cost table.
+struct CostReport {
+  bool fits = true;             ///< every layer fits the buffers
+  int64_t cycles = 0, compute_cycles = 0, stall_cycles = 0;
+  double latency_s = 0;
+  double energy_pj = 0, energy_compute_pj = 0, energy_sram_pj = 0, energy_dram_pj = 0;
+  int64_t dram_bits = 0;
+  int64_t size_bits = 0;        ///< weight storage: sum of params * w_bits (fp32 layers: 32)
+  double bops = 0;              ///< per sample: sum of MACs * w_bits * a_bits (fp32: 32 x 32)
+  int memory_bound_layers = 0;
+  std::vector<LayerCost> layers;  ///< per layer, in graph order
+};
+
+/// Sums per-layer costs. Layers marked fp32 are costed at the profile's
+/// highest supported bits (max w, max a): the accelerator has no float path,
+/// so this is the closest it can run them. Bits outside the table are Error(usage).
+CostReport evaluate(const CostTable& table, const quant::Policy& policy);
+
+/// All layers at (w_bits, a_bits).
+CostReport evaluate_uniform(const CostTable& table, int w_bits, int a_bits);
+/// The reference for relative budgets: all layers at the highest supported bits (8/8).
+CostReport evaluate_max_bits(const CostTable& table);
+/// The cheapest point: all layers at the lowest supported bits.
+CostReport evaluate_min_bits(const CostTable& table);
+
+/// Weight storage of a policy in bits (fp32 layers count 32 bits per weight).
+int64_t model_size_bits(const model::Graph& graph, const quant::Policy& policy);
+/// Bit operations per sample: sum of MACs * w_bits * a_bits (fp32 layers count 32 x 32).
+double policy_bops(const model::Graph& graph, const quant::Policy& policy);
+
+/// JSON of one layer's cost and of a report (for --json and policy.json).
+nlohmann::json to_json(const LayerCost& c);
+nlohmann::json to_json(const CostReport& r);
+
+}  // namespace haq::hw
