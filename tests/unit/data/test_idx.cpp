@@ -239,7 +239,7 @@ TEST_CASE("malformed IDX files are errors naming the file and the place", "[data
   }
 }
 
-TEST_CASE("--data that names nothing is a clear error", "[data][errors]") {
+TEST_CASE("a DATA that names nothing is a clear error", "[data][errors]") {
   CHECK_THAT(error_of([] { load_dataset(spec_of(""), Split::test); }, ErrorKind::usage),
              Contains("no dataset given"));
   CHECK_THAT(error_of([] { load_dataset(spec_of("/nonexistent/folder"), Split::test); }, ErrorKind::io),
