@@ -136,6 +136,30 @@ struct Engine::Impl {
   std::map<std::tuple<int, int, int>, QPrim> qprims;
 
   std::vector<Buf> vals;
+  std::vector<std::vector<float>> pool;  // freed buffers, reused (no page faults per batch)
+  std::vector<float> acquire(int64_t n) {
+    size_t best = pool.size();
+    for (size_t i = 0; i < pool.size(); ++i)
+      if (pool[i].capacity() >= static_cast<size_t>(n) &&
+          (best == pool.size() || pool[i].capacity() < pool[best].capacity()))
+        best = i;
+    std::vector<float> v;
+    if (best < pool.size()) {
+      v.swap(pool[best]);
+      pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(best));
+    }
+    v.resize(static_cast<size_t>(n));
+    return v;
+  }
+  void release(std::vector<float>&& v) {
+    if (v.capacity() > 0) pool.push_back(std::move(v));
+    v = {};
+  }
+  void set_out(int id, std::vector<float>&& res, bool nhwc) {
+    release(std::move(vals[id].v));
+    vals[id].v = std::move(res);
+    vals[id].nhwc = nhwc;
+  }
   std::vector<uint8_t> qbuf;  // quantized layer input
   std::vector<float> tmp;
 
@@ -387,7 +411,7 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
     // Free what no later step reads.
     for (int v : s.in)
       if (v >= 0 && last_use[v] == static_cast<int>(si) && v != input_id) {
-        std::vector<float>().swap(vals[v].v);
+        release(std::move(vals[v].v));
       }
   }
   Buf& out = plain(output_id);
@@ -557,7 +581,9 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   if (calibrating) observe_layer_input(li, vals[in_id]);
   const bool quantized = p && !p->layers[li].fp32;
   Buf& out = vals[s.out];
-  out.v.resize(static_cast<size_t>(numel(value_shape[s.out])));
+  const int64_t out_n = numel(value_shape[s.out]);
+  if (out.v.capacity() < static_cast<size_t>(out_n)) set_out(s.out, acquire(out_n), false);
+  out.v.resize(static_cast<size_t>(out_n));
   auto& strm = cpu_stream();
   if (l.kind == LayerKind::conv) {
     const auto& d = value_shape[in_id];
@@ -629,10 +655,9 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
 void Engine::Impl::exec_unary(const Step& s) {
   const Node& n = g.nodes[s.node];
   Buf& in = vals[s.in[0]];
-  Buf& out = vals[s.out];
   const bool nhwc = in.nhwc;
   const int64_t cnt = static_cast<int64_t>(in.v.size());
-  std::vector<float> res(static_cast<size_t>(cnt));
+  std::vector<float> res = acquire(cnt);
   const float* x = in.v.data();
   float* y = res.data();
   const float lo = n.get_float("min", -std::numeric_limits<float>::infinity());
@@ -657,8 +682,7 @@ void Engine::Impl::exec_unary(const Step& s) {
     case Op::abs: for (int64_t i = 0; i < cnt; ++i) y[i] = std::fabs(x[i]); break;
     default: HAQ_ASSERT(false);
   }
-  out.v.swap(res);
-  out.nhwc = nhwc;
+  set_out(s.out, std::move(res), nhwc);
 }
 
 namespace {
@@ -691,8 +715,7 @@ void Engine::Impl::exec_binary(const Step& s) {
          "expected 2 inputs, got {}", n.inputs.size());
   const auto& od = value_shape[s.out];
   const int64_t cnt = numel(od);
-  std::vector<float> res(static_cast<size_t>(cnt));
-  Buf& out = vals[s.out];
+  std::vector<float> res = acquire(cnt);
   auto dims_of = [&](int i) {
     return s.in[i] >= 0 ? value_shape[s.in[i]] : s.cin[i]->dims;
   };
@@ -710,8 +733,7 @@ void Engine::Impl::exec_binary(const Step& s) {
     const float* a = vals[s.in[0]].v.data();
     const float* b = vals[s.in[1]].v.data();
     for (int64_t i = 0; i < cnt; ++i) res[i] = binop(s.op, a[i], b[i]);
-    out.nhwc = vals[s.in[0]].nhwc;
-    out.v.swap(res);
+    set_out(s.out, std::move(res), vals[s.in[0]].nhwc);
     return;
   }
   for (int full = 0; full < 2; ++full) {
@@ -723,8 +745,7 @@ void Engine::Impl::exec_binary(const Step& s) {
     auto f = [&](float v, float k) { return full == 0 ? binop(s.op, v, k) : binop(s.op, k, v); };
     if (c.size() == 1) {
       for (int64_t i = 0; i < cnt; ++i) res[i] = f(x[i], c[0]);
-      out.nhwc = nhwc;
-      out.v.swap(res);
+      set_out(s.out, std::move(res), nhwc);
       return;
     }
     const auto& cd = dims_of(other);
@@ -742,8 +763,7 @@ void Engine::Impl::exec_binary(const Step& s) {
               res[k] = f(x[k], c[ch]);
             }
       }
-      out.nhwc = nhwc;
-      out.v.swap(res);
+      set_out(s.out, std::move(res), nhwc);
       return;
     }
   }
@@ -772,8 +792,7 @@ void Engine::Impl::exec_binary(const Step& s) {
       idx[k] = 0;
     }
   }
-  out.nhwc = false;
-  out.v.swap(res);
+  set_out(s.out, std::move(res), false);
 }
 
 void Engine::Impl::exec_pool(const Step& s) {
@@ -825,8 +844,7 @@ void Engine::Impl::exec_pool(const Step& s) {
   dnnl::pooling_v2_forward::desc pdsc(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
                                       strides, kernel, dil, pl, pr);
   dnnl::pooling_v2_forward::primitive_desc pd(pdsc, cpu_engine());
-  Buf& out = vals[s.out];
-  std::vector<float> res(static_cast<size_t>(numel(od)));
+  std::vector<float> res = acquire(numel(od));
   memory sm(src_md, cpu_engine(), in.v.data());
   memory dm(dst_md, cpu_engine(), res.data());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, dm}};
@@ -837,8 +855,7 @@ void Engine::Impl::exec_pool(const Step& s) {
   }
   dnnl::pooling_v2_forward(pd).execute(cpu_stream(), args);
   cpu_stream().wait();
-  out.v.swap(res);
-  out.nhwc = nhwc;
+  set_out(s.out, std::move(res), nhwc);
 }
 
 void Engine::Impl::exec_lrn(const Step& s) {
@@ -854,7 +871,7 @@ void Engine::Impl::exec_lrn(const Step& s) {
                              n.get_float("alpha", 1e-4f), n.get_float("beta", 0.75f),
                              n.get_float("bias", 1.f));
   dnnl::lrn_forward::primitive_desc pd(ld, cpu_engine());
-  std::vector<float> res(in.v.size());
+  std::vector<float> res = acquire(static_cast<int64_t>(in.v.size()));
   memory sm(md, cpu_engine(), in.v.data()), dm(md, cpu_engine(), res.data());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, dm}};
   memory ws;
@@ -864,10 +881,7 @@ void Engine::Impl::exec_lrn(const Step& s) {
   }
   dnnl::lrn_forward(pd).execute(cpu_stream(), args);
   cpu_stream().wait();
-  Buf& out = vals[s.out];
-  const bool nhwc = in.nhwc;
-  out.v.swap(res);
-  out.nhwc = nhwc;
+  set_out(s.out, std::move(res), in.nhwc);
 }
 
 void Engine::Impl::exec_other(const Step& s) {
@@ -885,7 +899,7 @@ void Engine::Impl::exec_other(const Step& s) {
     dims = s.cin[i]->dims;
     return s.cin[i]->f32;
   };
-  std::vector<float> res(static_cast<size_t>(cnt));
+  std::vector<float> res = acquire(cnt);
   bool out_nhwc = false;
   switch (s.op) {
     case Op::copy: {
@@ -1085,9 +1099,7 @@ void Engine::Impl::exec_other(const Step& s) {
     default:
       fail(ErrorKind::internal, g.source, where, "op not dispatched");
   }
-  Buf& out = vals[s.out];
-  out.v.swap(res);
-  out.nhwc = out_nhwc;
+  set_out(s.out, std::move(res), out_nhwc);
 }
 
 // ---- Engine ------------------------------------------------------------------
@@ -1170,6 +1182,20 @@ std::vector<float> Engine::run_fp32(const data::Dataset& d, const std::vector<in
   return impl_->run_all(nullptr, d, indices);
 }
 
+void Engine::prepare(const quant::Policy& p) {
+  Impl& m = *impl_;
+  HAQ_ASSERT(p.layers.size() == m.g.layers.size());
+  for (size_t li = 0; li < p.layers.size(); ++li) {
+    const auto& l = p.layers[li];
+    if (l.fp32) {
+      if (m.g.layers[li].kind == LayerKind::conv) m.fp32_conv(static_cast<int>(li));
+      else m.fp32_matmul(static_cast<int>(li));
+    } else {
+      m.qprim(static_cast<int>(li), l.w_bits, l.a_bits);
+    }
+  }
+}
+
 std::vector<float> Engine::run(const quant::Policy& p, const data::Dataset& d,
                                const std::vector<int64_t>& indices) {
   if (p.layers.size() != impl_->g.layers.size())
@@ -1241,6 +1267,9 @@ PolicyEvaluator::PolicyEvaluator(Engine& engine, const data::Dataset& data,
                                  std::vector<int64_t> indices)
     : engine_(engine), data_(data), indices_(std::move(indices)) {
   labels_ = labels_of(data_, indices_);
+  quant::Policy all_fp32 = quant::uniform_policy(engine_.graph(), 8, 8);
+  for (auto& l : all_fp32.layers) l.fp32 = true;
+  engine_.prepare(all_fp32);
   auto t0 = std::chrono::steady_clock::now();
   fp32_logits_ = engine_.run_fp32(data_, indices_);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -1252,6 +1281,7 @@ Accuracy PolicyEvaluator::evaluate(const quant::Policy& p) {
   const std::string key = quant::policy_key(p);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
+  if (p.layers.size() == engine_.graph().layers.size()) engine_.prepare(p);
   auto t0 = std::chrono::steady_clock::now();
   auto logits = engine_.run(p, data_, indices_);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -67,6 +67,10 @@ class Engine {
   /// Logits under `p` (one entry per layer, Graph::layers order).
   std::vector<float> run(const quant::Policy& p, const data::Dataset& d,
                          const std::vector<int64_t>& indices);
+  /// Builds what running `p` needs (quantized weights, thresholds, bias
+  /// shifts, primitives) without running anything, so that timing a run
+  /// measures only the run.
+  void prepare(const quant::Policy& p);
   /// Runs one batch already laid out as the graph input (batch x sample
   /// elements); returns the first graph output (batch x classes). A null
   /// policy runs fp32.
