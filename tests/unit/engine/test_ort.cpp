@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "e2e/run_haq.h"
 #include "haq/engine/engine.h"
 #include "haq/model/graph.h"
+#include "graph_builder.h"
 #include "reference_models.h"
 
 using namespace haq;
@@ -42,6 +44,25 @@ std::vector<float> read_floats(const std::filesystem::path& p) {
   return v;
 }
 
+// Real Fashion-MNIST images for the reference models; uniform [0,1) images
+// for a fixture with another input size.
+const data::Dataset& data_for(const model::Graph& g) {
+  static std::map<std::vector<int64_t>, data::Dataset> random;
+  const auto& s = g.inputs[0].shape;
+  if (s.size() == 4 && s[1] == 1 && s[2] == 28 && s[3] == 28) return test::fashion_mnist_test();
+  auto it = random.find(s);
+  if (it == random.end())
+    it = random.emplace(s, test::random_dataset(256, s[1], s[2], s[3], 0.f, 1.f, 10, 17)).first;
+  return it->second;
+}
+
+std::vector<std::string> models_to_check() {
+  auto m = test::reference_models();
+  // A PyTorch export with BatchNormalization, Clip, depthwise conv and a Reshape chain.
+  m.push_back(test::source_path("tests/data/model/dynamic_convnet.onnx"));
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("fp32 outputs equal ONNX Runtime's on every reference model") {
@@ -51,18 +72,18 @@ TEST_CASE("fp32 outputs equal ONNX Runtime's on every reference model") {
   if (!std::filesystem::exists(ort_dir + "/node_modules/onnxruntime-node"))
     FAIL("tests/ort/node_modules/onnxruntime-node is missing: run `npm install --ignore-scripts` in "
          "tests/ort (scripts/test.sh does this)");
-  auto models = test::reference_models();
-  REQUIRE(!models.empty());
-  const auto& d = test::fashion_mnist_test();
+  auto models = models_to_check();
+  REQUIRE(models.size() >= 2);
   const int64_t B = 64;
-  std::vector<int64_t> idx;
-  for (int64_t i = 0; i < B; ++i) idx.push_back(i * 97 % d.size());
   auto dir = test::scratch_dir("engine_ort");
   for (const auto& m : models) {
     INFO(m);
     model::ImportOptions io;
     io.batch = B;
     auto g = model::import_onnx(m, io);
+    const auto& d = data_for(g);
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < B; ++i) idx.push_back(i * 97 % d.size());
     std::vector<float> input(static_cast<size_t>(B * d.sample_elems()));
     data::to_model_layout(d, idx, g.inputs[0].shape, input.data());
     engine::EngineOptions eo;
@@ -93,17 +114,17 @@ TEST_CASE("fp32 outputs equal ONNX Runtime's on every reference model") {
 }
 
 TEST_CASE("BatchNormalization folding changes fp32 outputs by less than 1e-5") {
-  const auto& d = test::fashion_mnist_test();
   const int64_t B = 32;
-  std::vector<int64_t> idx;
-  for (int64_t i = 0; i < B; ++i) idx.push_back(i * 31 % d.size());
   int with_bn = 0;
-  for (const auto& m : test::reference_models()) {
+  for (const auto& m : models_to_check()) {
     INFO(m);
     model::ImportOptions io;
     io.batch = B;
     io.fold_batchnorm = false;
     auto unfolded = model::import_onnx(m, io);
+    const auto& d = data_for(unfolded);
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < B; ++i) idx.push_back(i * 31 % d.size());
     int bn = 0;
     for (const auto& n : unfolded.nodes) bn += n.op == "BatchNormalization";
     if (bn == 0) continue;
@@ -124,6 +145,6 @@ TEST_CASE("BatchNormalization folding changes fp32 outputs by less than 1e-5") {
     INFO("worst difference " << worst << " (largest logit " << scale << ")");
     CHECK(worst / scale < 1e-5);
   }
-  // At least one reference model must exercise the fold.
+  // At least one model must exercise the fold.
   CHECK(with_bn > 0);
 }
