@@ -1,0 +1,218 @@
+// haq search: the HAQ search (docs/search.md). Parses the options (config
+// file, then the command line on top), runs the library's pipeline, and
+// hands the result to lib/report.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "command.h"
+#include "haq/core/error.h"
+#include "haq/core/version.h"
+#include "haq/report/report.h"
+#include "haq/search/pipeline.h"
+
+namespace {
+
+using haq::search::SearchOptions;
+using haq::search::SearchRun;
+using haq::search::MeasuredPolicy;
+namespace report = haq::report;
+
+report::DesignPoint design_point(const MeasuredPolicy& m, const std::string& kind, bool feasible) {
+  report::DesignPoint d;
+  d.label = m.label;
+  d.kind = kind;
+  d.policy = m.policy;
+  d.acc_search = m.acc_search;
+  d.acc_test = m.has_test ? m.acc_test : report::kNaN;
+  if (kind != "fp32") {
+    d.latency_s = m.cost.latency_s;
+    d.energy_pj = m.cost.energy_pj;
+    d.size_bits = static_cast<double>(m.cost.size_bits);
+    d.bops = m.cost.bops;
+  }
+  d.feasible = feasible;
+  return d;
+}
+
+std::vector<report::LayerRow> layer_rows(const SearchRun& run, const MeasuredPolicy& m) {
+  std::vector<report::LayerRow> rows;
+  for (size_t i = 0; i < run.graph.layers.size(); ++i) {
+    const auto& l = run.graph.layers[i];
+    report::LayerRow r;
+    r.name = l.name;
+    r.op = l.kind == haq::model::LayerKind::conv ? (l.depthwise ? "Conv(dw)" : "Conv")
+           : l.kind == haq::model::LayerKind::gemm ? "Gemm" : "MatMul";
+    r.w_bits = m.policy.layers[i].w_bits;
+    r.a_bits = m.policy.layers[i].a_bits;
+    r.fp32 = m.policy.layers[i].fp32;
+    if (i < m.cost.layers.size()) {
+      const auto& c = m.cost.layers[i];
+      r.latency_s = c.latency_s;
+      r.energy_pj = c.energy_pj;
+      r.bound = c.fits ? haq::hw::to_string(c.bound) : "";
+    }
+    r.size_bits = static_cast<double>(l.weight_params) * r.w_bits;
+    r.macs = l.macs;
+    r.params = l.params;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+report::ReportInput report_input(const SearchRun& run) {
+  const SearchOptions& o = run.options;
+  report::ReportInput in;
+  in.model = o.model;
+  in.profile = o.hw;
+  in.profile_name = run.profile.name;
+  in.data = o.data;
+  in.algo = o.algo;
+  in.seed = o.seed;
+  in.version = haq::version();
+  for (const auto& b : run.problem.budgets)
+    in.budgets.push_back({b.spec.text, haq::search::to_string(b.spec.metric), b.limit});
+  in.fp32_acc = run.fp32.acc_test;
+  const auto& res = run.result;
+  in.facts = {{"episodes", std::to_string(res.episodes.size())},
+              {"policies evaluated", std::to_string(res.points.size())},
+              {"search stopped", res.stop_reason},
+              {"evaluation split", fmt::format("{} train samples (disjoint from calibration)", run.eval_samples)},
+              {"calibration", fmt::format("{} train samples", run.calib_samples)},
+              {"test split", fmt::format("{} samples", run.test_samples)},
+              {"bits searched", fmt::format("w {}..{}, a {}..{}", run.problem.w_range.min,
+                                            run.problem.w_range.max, run.problem.a_range.min,
+                                            run.problem.a_range.max)}};
+  if (run.has_chosen) {
+    in.chosen = design_point(run.chosen, "chosen", true);
+    in.chosen.episode = res.points[run.chosen.point].episode;
+    in.layers = layer_rows(run, run.chosen);
+  }
+  in.layers_w8a8 = layer_rows(run, run.w8a8);
+  std::vector<double> test_acc(res.points.size(), report::kNaN);
+  for (const auto& f : run.front) test_acc[f.point] = f.acc_test;
+  if (run.has_chosen) test_acc[run.chosen.point] = run.chosen.acc_test;
+  for (size_t i = 0; i < res.points.size(); ++i) {
+    const auto& p = res.points[i];
+    report::DesignPoint d;
+    d.label = fmt::format("{}#{}", o.algo, p.episode);
+    d.kind = "search";
+    d.policy = haq::search::to_policy(run.problem.layers, p.bits);
+    d.acc_search = p.accuracy_pct;
+    d.acc_test = test_acc[i];
+    d.latency_s = p.costs.latency_s;
+    d.energy_pj = p.costs.energy_pj;
+    d.size_bits = p.costs.size_bits;
+    d.bops = p.costs.bops;
+    d.feasible = p.feasible;
+    d.episode = p.episode;
+    in.points.push_back(d);
+  }
+  auto within = [&](const MeasuredPolicy& m) {
+    haq::search::Costs c{m.cost.latency_s, m.cost.energy_pj, static_cast<double>(m.cost.size_bits),
+                         m.cost.bops};
+    return haq::search::within_budgets(c, run.problem.budgets);
+  };
+  in.baselines.push_back(design_point(run.fp32, "fp32", false));
+  for (const auto& u : run.uniform) in.baselines.push_back(design_point(u, "uniform", within(u)));
+  in.baselines.push_back(design_point(run.w8a8, "w8a8", within(run.w8a8)));
+  in.w8a8_latency_s = run.w8a8.cost.latency_s;
+  in.w8a8_energy_pj = run.w8a8.cost.energy_pj;
+  in.w8a8_size_bits = static_cast<double>(run.w8a8.cost.size_bits);
+  in.w8a8_bops = run.w8a8.cost.bops;
+  return in;
+}
+
+struct Cli {
+  std::string config, model, hw, data, algo, out, time_budget;
+  std::vector<std::string> budgets;
+  int episodes = 0;
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0;
+  uint64_t seed = 0;
+  bool resume = false, quiet = false;
+};
+
+int run_search_cmd(CLI::App& sub, const Cli& c) {
+  using namespace haq;
+  SearchOptions o = search::default_search_options();
+  if (!c.config.empty()) o = search::read_search_config(c.config, o);
+  auto given = [&](const char* name) { return sub.get_option(name)->count() > 0; };
+  if (given("MODEL")) o.model = c.model;
+  if (given("--hw")) o.hw = c.hw;
+  if (given("--data")) o.data = c.data;
+  if (given("--budget")) o.budgets = c.budgets;
+  if (given("--algo")) o.algo = c.algo;
+  if (given("--episodes")) o.episodes = c.episodes;
+  if (given("--eval-samples")) o.eval_samples = c.eval_samples;
+  if (given("--calib-samples")) o.calib_samples = c.calib_samples;
+  if (given("--test-samples")) o.test_samples = c.test_samples;
+  if (given("--seed")) o.seed = c.seed;
+  if (given("--time-budget")) o.time_budget_s = search::parse_duration_s(c.time_budget);
+  if (given("--out")) o.out = c.out;
+  if (c.resume) o.resume = true;
+  if (c.quiet) o.quiet = true;
+
+  search::install_stop_handlers();
+  SearchRun run = search::run_search_pipeline(o);
+  report::write_report(report_input(run), o.out);
+
+  const auto& r = run.result;
+  if (!run.has_chosen) {
+    fmt::print(stderr, "haq: no policy within the budget was found in {} episodes; see {}/report.html\n",
+               r.episodes.size(), o.out);
+    return 1;
+  }
+  if (!o.quiet) {
+    const auto& ch = run.chosen;
+    fmt::print("chosen policy: test top-1 {:.2f}% (fp32 {:.2f}%, w8a8 {:.2f}%), latency {:.3f}x, energy {:.3f}x, size {:.3f}x of w8a8\n",
+               ch.acc_test, run.fp32.acc_test, run.w8a8.acc_test,
+               ch.cost.latency_s / run.w8a8.cost.latency_s, ch.cost.energy_pj / run.w8a8.cost.energy_pj,
+               static_cast<double>(ch.cost.size_bits) / static_cast<double>(run.w8a8.cost.size_bits));
+    fmt::print("{} episodes, {} policies measured ({:.1f} evals/s), search {:.0f}s, setup {:.0f}s, final {:.0f}s\n",
+               r.episodes.size(), r.points.size(), r.seconds > 0 ? r.evaluations / r.seconds : 0.0,
+               run.search_s, run.setup_s, run.final_s);
+    fmt::print("wrote {}/policy.json, report.html, report.md, pareto.json, points.csv, search.jsonl\n", o.out);
+  }
+  return 0;
+}
+
+haq::app::Run setup_search(CLI::App& sub) {
+  auto c = std::make_shared<Cli>();
+  sub.description(
+      "Search per-layer weight/activation bits for MODEL on the hardware PROFILE under budgets\n"
+      "(HAQ: DDPG by default), measuring accuracy with real integer kernels. Writes\n"
+      "policy.json, report.html, report.md, pareto.json, points.csv, search.jsonl into --out.");
+  sub.add_option("MODEL", c->model, "ONNX model file");
+  sub.add_option("--hw", c->hw, "hardware profile (JSON), e.g. hardware-profiles/bismo-edge.json");
+  sub.add_option("--data", c->data, "dataset: fashion-mnist, mnist, an IDX folder, X.npy,Y.npy or an image folder");
+  sub.add_option("--budget", c->budgets,
+                 "budget, repeatable or comma-separated: latency|energy|size|bops<=RATIOx, or absolute "
+                 "(latency<=2ms, energy<=1.5mJ, size<=0.25MB, bops<=300M)");
+  sub.add_option("--algo", c->algo, "ddpg (default), random, greedy or knapsack");
+  sub.add_option("--episodes", c->episodes, "episodes (policies proposed), default 600");
+  sub.add_option("--eval-samples", c->eval_samples,
+                 "search evaluation subset, train samples disjoint from calibration (default 2000)");
+  sub.add_option("--calib-samples", c->calib_samples, "calibration samples from the train split (default 512)");
+  sub.add_option("--test-samples", c->test_samples, "test samples for the final figures (default 0: all)");
+  sub.add_option("--seed", c->seed, "random seed (default 0)");
+  sub.add_option("--time-budget", c->time_budget, "stop cleanly after this wall time, e.g. 90s, 20m, 1.5h");
+  sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");
+  sub.add_option("--config", c->config, "JSON config with any of these options (the command line overrides it)");
+  sub.add_flag("--quiet", c->quiet, "no progress output");
+  sub.add_option("--out", c->out, "output folder");
+  sub.footer(
+      "Examples:\n"
+      "  haq search models/fmnist-mobilenet.onnx --hw hardware-profiles/bismo-edge.json \\\n"
+      "      --data fashion-mnist --budget 'latency<=0.5x' --out runs/edge\n"
+      "  haq search --config configs/fmnist-mobilenet-bismo-edge.json --episodes 100 --out runs/x\n"
+      "Exit codes: 0 a policy within the budgets was found, 1 none was, 2 bad input.");
+  CLI::App* app = &sub;
+  return [c, app] { return run_search_cmd(*app, *c); };
+}
+
+}  // namespace
+
+HAQ_REGISTER_COMMAND(search, 40, setup_search);

@@ -1,0 +1,56 @@
+#pragma once
+/// \file
+/// The whole of `haq search` short of the report: load and check the inputs,
+/// build the cost table, calibrate, search, re-measure on the test split,
+/// and write policy.json, config.json, search.jsonl and checkpoint/.
+/// apps/haq/cmd_search.cpp turns the result into the report (lib/report).
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "haq/hw/profile.h"
+#include "haq/hw/simulate.h"
+#include "haq/model/graph.h"
+#include "haq/search/search.h"
+
+namespace haq::search {
+
+/// A policy measured for the report.
+struct MeasuredPolicy {
+  std::string label;          ///< "fp32", "w8a8", "uniform-4", "chosen", "ddpg#12"
+  quant::Policy policy;       ///< empty for fp32
+  double acc_search = 0;      ///< top-1 %, evaluation subset (train split)
+  double acc_test = 0;        ///< top-1 %, test split
+  bool has_test = false;      ///< acc_test measured
+  hw::CostReport cost;        ///< on the profile (fp32: not meaningful)
+  int point = -1;             ///< index into SearchResult::points, -1 for baselines
+};
+
+/// Everything a finished (or stopped) search produced.
+struct SearchRun {
+  SearchOptions options;                ///< effective options
+  model::Graph graph;
+  hw::HardwareProfile profile;
+  SearchProblem problem;
+  SearchResult result;
+  MeasuredPolicy fp32, w8a8;            ///< references
+  std::vector<MeasuredPolicy> uniform;  ///< uniform-k, k = 2..8, first and last layer at 8 bits
+  bool has_chosen = false;
+  MeasuredPolicy chosen;                ///< the best feasible policy
+  std::vector<MeasuredPolicy> front;    ///< front over (accuracy, first budget) re-measured on test
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0;
+  double setup_s = 0, search_s = 0, final_s = 0;  ///< wall times (not written to deterministic files)
+};
+
+/// Runs `haq search`. Validates every input (and the budgets' feasibility)
+/// before creating OUT; then writes OUT/config.json, search.jsonl,
+/// checkpoint/ as it goes and policy.json at the end. Progress goes to
+/// stderr unless options.quiet.
+SearchRun run_search_pipeline(const SearchOptions& options);
+
+/// policy.json for a run (deterministic: no timings).
+nlohmann::json policy_json(const SearchRun& run);
+
+}  // namespace haq::search

@@ -1,0 +1,392 @@
+#include "haq/search/pipeline.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/core/rng.h"
+#include "haq/core/version.h"
+#include "haq/data/dataset.h"
+#include "haq/engine/engine.h"
+#include "haq/search/mlp.h"
+
+namespace haq::search {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  int t = static_cast<int>(std::lround(s));
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t / 60) % 60);
+  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// The live progress line: \r-updated on a terminal, a plain line every few
+// seconds otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(const SearchProblem& problem, bool quiet)
+      : problem_(problem), quiet_(quiet), tty_(::isatty(2) != 0) {}
+
+  void update(const SearchProgress& p) {
+    if (quiet_) return;
+    auto now = std::chrono::steady_clock::now();
+    bool last = static_cast<int>(p.result.episodes.size()) >= p.episodes_total;
+    double since = std::chrono::duration<double>(now - last_print_).count();
+    if (tty_ ? (since < 0.2 && !last) : (since < 5 && !last && printed_)) return;
+    last_print_ = now;
+    printed_ = true;
+    std::string best = "none within budget yet";
+    if (p.result.best >= 0) {
+      const auto& b = p.result.points[p.result.best];
+      best = fmt::format("{:.2f}%", b.accuracy_pct);
+      for (const auto& bud : problem_.budgets)
+        best += fmt::format(" {} {:.2f}x", to_string(bud.spec.metric),
+                            b.costs.get(bud.spec.metric) / bud.reference);
+      for (Metric m : {Metric::latency, Metric::energy}) {
+        bool shown = false;
+        for (const auto& bud : problem_.budgets) shown |= bud.spec.metric == m;
+        double ref = problem_.costs.uniform(8, 8).get(m);
+        if (!shown && ref > 0) best += fmt::format(" {} {:.2f}x", to_string(m), b.costs.get(m) / ref);
+      }
+    }
+    std::string line = fmt::format("episode {}/{}  best {}  (fp32 {:.2f}%)  {:.1f} evals/s  ETA {}",
+                                   p.result.episodes.size(), p.episodes_total, best,
+                                   problem_.fp32_accuracy_pct, p.evals_per_s, format_duration(p.eta_s));
+    if (tty_) {
+      fmt::print(stderr, "\r{:<{}}", line, std::max<size_t>(width_, line.size()));
+      width_ = line.size();
+    } else {
+      fmt::print(stderr, "{}\n", line);
+    }
+    std::fflush(stderr);
+  }
+
+  void finish() {
+    if (!quiet_ && tty_ && width_ > 0) fmt::print(stderr, "\n");
+  }
+
+  void note(const std::string& text) {
+    if (quiet_) return;
+    finish();
+    width_ = 0;
+    fmt::print(stderr, "{}\n", text);
+    std::fflush(stderr);
+  }
+
+ private:
+  const SearchProblem& problem_;
+  bool quiet_, tty_;
+  bool printed_ = false;
+  size_t width_ = 0;
+  std::chrono::steady_clock::time_point last_print_{};
+};
+
+CostModel cost_model_from(const hw::CostTable& t, const model::Graph& g) {
+  CostModel m;
+  for (size_t l = 0; l < t.num_layers(); ++l) {
+    std::array<Costs, 64> row{};
+    const auto& layer = g.layers[l];
+    for (int w = t.w_range.min_bits; w <= t.w_range.max_bits; ++w)
+      for (int a = t.a_range.min_bits; a <= t.a_range.max_bits; ++a) {
+        const auto& c = t.at(l, w, a);
+        Costs& x = row[(w - 1) * 8 + (a - 1)];
+        // A tiling that does not fit the buffers cannot run: never within a budget.
+        const double inf = std::numeric_limits<double>::infinity();
+        x.latency_s = c.fits ? c.latency_s : inf;
+        x.energy_pj = c.fits ? c.energy_pj : inf;
+        x.size_bits = static_cast<double>(layer.weight_params) * w;
+        x.bops = static_cast<double>(layer.macs) * w * a;
+      }
+    m.table.push_back(row);
+  }
+  return m;
+}
+
+BitRange intersect(BitRange wanted, hw::BitRange supported, const char* what) {
+  BitRange r{std::max(wanted.min, supported.min_bits), std::min(wanted.max, supported.max_bits)};
+  if (r.min > r.max)
+    fail(ErrorKind::usage, "", what,
+         "the searched range {}..{} and the profile's supported range {}..{} do not overlap",
+         wanted.min, wanted.max, supported.min_bits, supported.max_bits);
+  return r;
+}
+
+// Evaluation subset: `count` train samples not used for calibration.
+std::vector<int64_t> eval_subset(int64_t train_size, const std::vector<int64_t>& calib,
+                                 int64_t count, uint64_t seed) {
+  std::vector<char> used(static_cast<size_t>(train_size), 0);
+  for (int64_t i : calib) used[static_cast<size_t>(i)] = 1;
+  std::vector<int64_t> rest;
+  for (int64_t i = 0; i < train_size; ++i)
+    if (!used[static_cast<size_t>(i)]) rest.push_back(i);
+  if (count >= static_cast<int64_t>(rest.size())) return rest;
+  auto rng = make_rng(seed, "search.eval");
+  for (int64_t i = 0; i < count; ++i) {  // partial Fisher-Yates
+    size_t j = static_cast<size_t>(i) +
+               static_cast<size_t>(uniform01(rng) * static_cast<double>(rest.size() - i));
+    if (j >= rest.size()) j = rest.size() - 1;
+    std::swap(rest[static_cast<size_t>(i)], rest[j]);
+  }
+  rest.resize(static_cast<size_t>(count));
+  std::sort(rest.begin(), rest.end());
+  return rest;
+}
+
+nlohmann::json identity_of(const SearchOptions& o) {
+  auto j = search_options_to_json(o);
+  for (const char* k : {"out", "episodes", "time_budget", "quiet", "test_samples",
+                        "max_front_points"})
+    j.erase(k);
+  return j;
+}
+
+}  // namespace
+
+SearchRun run_search_pipeline(const SearchOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SearchRun run;
+  run.options = opt;
+  const SearchOptions& o = run.options;
+  // Cheap checks first: nothing is loaded or written before these pass.
+  if (o.model.empty()) fail(ErrorKind::usage, "", "MODEL", "missing the model (an .onnx file)");
+  if (o.hw.empty()) fail(ErrorKind::usage, "", "--hw", "missing the hardware profile");
+  if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output folder");
+  if (o.budgets.empty())
+    fail(ErrorKind::usage, "", "--budget", "give at least one budget, e.g. --budget 'latency<=0.5x'");
+  if (o.episodes < 1) fail(ErrorKind::usage, "", "--episodes", "must be at least 1");
+  std::vector<BudgetSpec> specs;
+  for (const auto& b : o.budgets) {
+    auto s = parse_budgets(b);
+    specs.insert(specs.end(), s.begin(), s.end());
+  }
+  if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
+    fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
+  if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
+    fail(ErrorKind::usage, (fs::path(o.out) / "checkpoint").string(), "--resume",
+         "no checkpoint to resume from");
+
+  run.profile = hw::load_profile(o.hw);
+  model::ImportOptions io;
+  io.batch = o.batch;
+  run.graph = model::import_onnx(o.model, io);
+  if (run.graph.layers.empty())
+    fail(ErrorKind::unsupported, o.model, "", "the model has no quantizable layer (Conv, Gemm, MatMul)");
+  const hw::CostTable table = hw::build_cost_table(run.graph, run.profile);
+
+  SearchProblem& problem = run.problem;
+  problem.layers = layer_infos(run.graph);
+  problem.costs = cost_model_from(table, run.graph);
+  problem.w_range = intersect(o.w_bits, run.profile.w_bits, "w_bits");
+  problem.a_range = intersect(o.a_bits, run.profile.a_bits, "a_bits");
+  // Relative budgets are against all-8-bit; a profile without 8 bits has no
+  // such reference, so use its highest bits.
+  problem.budgets = resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
+
+  // Data (bad data is an error before OUT exists).
+  data::DataSpec spec;
+  spec.data = o.data;
+  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  const data::Dataset test = data::load_dataset(spec, data::Split::test);
+  if (train.labels.empty() || test.labels.empty())
+    fail(ErrorKind::data, train.source, "labels", "the search needs labelled data");
+  const auto calib_idx = data::sample_indices(train, o.calib_samples, derive_seed(o.seed, "search.calib"));
+  const auto eval_idx = eval_subset(train.size(), calib_idx, o.eval_samples, o.seed);
+  const auto test_idx = data::sample_indices(test, o.test_samples, derive_seed(o.seed, "search.test"));
+  if (eval_idx.empty())
+    fail(ErrorKind::data, train.source, "", "no train samples left for evaluation after calibration");
+  run.eval_samples = static_cast<int64_t>(eval_idx.size());
+  run.calib_samples = static_cast<int64_t>(calib_idx.size());
+  run.test_samples = static_cast<int64_t>(test_idx.size());
+
+  engine::EngineOptions eo;
+  eo.batch = run.graph.batch;
+  eo.seed = o.seed;
+  engine::Engine eng(run.graph, eo);
+  if (test.num_classes > eng.num_classes())
+    fail(ErrorKind::data, test.source, "labels",
+         "the dataset has {} classes but the model outputs {} values per sample", test.num_classes,
+         eng.num_classes());
+
+  ensure_output_dir(o.out);
+  ProgressPrinter progress(problem, o.quiet);
+  progress.note(fmt::format(
+      "haq search: {} ({} layers) on {} [{}], budgets {}, {} x {} episodes, seed {}", o.model,
+      run.graph.layers.size(), run.profile.name, o.hw, fmt::join(o.budgets, ","), o.algo,
+      o.episodes, o.seed));
+  progress.note(fmt::format("calibrating on {} train samples; evaluating on {} other train samples",
+                            calib_idx.size(), eval_idx.size()));
+  eng.calibrate(train, calib_idx);
+  engine::PolicyEvaluator search_eval(eng, train, eval_idx);
+  problem.fp32_accuracy_pct = search_eval.fp32().top1;
+  problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).top1; };
+  run.setup_s = seconds_since(t0);
+
+  SearchOptions loop = o;
+  if (o.time_budget_s > 0) loop.time_budget_s = std::max(1e-9, o.time_budget_s - run.setup_s);
+  SearchHooks hooks;
+  hooks.out_dir = o.out;
+  hooks.identity = identity_of(o).dump();
+  hooks.on_episode = [&](const SearchProgress& p) { progress.update(p); };
+  write_file_atomic(fs::path(o.out) / "config.json", search_options_to_json(o).dump(2) + "\n");
+  run.result = run_search(loop, problem, hooks);
+  progress.finish();
+  run.search_s = run.result.seconds;
+  const auto t1 = std::chrono::steady_clock::now();
+  if (run.result.stop_reason == "interrupted" || run.result.stop_reason == "time budget")
+    progress.note(fmt::format("search stopped ({}) after {} episodes; writing the best found so far",
+                              run.result.stop_reason, run.result.episodes.size()));
+
+  // Final figures on the test split.
+  progress.note(fmt::format("measuring the chosen policy, the front and the baselines on {} test samples",
+                            test_idx.size()));
+  engine::PolicyEvaluator test_eval(eng, test, test_idx);
+  auto measure = [&](MeasuredPolicy& m) {
+    m.acc_search = search_eval.evaluate(m.policy).top1;
+    m.acc_test = test_eval.evaluate(m.policy).top1;
+    m.has_test = true;
+    m.cost = hw::evaluate(table, m.policy);
+  };
+  run.fp32.label = "fp32";
+  run.fp32.acc_search = search_eval.fp32().top1;
+  run.fp32.acc_test = test_eval.fp32().top1;
+  run.fp32.has_test = true;
+  run.w8a8.label = "w8a8";
+  run.w8a8.policy = quant::uniform_policy(run.graph, 8, 8);
+  if (run.profile.w_bits.contains(8) && run.profile.a_bits.contains(8)) measure(run.w8a8);
+  for (int k = 2; k <= 8; ++k) {
+    if (!run.profile.w_bits.contains(k) || !run.profile.a_bits.contains(k)) continue;
+    MeasuredPolicy m;
+    m.label = fmt::format("uniform-{}", k);
+    m.policy = quant::uniform_policy(run.graph, k, k, true);
+    measure(m);
+    run.uniform.push_back(m);
+  }
+  const auto& pts = run.result.points;
+  if (run.result.best >= 0) {
+    run.has_chosen = true;
+    run.chosen.label = "chosen";
+    run.chosen.point = run.result.best;
+    run.chosen.policy = to_policy(problem.layers, pts[run.result.best].bits);
+    measure(run.chosen);
+  }
+  // Front over (search accuracy up, first budget's metric down), capped.
+  const Metric m0 = problem.budgets[0].spec.metric;
+  std::vector<size_t> order(pts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    double ca = pts[a].costs.get(m0), cb = pts[b].costs.get(m0);
+    if (ca != cb) return ca < cb;
+    return pts[a].accuracy_pct > pts[b].accuracy_pct;
+  });
+  std::vector<size_t> front;
+  double best_acc = -std::numeric_limits<double>::infinity();
+  for (size_t i : order)
+    if (pts[i].accuracy_pct > best_acc) {
+      front.push_back(i);
+      best_acc = pts[i].accuracy_pct;
+    }
+  if (static_cast<int>(front.size()) > o.max_front_points) {
+    std::vector<size_t> kept;
+    const size_t n = front.size(), k = static_cast<size_t>(o.max_front_points);
+    for (size_t i = 0; i < k; ++i) kept.push_back(front[i * (n - 1) / std::max<size_t>(1, k - 1)]);
+    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+    front = kept;
+  }
+  for (size_t i : front) {
+    MeasuredPolicy m;
+    m.label = fmt::format("{}#{}", o.algo, pts[i].episode);
+    m.point = static_cast<int>(i);
+    m.policy = to_policy(problem.layers, pts[i].bits);
+    measure(m);
+    run.front.push_back(m);
+  }
+  run.final_s = seconds_since(t1);
+  if (run.has_chosen)
+    write_file_atomic(fs::path(o.out) / "policy.json", policy_json(run).dump(2) + "\n");
+  return run;
+}
+
+nlohmann::json policy_json(const SearchRun& run) {
+  const SearchOptions& o = run.options;
+  quant::Policy p = run.chosen.policy;
+  nlohmann::json meta;
+  meta["tool"] = {{"name", "haq"}, {"version", version()}};
+  meta["model"] = o.model;
+  meta["profile"] = {{"file", o.hw}, {"name", run.profile.name}};
+  meta["data"] = o.data;
+  meta["seed"] = o.seed;
+  meta["algo"] = o.algo;
+  nlohmann::json budgets = nlohmann::json::array();
+  const hw::CostReport& c = run.chosen.cost;
+  auto value_of = [&](Metric m) {
+    switch (m) {
+      case Metric::latency: return c.latency_s;
+      case Metric::energy: return c.energy_pj;
+      case Metric::size: return static_cast<double>(c.size_bits);
+      case Metric::bops: return c.bops;
+    }
+    return 0.0;
+  };
+  for (const auto& b : run.problem.budgets)
+    budgets.push_back({{"budget", b.spec.text},
+                       {"metric", to_string(b.spec.metric)},
+                       {"limit", b.limit},
+                       {"w8a8", b.reference},
+                       {"value", value_of(b.spec.metric)},
+                       {"ratio", b.reference > 0 ? value_of(b.spec.metric) / b.reference : 0.0}});
+  meta["budgets"] = budgets;
+  auto acc = [](const MeasuredPolicy& m) {
+    return nlohmann::json{{"search", m.acc_search}, {"test", m.acc_test}};
+  };
+  meta["accuracy"] = {{"metric", "top1"},
+                      {"fp32", acc(run.fp32)},
+                      {"w8a8", acc(run.w8a8)},
+                      {"chosen", acc(run.chosen)}};
+  const hw::CostReport& ref = run.w8a8.cost;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  meta["totals"] = {{"latency_s", c.latency_s},
+                    {"energy_pj", c.energy_pj},
+                    {"size_bits", c.size_bits},
+                    {"bops", c.bops},
+                    {"latency_ratio", ratio(c.latency_s, ref.latency_s)},
+                    {"energy_ratio", ratio(c.energy_pj, ref.energy_pj)},
+                    {"size_ratio", ratio(static_cast<double>(c.size_bits), static_cast<double>(ref.size_bits))},
+                    {"bops_ratio", ratio(c.bops, ref.bops)}};
+  meta["search"] = {{"episodes", run.result.episodes.size()},
+                    {"policies_evaluated", run.result.points.size()},
+                    {"chosen_episode", run.result.best >= 0 ? run.result.points[run.result.best].episode : -1},
+                    {"eval_split", "train"},
+                    {"eval_samples", run.eval_samples},
+                    {"calib_samples", run.calib_samples},
+                    {"test_samples", run.test_samples},
+                    {"w_bits", {run.problem.w_range.min, run.problem.w_range.max}},
+                    {"a_bits", {run.problem.a_range.min, run.problem.a_range.max}}};
+  p.meta = meta;
+  nlohmann::json j = quant::policy_to_json(p);
+  for (size_t i = 0; i < j["layers"].size() && i < c.layers.size(); ++i) {
+    auto& e = j["layers"][i];
+    e["latency_s"] = c.layers[i].latency_s;
+    e["energy_pj"] = c.layers[i].energy_pj;
+    e["size_bits"] = static_cast<double>(run.graph.layers[i].weight_params) * p.layers[i].w_bits;
+  }
+  return j;
+}
+
+}  // namespace haq::search
