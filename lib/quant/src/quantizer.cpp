@@ -207,7 +207,10 @@ double kl_threshold(const Histogram& h, int levels) {
   double best_kl = std::numeric_limits<double>::infinity();
   int best_i = nb;
   std::vector<double> p, q;
-  for (int i = levels; i <= nb; ++i) {
+  // Candidates from 1/16 of the range up (TensorRT: bins 128..2048), so that
+  // few-level quantizers cannot pick a degenerate tiny clip.
+  const int first = std::max(levels, nb / 16);
+  for (int i = first; i <= nb; ++i) {
     p.assign(all.begin(), all.begin() + i);
     double outliers = 0;
     for (int j = i; j < nb; ++j) outliers += all[j];
