@@ -46,6 +46,10 @@ struct ArrayModel {
   int64_t granule_m = 1, granule_k = 1, granule_n = 1;  // tile sizes are multiples of these
   int64_t weight_read_bits_per_cycle = 0;  // operand bits the array reads per busy cycle
   int64_t input_read_bits_per_cycle = 0;
+  // Weight reads happen only in busy lanes (BitFusion: per-unit weight
+  // registers) rather than as whole buffer words (BISMO: BRAM words).
+  bool weight_reads_gated = false;
+  double peak_ops_per_cycle = 1;  // useful ops per cycle at full utilisation
 };
 
 ArrayModel array_model(const LoweredLayer& L, int w_bits, int a_bits, const HardwareProfile& p) {
@@ -58,6 +62,7 @@ ArrayModel array_model(const LoweredLayer& L, int w_bits, int a_bits, const Hard
     // One bit-plane of a Dm x Dk input block and of a Dk x Dn weight block per cycle.
     a.input_read_bits_per_cycle = s.dm * s.dk;
     a.weight_read_bits_per_cycle = s.dk * s.dn;
+    a.peak_ops_per_cycle = double(s.dm) * double(s.dk) * double(s.dn);  // binary MACs
   } else {
     const auto& f = p.bit_fusion;
     a.granule_m = 1;
@@ -68,6 +73,8 @@ ArrayModel array_model(const LoweredLayer& L, int w_bits, int a_bits, const Hard
     // row one 8-bit word of packed inputs, broadcast along the row.
     a.weight_read_bits_per_cycle = f.rows * f.cols * 8;
     a.input_read_bits_per_cycle = f.rows * 8;
+    a.weight_reads_gated = true;
+    a.peak_ops_per_cycle = double(f.rows) * double(f.cols) * double(fusion_factor(w_bits, a_bits));  // MACs
   }
   return a;
 }
@@ -78,16 +85,26 @@ int64_t fusion_factor(int w_bits, int a_bits) {
   return (8 / std::max(a_bits, 2)) * (8 / std::max(w_bits, 2));
 }
 
-LoweredLayer lower_layer(const model::Layer& layer, int64_t batch) {
+LoweredLayer lower_layer(const model::Layer& layer, int64_t batch, int64_t group_block) {
   LoweredLayer L;
   if (layer.kind == model::LayerKind::conv) {
-    L.groups = std::max<int64_t>(1, layer.groups);
+    L.groups = L.layer_groups = std::max<int64_t>(1, layer.groups);
     L.ic_per_group = layer.c_in / L.groups;
     L.kernel_area = layer.kernel_h * layer.kernel_w;
     L.m = batch * layer.out_h * layer.out_w;
     L.k = L.ic_per_group * L.kernel_area;
     L.n = layer.c_out / L.groups;
     L.input_elems = batch * L.ic_per_group * layer.in_h * layer.in_w;
+    if (group_block > 1 && L.groups > 1) {
+      // b groups side by side as one block-diagonal GEMM (zeros off the diagonal).
+      const int64_t b = std::min(group_block, L.groups);
+      L.group_block = b;
+      L.groups = ceil_div(L.groups, b);
+      L.ic_per_group *= b;
+      L.k *= b;
+      L.n *= b;
+      L.input_elems *= b;
+    }
   } else {
     L.groups = 1;
     L.ic_per_group = layer.c_in;
@@ -101,8 +118,8 @@ LoweredLayer lower_layer(const model::Layer& layer, int64_t batch) {
 }
 
 int64_t compute_cycles(const model::Layer& layer, int w_bits, int a_bits,
-                       const HardwareProfile& p) {
-  LoweredLayer L = lower_layer(layer, p.batch);
+                       const HardwareProfile& p, int64_t group_block) {
+  LoweredLayer L = lower_layer(layer, p.batch, group_block);
   if (p.architecture == Architecture::bit_serial) {
     const auto& s = p.bit_serial;
     return L.groups * ceil_div(L.m, s.dm) * ceil_div(L.k, s.dk) * ceil_div(L.n, s.dn) * w_bits *
@@ -146,21 +163,29 @@ struct MapContext {
   int64_t compute = 0;
   double input_density = 1;  // unique input elements / (M*K), <= 1
   int64_t in_bits = 0, w_bits_total = 0, out_bits = 0;  // per group, one pass
+  double utilisation = 1;  // useful ops / (compute cycles * peak ops per cycle), <= 1
 };
 
-MapContext make_context(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p) {
+MapContext make_context(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
+                        int64_t group_block) {
   MapContext c;
-  c.L = lower_layer(layer, p.batch);
+  c.L = lower_layer(layer, p.batch, group_block);
   c.A = array_model(c.L, w_bits, a_bits, p);
   c.w_bits = w_bits;
   c.a_bits = a_bits;
-  c.compute = compute_cycles(layer, w_bits, a_bits, p);
+  c.compute = compute_cycles(layer, w_bits, a_bits, p, group_block);
   // Packed sub-byte data, so traffic scales with the bits.
   const int64_t in_elems = std::min(c.L.input_elems, c.L.m * c.L.k);
   c.input_density = double(in_elems) / double(c.L.m * c.L.k);
   c.in_bits = in_elems * a_bits;
-  c.w_bits_total = c.L.k * c.L.n * w_bits;
+  // Block-diagonal weights: only the b diagonal blocks cross the DRAM
+  // interface; the loader writes the zeros into the weight buffer.
+  c.w_bits_total = c.L.k * c.L.n * w_bits / c.L.group_block;
   c.out_bits = c.L.m * c.L.n * p.memory.output_bits;
+  // Bit-serial useful work is binary MACs (MACs * w * a); bit-fusion's is MACs.
+  double macs = double(layer.macs) * double(p.batch);
+  double useful = p.architecture == Architecture::bit_serial ? macs * w_bits * a_bits : macs;
+  if (c.compute > 0) c.utilisation = std::min(1.0, useful / (double(c.compute) * c.A.peak_ops_per_cycle));
   return c;
 }
 
@@ -186,11 +211,15 @@ void cost_tiling(const MapContext& c, const HardwareProfile& p, int64_t tm, int6
     w_fetch = nk == 1 ? 1 : nm;
     in_fetch = (nk == 1 && nm == 1) ? 1 : nn;
   }
-  const int64_t rd = L.groups * (c.in_bits * in_fetch + c.w_bits_total * w_fetch);
-  const int64_t wr = L.groups * c.out_bits;
+  // Traffic of all GEMMs; a partial last block of groups moves only its real data.
+  auto all_groups = [&](int64_t per_gemm_bits) {
+    return per_gemm_bits / L.group_block * L.layer_groups;
+  };
+  const int64_t rd = all_groups(c.in_bits) * in_fetch + all_groups(c.w_bits_total) * w_fetch;
+  const int64_t wr = all_groups(c.out_bits);
   const int64_t transfer = ceil_div(rd + wr, bw);
   // The first tile's loads cannot overlap compute, nor the last tile's write-back.
-  const int64_t fill = ceil_div(input_tile_bits(c, tm, tk) + tk * tn * c.w_bits, bw);
+  const int64_t fill = ceil_div(input_tile_bits(c, tm, tk) + ceil_div(tk * tn * c.w_bits, L.group_block), bw);
   const int64_t drain = ceil_div(tm * tn * mem.output_bits, bw);
   const int64_t overlapped = std::max<int64_t>(0, transfer - fill - drain);
   out.cycles = fill + std::max(c.compute, overlapped) + drain;
@@ -201,17 +230,23 @@ void cost_tiling(const MapContext& c, const HardwareProfile& p, int64_t tm, int6
   out.dram_write_bits = wr;
   // On-chip traffic: buffer fills, operand reads by the array, partial-sum
   // read-modify-write once per reduction tile, and the write-back reads.
-  const int64_t w_sram = L.groups * c.w_bits_total * w_fetch + c.compute * c.A.weight_read_bits_per_cycle;
-  const int64_t in_sram = L.groups * c.in_bits * in_fetch + c.compute * c.A.input_read_bits_per_cycle;
-  const int64_t out_sram = L.groups * L.m * L.n * (2 * mem.accumulator_bits * nk + mem.output_bits);
+  const int64_t w_reads =
+      c.A.weight_reads_gated
+          ? std::llround(double(c.compute) * double(c.A.weight_read_bits_per_cycle) * c.utilisation)
+          : c.compute * c.A.weight_read_bits_per_cycle;
+  const int64_t w_sram = all_groups(c.w_bits_total) * w_fetch + w_reads;
+  const int64_t in_sram = all_groups(c.in_bits) * in_fetch + c.compute * c.A.input_read_bits_per_cycle;
+  const int64_t out_sram = all_groups(L.m * L.n * (2 * mem.accumulator_bits * nk + mem.output_bits));
   out.sram_bits = w_sram + in_sram + out_sram;
-  out.energy_compute_pj = double(c.compute) * en.core_pj_per_cycle;
+  // Idle lanes are gated: the array's energy per busy cycle is charged only
+  // for the useful fraction of its peak work.
+  out.energy_compute_pj = double(c.compute) * en.core_pj_per_cycle * c.utilisation;
   out.energy_sram_pj = double(w_sram) * en.sram_weight_pj_per_bit + double(in_sram) * en.sram_input_pj_per_bit +
                        double(out_sram) * en.sram_output_pj_per_bit;
   out.energy_dram_pj = double(rd + wr) * en.dram_pj_per_bit;
   out.energy_pj = out.energy_compute_pj + out.energy_sram_pj + out.energy_dram_pj;
   out.fits = true;
-  out.mapping = Mapping{L.m, L.k, L.n, L.groups, tm, tk, tn, order, w_fetch, in_fetch};
+  out.mapping = Mapping{L.m, L.k, L.n, L.groups, L.group_block, tm, tk, tn, order, w_fetch, in_fetch};
 }
 
 // Which buffer a tiling overflows, or "" if it fits (each buffer holds two tiles).
@@ -242,10 +277,11 @@ void finish_cost(LayerCost& c, const model::Layer& layer, int w_bits, int a_bits
 }  // namespace
 
 LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
-                          int64_t tile_m, int64_t tile_k, int64_t tile_n, LoopOrder order) {
+                          int64_t tile_m, int64_t tile_k, int64_t tile_n, LoopOrder order,
+                          int64_t group_block) {
   check_bits(w_bits, a_bits, p);
   HAQ_ASSERT(p.architecture != Architecture::table && tile_m > 0 && tile_k > 0 && tile_n > 0);
-  MapContext c = make_context(layer, w_bits, a_bits, p);
+  MapContext c = make_context(layer, w_bits, a_bits, p, group_block);
   LayerCost out;
   std::string overflow = tiling_overflow(c, p, tile_m, tile_k, tile_n);
   if (overflow.empty()) {
@@ -267,35 +303,50 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
     finish_cost(best, layer, w_bits, a_bits, p);
     return best;
   }
-  const MapContext c = make_context(layer, w_bits, a_bits, p);
   const MemorySpec& mem = p.memory;
   best.fits = false;
   LayerCost cand;
-  const auto tms = tile_candidates(c.L.m, c.A.granule_m);
-  const auto tks = tile_candidates(c.L.k, c.A.granule_k);
-  const auto tns = tile_candidates(c.L.n, c.A.granule_n);
-  // Exhaustive over the candidates. Objective: the steady-state time
-  // max(compute, DRAM transfer) first, then energy, then total cycles (fill
-  // and drain). Ranking by total cycles first would trade a few fill cycles
-  // for much more re-fetch traffic (and energy), which no real mapper does.
-  // Candidates grow along each loop, so the first overflow ends that loop.
   int64_t best_steady = 0;
-  for (int64_t tk : tks) {
-    for (int64_t tn : tns) {
-      if (2 * tk * tn * w_bits > mem.weight_buffer_bits) break;
-      for (int64_t tm : tms) {
-        if (2 * input_tile_bits(c, tm, tk) > mem.input_buffer_bits ||
-            2 * tm * tn * mem.accumulator_bits > mem.output_buffer_bits)
-          break;
-        for (LoopOrder order : {LoopOrder::inputs_outer, LoopOrder::weights_outer}) {
-          cost_tiling(c, p, tm, tk, tn, order, cand);
-          const int64_t steady = std::max(
-              c.compute, ceil_div(cand.dram_read_bits + cand.dram_write_bits, mem.dram_bits_per_cycle));
-          if (!best.fits || steady < best_steady ||
-              (steady == best_steady && (cand.energy_pj < best.energy_pj ||
-                                         (cand.energy_pj == best.energy_pj && cand.cycles < best.cycles)))) {
-            best = cand;
-            best_steady = steady;
+  // Grouped convolutions may also run b groups at once as one block-diagonal
+  // GEMM (b = 1, 2, 4, ... groups): more zeros multiplied, but a depthwise
+  // layer then fills more than one lane of the array's N (and K) dimension.
+  // b is the smallest block with the fewest compute cycles (fixed before
+  // tiling: letting memory effects pick it makes energy jump between blocks
+  // as bits change).
+  const int64_t groups = lower_layer(layer, p.batch).groups;
+  int64_t block = 1, block_cycles = compute_cycles(layer, w_bits, a_bits, p, 1);
+  for (int64_t b = 2; groups > 1; b *= 2) {
+    int64_t cycles = compute_cycles(layer, w_bits, a_bits, p, std::min(b, groups));
+    if (cycles < block_cycles) block = std::min(b, groups), block_cycles = cycles;
+    if (b >= groups) break;
+  }
+  {
+    const MapContext c = make_context(layer, w_bits, a_bits, p, block);
+    const auto tms = tile_candidates(c.L.m, c.A.granule_m);
+    const auto tks = tile_candidates(c.L.k, c.A.granule_k);
+    const auto tns = tile_candidates(c.L.n, c.A.granule_n);
+    // Exhaustive over the candidates. Objective: the steady-state time
+    // max(compute, DRAM transfer) first, then energy, then total cycles (fill
+    // and drain). Ranking by total cycles first would trade a few fill cycles
+    // for much more re-fetch traffic (and energy), which no real mapper does.
+    // Candidates grow along each loop, so the first overflow ends that loop.
+    for (int64_t tk : tks) {
+      for (int64_t tn : tns) {
+        if (2 * tk * tn * w_bits > mem.weight_buffer_bits) break;
+        for (int64_t tm : tms) {
+          if (2 * input_tile_bits(c, tm, tk) > mem.input_buffer_bits ||
+              2 * tm * tn * mem.accumulator_bits > mem.output_buffer_bits)
+            break;
+          for (LoopOrder order : {LoopOrder::inputs_outer, LoopOrder::weights_outer}) {
+            cost_tiling(c, p, tm, tk, tn, order, cand);
+            const int64_t steady = std::max(
+                c.compute, ceil_div(cand.dram_read_bits + cand.dram_write_bits, mem.dram_bits_per_cycle));
+            if (!best.fits || steady < best_steady ||
+                (steady == best_steady && (cand.energy_pj < best.energy_pj ||
+                                           (cand.energy_pj == best.energy_pj && cand.cycles < best.cycles)))) {
+              best = cand;
+              best_steady = steady;
+            }
           }
         }
       }
@@ -303,6 +354,7 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
   }
   if (!best.fits) {
     // "Does not fit" is a result, not an exception: say what the smallest tile needs.
+    const MapContext c = make_context(layer, w_bits, a_bits, p, 1);
     best = LayerCost{};
     best.fits = false;
     best.reason = tiling_overflow(c, p, c.A.granule_m, c.A.granule_k, c.A.granule_n);
@@ -436,7 +488,7 @@ nlohmann::json to_json(const LayerCost& c) {
   j["bound"] = to_string(c.bound);
   if (c.bound != Bound::measured && c.fits) {
     const auto& m = c.mapping;
-    j["mapping"] = {{"gemm_m", m.m}, {"gemm_k", m.k}, {"gemm_n", m.n}, {"groups", m.groups},
+    j["mapping"] = {{"gemm_m", m.m}, {"gemm_k", m.k}, {"gemm_n", m.n}, {"groups", m.groups}, {"group_block", m.group_block},
                     {"tile_m", m.tile_m}, {"tile_k", m.tile_k}, {"tile_n", m.tile_n},
                     {"loop_order", to_string(m.order)}, {"weight_fetches", m.weight_fetches},
                     {"input_fetches", m.input_fetches}};

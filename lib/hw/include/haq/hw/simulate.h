@@ -36,7 +36,8 @@ const char* to_string(LoopOrder o);
 /// How the mapper tiled the layer's matrix multiply M x K x N (per group).
 struct Mapping {
   int64_t m = 0, k = 0, n = 0;  ///< the lowered GEMM per group
-  int64_t groups = 1;
+  int64_t groups = 1;            ///< GEMMs run (groups of the layer / group_block)
+  int64_t group_block = 1;       ///< layer groups run together as one block-diagonal GEMM
   int64_t tile_m = 0, tile_k = 0, tile_n = 0;
   LoopOrder order = LoopOrder::inputs_outer;
   int64_t weight_fetches = 1;   ///< times the layer's weights are read from DRAM
@@ -66,17 +67,21 @@ struct LayerCost {
 /// plus the unique input elements per group (for conv, each input element is
 /// fetched once per pass, not kernel_h*kernel_w times as in im2col).
 struct LoweredLayer {
-  int64_t groups = 1;
+  int64_t groups = 1;        ///< GEMMs to run (layer groups / group_block)
+  int64_t group_block = 1;   ///< layer groups merged block-diagonally into one GEMM
+  int64_t layer_groups = 1;  ///< the layer's own groups
   int64_t m = 0, k = 0, n = 0;
   int64_t ic_per_group = 0;  ///< input channels per group
   int64_t kernel_area = 1;   ///< kernel_h * kernel_w
   int64_t input_elems = 0;   ///< unique input elements per group
 };
-LoweredLayer lower_layer(const model::Layer& layer, int64_t batch);
+/// With group_block b > 1, a grouped conv runs b groups at a time as one
+/// block-diagonal GEMM: groups / b GEMMs of M x (K*b) x (N*b).
+LoweredLayer lower_layer(const model::Layer& layer, int64_t batch, int64_t group_block = 1);
 
 /// Compute cycles of a layer on the profile's array (closed form, tile-independent).
 int64_t compute_cycles(const model::Layer& layer, int w_bits, int a_bits,
-                       const HardwareProfile& profile);
+                       const HardwareProfile& profile, int64_t group_block = 1);
 
 /// BitFusion's throughput factor floor(8/max(a,2)) * floor(8/max(w,2)).
 int64_t fusion_factor(int w_bits, int a_bits);
@@ -91,7 +96,7 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits,
 /// fits == false with a reason if it overflows a buffer. For tests and tools.
 LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits,
                           const HardwareProfile& profile, int64_t tile_m, int64_t tile_k,
-                          int64_t tile_n, LoopOrder order);
+                          int64_t tile_n, LoopOrder order, int64_t group_block = 1);
 
 /// Every layer x every supported (w_bits, a_bits), computed once.
 struct CostTable {
