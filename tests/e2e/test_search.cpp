@@ -1,0 +1,158 @@
+// haq search end to end on the small MLP: every output written, byte-identical
+// across runs with the same seed, resume equals an uninterrupted run, and bad
+// or infeasible budgets exit 2 before anything is written.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run_haq.h"
+#include "test_paths.h"
+
+using Catch::Matchers::Contains;
+using haq::test::run_haq;
+using haq::test::scratch_dir;
+using haq::test::source_path;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A few episodes on few samples: seconds. The config makes DDPG learn after
+// 4 warm-up episodes so that its updates are exercised too.
+fs::path tiny_config(const fs::path& dir) {
+  fs::path cfg = dir / "tiny.json";
+  std::ofstream(cfg) << R"({"schema": "haq.search/1", "ddpg": {"warmup": 4, "hidden": 64},
+    "eval_samples": 200, "calib_samples": 64, "test_samples": 300, "batch": 100})";
+  return cfg;
+}
+
+std::vector<std::string> tiny_args(const fs::path& cfg, const fs::path& out, int episodes) {
+  return {"search", source_path("models/fmnist-mlp.onnx"), "--hw",
+          source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist",
+          "--budget", "latency<=0.5x", "--config", cfg.string(), "--episodes",
+          std::to_string(episodes), "--seed", "3", "--quiet", "--out", out.string()};
+}
+
+}  // namespace
+
+TEST_CASE("haq search: a tiny search writes every output, byte-identical across runs", "[search]") {
+  auto dir = scratch_dir("e2e-search");
+  auto cfg = tiny_config(dir);
+  auto a = run_haq(tiny_args(cfg, dir / "a", 10), 600);
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  for (const char* f : {"policy.json", "pareto.json", "points.csv", "report.html", "report.md",
+                        "search.jsonl", "config.json", "checkpoint/state.bin"})
+    CHECK(fs::exists(dir / "a" / f));
+  auto policy = nlohmann::json::parse(slurp(dir / "a" / "policy.json"));
+  CHECK(policy["schema"] == "haq.policy/1");
+  REQUIRE(policy["layers"].size() == 3);
+  CHECK(policy["budgets"][0]["ratio"].get<double>() <= 0.5);
+  CHECK(policy["accuracy"]["fp32"]["test"].get<double>() > 70);
+  CHECK(policy["search"]["test_samples"] == 300);
+  CHECK(policy["search"]["eval_split"] == "train");
+  for (const auto& l : policy["layers"]) {
+    CHECK(l["w_bits"].get<int>() >= 2);
+    CHECK(l.contains("latency_s"));
+  }
+  // search.jsonl: one line per episode
+  std::string log = slurp(dir / "a" / "search.jsonl");
+  CHECK(std::count(log.begin(), log.end(), '\n') == 10);
+  auto config = nlohmann::json::parse(slurp(dir / "a" / "config.json"));
+  CHECK(config["episodes"] == 10);
+  CHECK(config["ddpg"]["warmup"] == 4);
+  CHECK(config["seed"] == 3);
+
+  auto b = run_haq(tiny_args(cfg, dir / "b", 10), 600);
+  REQUIRE(b.exit_code == 0);
+  for (const char* f : {"policy.json", "pareto.json", "points.csv"})
+    CHECK(slurp(dir / "a" / f) == slurp(dir / "b" / f));
+
+  // the policy is an input of eval
+  auto ev = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
+                     "--policy", (dir / "a" / "policy.json").string(), "--samples", "100"});
+  INFO(ev.err);
+  CHECK(ev.exit_code == 0);
+}
+
+TEST_CASE("haq search: resume from the checkpoint equals an uninterrupted run", "[search]") {
+  auto dir = scratch_dir("e2e-search-resume");
+  auto cfg = tiny_config(dir);
+  auto straight = run_haq(tiny_args(cfg, dir / "straight", 12), 600);
+  REQUIRE(straight.exit_code == 0);
+  auto half = run_haq(tiny_args(cfg, dir / "resumed", 6), 600);
+  REQUIRE(half.exit_code == 0);
+  auto args = tiny_args(cfg, dir / "resumed", 12);
+  args.push_back("--resume");
+  auto rest = run_haq(args, 600);
+  INFO(rest.err);
+  REQUIRE(rest.exit_code == 0);
+  CHECK(slurp(dir / "straight" / "policy.json") == slurp(dir / "resumed" / "policy.json"));
+  CHECK(slurp(dir / "straight" / "points.csv") == slurp(dir / "resumed" / "points.csv"));
+  // a resume with another seed is refused
+  auto other = tiny_args(cfg, dir / "resumed", 12);
+  other[other.size() - 4] = "4";  // --seed
+  other.push_back("--resume");
+  auto bad = run_haq(other, 600);
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Contains("different search") && Contains("seed"));
+}
+
+TEST_CASE("haq search: bad and infeasible budgets exit 2 and write nothing", "[search]") {
+  auto dir = scratch_dir("e2e-search-bad");
+  auto cfg = tiny_config(dir);
+  auto args = tiny_args(cfg, dir / "out", 5);
+  args[7] = "latency<=half";
+  auto r = run_haq(args);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("haq: error: --budget: 'latency<=half'"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+
+  args[7] = "latency<=0.01x";
+  r = run_haq(args);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("cannot be met") && Contains("smallest reachable latency"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+
+  fs::path bad_cfg = dir / "bad.json";
+  std::ofstream(bad_cfg) << R"({"episode": 4})";
+  args[7] = "latency<=0.5x";
+  args[9] = bad_cfg.string();
+  r = run_haq(args);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains(bad_cfg.string()) && Contains("episode") && Contains("episodes"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+
+  auto algo = tiny_args(cfg, dir / "out", 5);
+  algo.push_back("--algo");
+  algo.push_back("sgd");
+  r = run_haq(algo);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("unknown algorithm 'sgd'"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("haq search: the baseline agents run through the CLI", "[search]") {
+  auto dir = scratch_dir("e2e-search-algos");
+  auto cfg = tiny_config(dir);
+  for (const std::string algo : {"random", "greedy", "knapsack"}) {
+    auto args = tiny_args(cfg, dir / algo, 60);
+    args.push_back("--algo");
+    args.push_back(algo);
+    auto r = run_haq(args, 600);
+    INFO(algo << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto policy = nlohmann::json::parse(slurp(dir / algo / "policy.json"));
+    CHECK(policy["algo"] == algo);
+    CHECK(policy["totals"]["latency_ratio"].get<double>() <= 0.5);
+  }
+}
