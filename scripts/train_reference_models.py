@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 import warnings
 
@@ -352,6 +353,24 @@ def export_and_check(name, model, xte, path, log):
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
     proto = onnx.load(path)
+    # torch merges equal initializers and re-creates the duplicates with Identity nodes. In
+    # the ResNet, the BN biases of a block's last conv and of its projection shortcut get
+    # identical gradients (they meet in the Add) and start equal, so they stay equal. Give
+    # each consumer its own initializer again so the graph has only compute ops.
+    inits = {t.name: t for t in proto.graph.initializer}
+    kept = []
+    for node in proto.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            proto.graph.initializer.append(copy)
+        else:
+            kept.append(node)
+    if len(kept) != len(proto.graph.node):
+        del proto.graph.node[:]
+        proto.graph.node.extend(kept)
+        onnx.save(proto, path)
     onnx.checker.check_model(proto, full_check=True)
     ops = {}
     for n in proto.graph.node:
@@ -399,6 +418,8 @@ def main():
         cfg = MODELS[name]
         epochs = args.epochs if args.epochs is not None else cfg["epochs"]
         model, train_s, history = train(name, cfg, epochs, (xtr, ytr, xte, yte), log)
+        # Keep the trained weights even if the export below fails.
+        torch.save(model.state_dict(), os.path.join(tempfile.gettempdir(), f"fmnist-{name}.state.pt"))
         top1 = evaluate(model, xte, yte)
         log(f"[{name}] fp32 test top-1 {top1:.4f} on {xte.shape[0]} images; trained in {train_s:.1f} s")
         path = os.path.join(args.out, f"fmnist-{name}.onnx")
