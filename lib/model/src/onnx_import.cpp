@@ -4,6 +4,7 @@
 // and layers.cpp.
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,12 +16,12 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
-#include "haq/core/files.h"
 #include "import_internal.h"
 
 namespace haq::model {
 
 namespace fs = std::filesystem;
+static_assert(std::endian::native == std::endian::little, "ONNX raw_data is little-endian; haq reads it directly");
 using detail::ImportState;
 
 const std::vector<std::string>& supported_ops() {
@@ -183,6 +184,15 @@ Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx
   else out.i64.resize(static_cast<size_t>(n));
   if (raw) {
     const char* p = raw->data();
+    // ONNX raw data is little-endian, like every host haq runs on.
+    if (out.dtype == DType::f32) {
+      std::memcpy(out.f32.data(), p, bytes_needed);
+      return out;
+    }
+    if (out.dtype == DType::i64) {
+      std::memcpy(out.i64.data(), p, bytes_needed);
+      return out;
+    }
     for (int64_t i = 0; i < n; ++i) {
       switch (out.dtype) {
         case DType::f32: std::memcpy(&out.f32[i], p + 4 * i, 4); break;
@@ -356,8 +366,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
   }
 
   // Names: initializers, graph inputs, node outputs must be unique producers.
-  std::map<std::string, const onnx::TensorProto*> initializers;
-  for (const auto& t : g->initializer()) {
+  std::map<std::string, onnx::TensorProto*> initializers;
+  for (auto& t : *g->mutable_initializer()) {
     if (t.name().empty()) s.fail_at(ErrorKind::model, "initializer", "an initializer has no name");
     if (!initializers.emplace(t.name(), &t).second)
       s.fail_at(ErrorKind::model, fmt::format("initializer '{}'", t.name()), "defined twice");
@@ -469,6 +479,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
   // Constants.
   for (const auto& [name, t] : initializers) {
     Tensor tensor = tensor_from_proto(s, fmt::format("initializer '{}'", name), *t, model_dir);
+    t->clear_raw_data();  // keeps the peak at about one copy of the weights
+    t->clear_float_data();
     graph.shapes[name] = tensor.dims;
     graph.dtypes[name] = tensor.dtype;
     graph.constants.emplace(name, std::move(tensor));
@@ -518,7 +530,16 @@ Graph import_onnx(const std::string& path, const ImportOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ErrorKind::io, path, "", "no such file");
   if (fs::is_directory(path, ec)) throw Error(ErrorKind::io, path, "", "is a folder, expected an ONNX file");
-  return import_onnx_bytes(read_file(path), path, options);
+  if (options.batch < 1) throw Error(ErrorKind::usage, path, "batch", "batch must be at least 1");
+  // Parse straight from the file: no second in-memory copy of a large model.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::io, path, "", "cannot open the file");
+  if (fs::file_size(path, ec) == 0 && !ec) throw Error(ErrorKind::model, path, "", "empty file; expected an ONNX model");
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&in))
+    throw Error(ErrorKind::model, path, "",
+                "not a valid ONNX model (protobuf parse failed: truncated or not an ONNX file)");
+  return import_model(model, path, options);
 }
 
 }  // namespace haq::model

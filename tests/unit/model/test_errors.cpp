@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "haq/core/error.h"
+#include "haq/core/files.h"
 #include "onnx_builder.h"
 #include "test_paths.h"
 
@@ -330,4 +331,27 @@ TEST_CASE("non-constant weights and extra outputs are unsupported, naming the no
   Error p = import_error(m);
   CHECK(p.kind() == ErrorKind::unsupported);
   CHECK(p.where() == "node 'pool' (MaxPool)");
+}
+
+TEST_CASE("every truncation and every byte flip of a model gives a result or a haq::Error, never a crash") {
+  const std::string full = haq::read_file(haq::test::source_path("tests/data/model/unsorted.onnx"));
+  int errors = 0, ok = 0;
+  auto attempt = [&](const std::string& bytes) {
+    try {
+      import_onnx_bytes(bytes, "fuzz.onnx");
+      ++ok;
+    } catch (const Error& e) {
+      CHECK(e.kind() != ErrorKind::internal);
+      CHECK(e.file() == "fuzz.onnx");
+      ++errors;
+    }
+  };
+  for (size_t cut = 0; cut < full.size(); ++cut) attempt(full.substr(0, cut));
+  for (size_t i = 0; i < full.size(); ++i) {
+    std::string flipped = full;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+    attempt(flipped);
+  }
+  CHECK(errors > static_cast<int>(full.size()));  // most damage is detected
+  CHECK(ok + errors == static_cast<int>(2 * full.size()));
 }

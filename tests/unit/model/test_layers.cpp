@@ -268,3 +268,18 @@ TEST_CASE("depthwise convs are detected; grouped and dilated geometry is recorde
   CHECK(gr.out_h == 1);  // 5 - (2*(3-1)+1) + 1
   CHECK(gr.macs == 1 * 1 * 4 * 2 * 9);
 }
+
+TEST_CASE("an NHWC input wrapped in Transposes imports with NCHW layers") {
+  ModelBuilder b(13);
+  b.input("x", {-1, 6, 6, 3});  // NHWC
+  b.init_random("w", {5, 3, 3, 3}, 4);
+  set_ints(b.node("Transpose", {"x"}, {"nchw"}, "to_nchw"), "perm", {0, 3, 1, 2});
+  b.node("Conv", {"nchw", "w"}, {"c"}, "conv");
+  set_ints(b.node("Transpose", {"c"}, {"y"}, "to_nhwc"), "perm", {0, 2, 3, 1});
+  b.output("y");
+  Graph g = b.import(2);
+  REQUIRE(g.layers.size() == 1);
+  CHECK(g.layers[0].input_shape == std::vector<int64_t>{2, 3, 6, 6});
+  CHECK(g.layers[0].macs == 4 * 4 * 5 * 3 * 9);
+  CHECK(g.outputs[0].shape == std::vector<int64_t>{2, 4, 4, 5});
+}

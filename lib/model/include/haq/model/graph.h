@@ -12,6 +12,36 @@
 ///  - BatchNormalization that follows a Conv or Gemm is folded into it,
 ///  - canonical for quantizable layers (see Layer).
 /// No ONNX type appears here: only lib/model includes ONNX headers.
+///
+/// Node forms after import (the same for opsets 7..18; the engine relies on them):
+///  - Layer nodes (Conv, Gemm, MatMul with Node::layer >= 0): inputs are
+///    {activation, Layer::weight, Layer::bias}. Conv carries explicit
+///    kernel_shape, strides, dilations, pads [top, left, bottom, right], group
+///    and auto_pad = "NOTSET". Gemm is transA=0, transB=1, alpha=1, beta=1
+///    (a transA Gemm gets an explicit Transpose node before it). A MatMul layer
+///    node's inputs[1] is the canonical [N, K] weight, so it no longer has ONNX
+///    MatMul semantics: use Layer. A MatMul of two activations is a plain node.
+///  - Clip: one input; float attrs "min"/"max" always present (lowest()/max()
+///    when the model had none).
+///  - Squeeze / Unsqueeze: one input; ints "axes", sorted and non-negative
+///    (for Unsqueeze: positions in the output). Squeeze without axes gets the
+///    explicit list of its size-1 dims.
+///  - ReduceMean: one input; ints "axes" (sorted, non-negative, never empty)
+///    and int "keepdims". An empty-axes no-op (opset 18) is removed.
+///  - Pad: one input; ints "pads" (2 x rank, ONNX order: all begins, then all
+///    ends), float "value", string "mode" (constant | reflect | edge).
+///  - Softmax: int "axis" non-negative, per-axis semantics (opset < 13 models
+///    whose flattening would differ are rejected).
+///  - Flatten, Concat, Gather: int "axis" non-negative. Transpose: ints "perm"
+///    always present. LeakyRelu "alpha", HardSigmoid "alpha"/"beta", LRN
+///    "alpha"/"beta"/"bias", BatchNormalization "epsilon": always present.
+///  - MaxPool / AveragePool: explicit kernel_shape, strides, pads, auto_pad =
+///    "NOTSET" (MaxPool also dilations); ceil_mode / count_include_pad as in
+///    the model (default 0). Only output 0 of MaxPool, BN and Dropout is kept.
+///  - Reshape keeps its constant shape input (may hold 0 / -1): take the output
+///    shape from Graph::shapes. Identity, Dropout, Constant, ConstantOfShape,
+///    Shape and Casts are gone, except an Identity that feeds a graph output
+///    directly from a graph input.
 
 #include <array>
 #include <cstdint>
