@@ -30,8 +30,8 @@ void finish_labels(Dataset& d, const DataSpec& spec, const std::string& file) {
   }
   if (!d.class_names.empty() && spec.num_classes > 0 &&
       static_cast<int64_t>(d.class_names.size()) > spec.num_classes)
-    fail(ErrorKind::data, file, "", "{} class folders, but num_classes is {}",
-         d.class_names.size(), spec.num_classes);
+    fail(ErrorKind::data, file, "", "{} class folders, but num_classes is {}", d.class_names.size(),
+         spec.num_classes);
   if (spec.num_classes > 0)
     d.num_classes = spec.num_classes;
   else if (!d.class_names.empty())
@@ -67,12 +67,14 @@ void apply_mean_std(Dataset& d, const Preprocess& p) {
 namespace {
 
 void validate_preprocess(const Preprocess& p) {
-  if (p.resize < 0) fail(ErrorKind::usage, "", "preprocess", "resize must be >= 0, got {}", p.resize);
+  if (p.resize < 0)
+    fail(ErrorKind::usage, "", "preprocess", "resize must be >= 0, got {}", p.resize);
   if (p.crop < 0) fail(ErrorKind::usage, "", "preprocess", "crop must be >= 0, got {}", p.crop);
   if (p.channel_order != "rgb" && p.channel_order != "bgr")
     fail(ErrorKind::usage, "", "preprocess", "order must be rgb or bgr, got '{}'", p.channel_order);
   for (float s : p.std)
-    if (!(s > 0.f)) fail(ErrorKind::usage, "", "preprocess", "std values must be positive, got {}", s);
+    if (!(s > 0.f))
+      fail(ErrorKind::usage, "", "preprocess", "std values must be positive, got {}", s);
 }
 
 /// IDX and NPY samples keep their stored size: image-only options are errors
@@ -86,7 +88,8 @@ void reject_image_options(const Preprocess& p, const std::string& what) {
 
 const char* split_name(Split s) { return s == Split::train ? "train" : "test"; }
 
-Dataset load_idx_dir(const fs::path& dir, const DataSpec& spec, Split split, const std::string& name) {
+Dataset load_idx_dir(const fs::path& dir, const DataSpec& spec, Split split,
+                     const std::string& name) {
   reject_image_options(spec.preprocess, "IDX data");
   IdxFiles f = find_idx_files(dir);
   const bool train = split == Split::train;
@@ -185,13 +188,15 @@ Dataset load_dataset(const DataSpec& spec, Split split) {
          "no dataset given: fashion-mnist, mnist, an IDX folder, IMAGES.npy,LABELS.npy or an "
          "image folder");
   validate_preprocess(spec.preprocess);
-  if (!(spec.scale > 0.f)) fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
+  if (!(spec.scale > 0.f))
+    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
   Dataset d;
   std::error_code ec;
   if (text == "fashion-mnist" || text == "mnist") {
     const bool fashion = text == "fashion-mnist";
     const char* env = fashion ? "HAQ_FASHION_MNIST_DIR" : "HAQ_MNIST_DIR";
-    const fs::path system = fashion ? "/usr/share/datasets/fashion-mnist" : "/usr/share/datasets/mnist";
+    const fs::path system =
+        fashion ? "/usr/share/datasets/fashion-mnist" : "/usr/share/datasets/mnist";
     const fs::path from_env = env_dir(env);
     std::vector<std::string> tried;
     for (const fs::path& dir : {from_env, system}) {
@@ -294,7 +299,8 @@ void to_model_layout(const Dataset& d, const std::vector<int64_t>& indices,
     for (size_t i = 0; i < input_shape.size(); ++i)
       shape += (i ? " x " : "") + (input_shape[i] > 0 ? std::to_string(input_shape[i]) : "?");
     fail(ErrorKind::data, d.source, "",
-         "the model's input is {}, but the samples are {}x{}x{} (C x H x W): expected N x {} x {} x {}, "
+         "the model's input is {}, but the samples are {}x{}x{} (C x H x W): expected N x {} x {} "
+         "x {}, "
          "N x {} x {} x {} or N x {}",
          shape.empty() ? "a scalar" : shape, c, h, w, c, h, w, h, w, c, elems);
   }
@@ -314,10 +320,9 @@ void to_model_layout(const Dataset& d, const std::vector<int64_t>& indices,
 }
 
 std::string describe(const Dataset& d) {
-  return fmt::format("{}: {} samples, {}x{}x{}, {}", d.source, d.size(), d.channels, d.height,
-                     d.width,
-                     d.labels.empty() ? std::string("unlabeled")
-                                      : fmt::format("{} classes", d.num_classes));
+  return fmt::format(
+      "{}: {} samples, {}x{}x{}, {}", d.source, d.size(), d.channels, d.height, d.width,
+      d.labels.empty() ? std::string("unlabeled") : fmt::format("{} classes", d.num_classes));
 }
 
 }  // namespace haq::data

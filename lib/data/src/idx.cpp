@@ -159,8 +159,8 @@ IdxFiles find_idx_files(const fs::path& dir) {
     for (const char* prefix : prefixes)
       for (const char* sep : {"-", "."})
         for (const char* ext : {"", ".gz"}) {
-          fs::path p = dir / (std::string(prefix) + "-" + kind + sep + (kind[0] == 'i' ? "idx3" : "idx1") +
-                              "-ubyte" + ext);
+          fs::path p = dir / (std::string(prefix) + "-" + kind + sep +
+                              (kind[0] == 'i' ? "idx3" : "idx1") + "-ubyte" + ext);
           std::error_code ec;
           if (fs::is_regular_file(p, ec)) return p;
         }
@@ -177,9 +177,8 @@ Dataset load_idx(const fs::path& images, const fs::path& labels, const DataSpec&
   IdxArray img = read_idx(images, 3, "image");
   IdxArray lab = read_idx(labels, 1, "label");
   if (img.dims[0] != lab.dims[0])
-    fail(ErrorKind::data, labels.string(), "",
-         "count mismatch: {} labels, but {} holds {} images", lab.dims[0], images.string(),
-         img.dims[0]);
+    fail(ErrorKind::data, labels.string(), "", "count mismatch: {} labels, but {} holds {} images",
+         lab.dims[0], images.string(), img.dims[0]);
   if (!(spec.scale > 0.f))
     fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
 

@@ -189,7 +189,8 @@ Planar resize_bilinear(const Planar& in, int64_t out_h, int64_t out_w) {
       float* dst = out.values.data() + (c * out_h + y) * out_w;
       const auto& ws = wy.weights[y];
       for (size_t k = 0; k < ws.size(); ++k) {
-        const float* src = tmp.data() + (c * in.height + wy.first[y] + static_cast<int64_t>(k)) * out_w;
+        const float* src =
+            tmp.data() + (c * in.height + wy.first[y] + static_cast<int64_t>(k)) * out_w;
         for (int64_t x = 0; x < out_w; ++x) dst[x] += ws[k] * src[x];
       }
     }

@@ -15,7 +15,8 @@ namespace {
 
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
@@ -31,8 +32,9 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool folders) {
   }
   if (ec) fail(ErrorKind::io, dir.string(), "", "cannot list the folder: {}", ec.message());
   // Byte-wise order of names: the same on every machine and file system.
-  std::sort(out.begin(), out.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
+    return a.filename().string() < b.filename().string();
+  });
   return out;
 }
 
@@ -58,7 +60,8 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
     }
   } else {
     d.class_names = class_names;
-    for (size_t i = 0; i < class_names.size(); ++i) index_of[class_names[i]] = static_cast<int32_t>(i);
+    for (size_t i = 0; i < class_names.size(); ++i)
+      index_of[class_names[i]] = static_cast<int32_t>(i);
     for (const fs::path& p : class_dirs)
       if (!index_of.count(p.filename().string()))
         fail(ErrorKind::data, p.string(), "",
@@ -115,7 +118,8 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
                shape_text(d.channels, d.height, d.width));
         }
         uint64_t total = 0;
-        if (!checked_mul(static_cast<uint64_t>(sample + 1), static_cast<uint64_t>(img.values.size()), &total) ||
+        if (!checked_mul(static_cast<uint64_t>(sample + 1),
+                         static_cast<uint64_t>(img.values.size()), &total) ||
             total > kMaxTotalElems)
           fail(ErrorKind::data, file, "", "too many images to hold in memory");
         d.images.insert(d.images.end(), img.values.begin(), img.values.end());

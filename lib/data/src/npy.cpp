@@ -64,8 +64,9 @@ NpyHeader read_npy_header(std::ifstream& in, const std::string& file, uint64_t f
                  (uint64_t{static_cast<uint8_t>(more[0])} << 16) |
                  (uint64_t{static_cast<uint8_t>(more[1])} << 24);
   } else {
-    fail(ErrorKind::data, file, "header", "unsupported .npy format version {}.{} (expected 1, 2 or 3)",
-         major, static_cast<uint8_t>(pre[7]));
+    fail(ErrorKind::data, file, "header",
+         "unsupported .npy format version {}.{} (expected 1, 2 or 3)", major,
+         static_cast<uint8_t>(pre[7]));
   }
   if (header_len > file_size - preamble)
     fail(ErrorKind::data, file, "header", "truncated: header of {} bytes, file has {} bytes",
@@ -96,7 +97,8 @@ NpyHeader read_npy_header(std::ifstream& in, const std::string& file, uint64_t f
   }
   if (ds[0] == '>' && out.item_bytes > 1)
     fail(ErrorKind::data, file, "header",
-         "big-endian dtype '{}' not supported; save with arr.astype(arr.dtype.newbyteorder('<'))", ds);
+         "big-endian dtype '{}' not supported; save with arr.astype(arr.dtype.newbyteorder('<'))",
+         ds);
 
   at = find_key(h, "fortran_order");
   if (at == std::string::npos)
@@ -129,16 +131,16 @@ NpyHeader read_npy_header(std::ifstream& in, const std::string& file, uint64_t f
   uint64_t bytes = 0;
   overflow |= !checked_mul(out.count, static_cast<uint64_t>(out.item_bytes), &bytes);
   if (overflow || out.count > kMaxTotalElems)
-    fail(ErrorKind::data, file, "header", "shape {} is too large to be a real dataset: corrupt header",
-         shape_text(out.shape));
+    fail(ErrorKind::data, file, "header",
+         "shape {} is too large to be a real dataset: corrupt header", shape_text(out.shape));
   const uint64_t available = file_size - out.data_offset;
   if (bytes != available) {
     uint64_t per_item = out.shape.empty() || out.shape[0] == 0 ? 0 : bytes / out.shape[0];
     if (bytes > available)
       fail(ErrorKind::data, file,
            per_item ? fmt::format("sample {}", available / per_item) : std::string("data"),
-           "truncated: shape {} of {} needs {} bytes, the file has {} after the header", shape_text(out.shape),
-           ds, bytes, available);
+           "truncated: shape {} of {} needs {} bytes, the file has {} after the header",
+           shape_text(out.shape), ds, bytes, available);
     fail(ErrorKind::data, file, "end", "{} bytes after the data of shape {} of {}: corrupt header",
          available - bytes, shape_text(out.shape), ds);
   }
@@ -199,7 +201,8 @@ Dataset load_npy(const fs::path& images, const fs::path& labels, const DataSpec&
   }
   if (n == 0 || c * hh * ww == 0)
     fail(ErrorKind::data, file, "header", "images have shape {}: no samples", shape_text(s));
-  if (!(spec.scale > 0.f)) fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
+  if (!(spec.scale > 0.f))
+    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
 
   Dataset d;
   d.source = file;
@@ -263,7 +266,8 @@ Dataset load_npy(const fs::path& images, const fs::path& labels, const DataSpec&
     }
     if ((lh.kind == 'u' && lh.item_bytes == 8 && static_cast<int64_t>(u) < 0) || v < 0 ||
         v > INT32_MAX)
-      fail(ErrorKind::data, lfile, fmt::format("sample {}", i), "label {} out of range (negative or too large)",
+      fail(ErrorKind::data, lfile, fmt::format("sample {}", i),
+           "label {} out of range (negative or too large)",
            lh.kind == 'u' ? fmt::format("{}", u) : fmt::format("{}", v));
     d.labels[i] = static_cast<int32_t>(v);
   }

@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "haq/core/error.h"
@@ -37,7 +36,8 @@ std::vector<float> parse_floats(const std::string& key, const std::string& value
   size_t start = 0;
   while (true) {
     size_t end = value.find(':', start);
-    std::string item = value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string item =
+        value.substr(start, end == std::string::npos ? std::string::npos : end - start);
     try {
       size_t used = 0;
       float v = std::stof(item, &used);
@@ -78,7 +78,8 @@ Preprocess parse_preprocess(const std::string& text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
-    std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string item =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     start = end == std::string::npos ? text.size() + 1 : end + 1;
     if (item.empty()) continue;
     size_t eq = item.find('=');

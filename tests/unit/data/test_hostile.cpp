@@ -2,7 +2,6 @@
 // JPEG files must load or fail with haq::Error — never crash, never throw
 // anything else. (Run under the sanitizer build in CI.)
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "haq/data/dataset.h"
@@ -63,11 +62,12 @@ TEST_CASE("mutated IDX files never crash", "[data][errors][hostile]") {
   haq::test::write_idx(dir / "t10k-labels-idx1-ubyte", {6}, lab, false);
   DataSpec spec;
   spec.data = dir.string();
-  mutate_and_load(dir / "t10k-images-idx3-ubyte", haq::test::idx_bytes({6, 5, 4}, px), spec, 1, 150);
+  mutate_and_load(dir / "t10k-images-idx3-ubyte", haq::test::idx_bytes({6, 5, 4}, px), spec, 1,
+                  150);
   fs::remove(dir / "t10k-images-idx3-ubyte");
   haq::test::write_idx(dir / "t10k-images-idx3-ubyte.gz", {6, 5, 4}, px, true);
-  mutate_and_load(dir / "t10k-images-idx3-ubyte.gz", haq::test::read_bytes(dir / "t10k-images-idx3-ubyte.gz"),
-                  spec, 2, 150);
+  mutate_and_load(dir / "t10k-images-idx3-ubyte.gz",
+                  haq::test::read_bytes(dir / "t10k-images-idx3-ubyte.gz"), spec, 2, 150);
 }
 
 TEST_CASE("mutated npy files never crash", "[data][errors][hostile]") {
@@ -77,7 +77,8 @@ TEST_CASE("mutated npy files never crash", "[data][errors][hostile]") {
   haq::test::write_npy(dir / "y.npy", "<i8", {4}, y.data(), 32);
   DataSpec spec;
   spec.data = (dir / "x.npy").string() + "," + (dir / "y.npy").string();
-  mutate_and_load(dir / "x.npy", haq::test::npy_bytes("<f4", {4, 3, 2, 2}, x.data(), x.size() * 4), spec, 3, 150);
+  mutate_and_load(dir / "x.npy", haq::test::npy_bytes("<f4", {4, 3, 2, 2}, x.data(), x.size() * 4),
+                  spec, 3, 150);
   haq::test::write_npy(dir / "x.npy", "<f4", {4, 3, 2, 2}, x.data(), x.size() * 4);
   mutate_and_load(dir / "y.npy", haq::test::npy_bytes("<i8", {4}, y.data(), 32), spec, 4, 150);
 }

@@ -1,7 +1,6 @@
 // IDX loading: the real Fashion-MNIST from Debian's dataset-fashion-mnist,
 // gz vs plain, the mnist lookup, and every malformed-file error.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdlib>
 
@@ -9,13 +8,13 @@
 #include "test_paths.h"
 #include "writers.h"
 
+using Catch::Matchers::Contains;
 using haq::ErrorKind;
-using haq::data::DataSpec;
 using haq::data::Dataset;
+using haq::data::DataSpec;
 using haq::data::load_dataset;
 using haq::data::Split;
 using haq::test::error_of;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,7 +33,8 @@ void write_small_idx(const fs::path& dir, const char* prefix, uint32_t n, uint32
   std::vector<uint8_t> px(size_t{n} * h * w), lab(n);
   for (size_t i = 0; i < n; ++i) {
     lab[i] = static_cast<uint8_t>(i % 10);
-    for (size_t k = 0; k < size_t{h} * w; ++k) px[i * h * w + k] = static_cast<uint8_t>((i * 7 + k) % 256);
+    for (size_t k = 0; k < size_t{h} * w; ++k)
+      px[i * h * w + k] = static_cast<uint8_t>((i * 7 + k) % 256);
   }
   const std::string ext = gz ? ".gz" : "";
   haq::test::write_idx(dir / (std::string(prefix) + "-images-idx3-ubyte" + ext), {n, h, w}, px, gz);
@@ -81,14 +81,16 @@ TEST_CASE("fashion-mnist loads from Debian's dataset-fashion-mnist", "[data][idx
 TEST_CASE("gzipped and plain IDX files give identical data", "[data][idx]") {
   fs::path dir = haq::test::scratch_dir("data_idx_plain");
   for (const char* name : {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
-    haq::test::write_bytes(dir / name, haq::test::read_bytes(kFashion / (std::string(name) + ".gz"), true));
+    haq::test::write_bytes(dir / name,
+                           haq::test::read_bytes(kFashion / (std::string(name) + ".gz"), true));
   Dataset gz = load_dataset(spec_of("fashion-mnist"), Split::test);
   Dataset plain = load_dataset(spec_of(dir.string()), Split::test);
   CHECK(plain.size() == 10000);
   CHECK(plain.images == gz.images);
   CHECK(plain.labels == gz.labels);
   // The folder has no train files: that split is a clear error naming what is missing.
-  std::string msg = error_of([&] { load_dataset(spec_of(dir.string()), Split::train); }, ErrorKind::io);
+  std::string msg =
+      error_of([&] { load_dataset(spec_of(dir.string()), Split::train); }, ErrorKind::io);
   CHECK_THAT(msg, Contains(dir.string()));
   CHECK_THAT(msg, Contains("train-images-idx3-ubyte"));
 }
@@ -211,8 +213,8 @@ TEST_CASE("malformed IDX files are errors naming the file and the place", "[data
   SECTION("count mismatch") {
     haq::test::write_idx(labels, {3}, {0, 1, 2}, false);
     std::string msg = error_of(load, ErrorKind::data);
-    CHECK_THAT(msg, Contains(labels.string() + ": count mismatch: 3 labels, but " + images.string() +
-                             " holds 4 images"));
+    CHECK_THAT(msg, Contains(labels.string() + ": count mismatch: 3 labels, but " +
+                             images.string() + " holds 4 images"));
   }
   SECTION("hostile dimensions are refused without allocating") {
     // 2^32-1 x 2^32-1 x 2^32-1: overflows 64 bits.
@@ -242,6 +244,7 @@ TEST_CASE("malformed IDX files are errors naming the file and the place", "[data
 TEST_CASE("a DATA that names nothing is a clear error", "[data][errors]") {
   CHECK_THAT(error_of([] { load_dataset(spec_of(""), Split::test); }, ErrorKind::usage),
              Contains("no dataset given"));
-  CHECK_THAT(error_of([] { load_dataset(spec_of("/nonexistent/folder"), Split::test); }, ErrorKind::io),
-             Contains("/nonexistent/folder: no such file or folder"));
+  CHECK_THAT(
+      error_of([] { load_dataset(spec_of("/nonexistent/folder"), Split::test); }, ErrorKind::io),
+      Contains("/nonexistent/folder: no such file or folder"));
 }

@@ -1,21 +1,21 @@
 // Image folders written by the test (PNG via libpng, JPEG via libjpeg):
 // class indices, resize / crop / mean / std / order / gray against values
 // computed by hand, splits, and errors.
-#include <catch2/catch.hpp>
-
 #include <zlib.h>
+
+#include <catch2/catch.hpp>
 
 #include "haq/data/dataset.h"
 #include "test_paths.h"
 #include "writers.h"
 
+using Catch::Matchers::Contains;
 using haq::ErrorKind;
-using haq::data::DataSpec;
 using haq::data::Dataset;
+using haq::data::DataSpec;
 using haq::data::load_dataset;
 using haq::data::Split;
 using haq::test::error_of;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -69,12 +69,14 @@ TEST_CASE("image folder: classes from sorted folder names, PNG and JPEG", "[data
       for (int x = 0; x < 3; ++x) CHECK(d.images[18 + (c * 2 + y) * 3 + x] == px(0, y, x, c));
 
   SECTION("bgr order and mean/std, listed in the model's channel order") {
-    Dataset e = load_dataset(spec_of(dir, "order=bgr,mean=0.1:0.2:0.3,std=0.5:0.25:2"), Split::test);
+    Dataset e =
+        load_dataset(spec_of(dir, "order=bgr,mean=0.1:0.2:0.3,std=0.5:0.25:2"), Split::test);
     const float mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {0.5f, 0.25f, 2.f};
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < 2; ++y)
         for (int x = 0; x < 3; ++x)
-          CHECK(e.images[18 + (c * 2 + y) * 3 + x] == Approx((px(0, y, x, 2 - c) - mean[c]) / sd[c]));
+          CHECK(e.images[18 + (c * 2 + y) * 3 + x] ==
+                Approx((px(0, y, x, 2 - c) - mean[c]) / sd[c]));
   }
   SECTION("grayscale: BT.601 luma") {
     Dataset g = load_dataset(spec_of(dir, "gray"), Split::test);
@@ -85,7 +87,8 @@ TEST_CASE("image folder: classes from sorted folder names, PNG and JPEG", "[data
               Approx(0.299f * px(0, y, x, 0) + 0.587f * px(0, y, x, 1) + 0.114f * px(0, y, x, 2)));
   }
   SECTION("mean with the wrong number of values") {
-    CHECK_THAT(error_of([&] { load_dataset(spec_of(dir, "mean=0.5:0.5"), Split::test); }, ErrorKind::usage),
+    CHECK_THAT(error_of([&] { load_dataset(spec_of(dir, "mean=0.5:0.5"), Split::test); },
+                        ErrorKind::usage),
                Contains("mean has 2 values, but the images have 3 channel(s)"));
   }
 }
@@ -134,7 +137,9 @@ TEST_CASE("image folder: resize and centre crop against hand-computed values", "
     for (int oy = 0; oy < 4; ++oy)
       for (int ox = 0; ox < 8; ++ox) {
         double c = (oy + 0.5) / 2 - 0.5;
-        double expected = c <= 0 ? hx(0, ox) : c >= 1 ? hx(1, ox) : (1 - c) * hx(0, ox) + c * hx(1, ox);
+        double expected = c <= 0   ? hx(0, ox)
+                          : c >= 1 ? hx(1, ox)
+                                   : (1 - c) * hx(0, ox) + c * hx(1, ox);
         CHECK(d.images[oy * 8 + ox] == Approx(expected).epsilon(1e-5));
       }
     // Crop 3 of 4 x 8: top = round(0.5) = 0, left = round(2.5) = 2.
@@ -147,7 +152,8 @@ TEST_CASE("image folder: resize and centre crop against hand-computed values", "
 
 TEST_CASE("image folder: train/ and test/ splits share class indices", "[data][images]") {
   fs::path dir = haq::test::scratch_dir("data_images_split");
-  for (const char* c : {"train/ant", "train/bee", "train/cow", "test/cow"}) fs::create_directories(dir / c);
+  for (const char* c : {"train/ant", "train/bee", "train/cow", "test/cow"})
+    fs::create_directories(dir / c);
   for (const char* f : {"train/ant/1.png", "train/bee/1.png", "train/cow/1.png", "test/cow/9.png"})
     haq::test::write_png_rgb(dir / f, 2, 2, ramp(2, 2, 0));
   Dataset train = load_dataset(spec_of(dir), Split::train);
@@ -167,7 +173,9 @@ TEST_CASE("image folder errors name the file and the sample", "[data][images][er
   fs::create_directories(dir / "a");
   haq::test::write_png_rgb(dir / "a" / "1.png", 4, 4, ramp(4, 4, 0));
   const fs::path second = dir / "a" / "2.png";
-  auto load = [&](const std::string& pre) { return [&, pre] { load_dataset(spec_of(dir, pre), Split::test); }; };
+  auto load = [&](const std::string& pre) {
+    return [&, pre] { load_dataset(spec_of(dir, pre), Split::test); };
+  };
 
   SECTION("different sizes without crop") {
     haq::test::write_png_rgb(second, 4, 3, ramp(3, 4, 0));
@@ -175,7 +183,8 @@ TEST_CASE("image folder errors name the file and the sample", "[data][images][er
     CHECK_THAT(msg, Contains(second.string() + ": sample 1: image is 3x3x4 after preprocessing"));
     CHECK_THAT(msg, Contains("1.png is 3x4x4"));
     // resize alone keeps the aspect ratio: still different; crop fixes it.
-    CHECK_THAT(error_of(load("resize=3"), ErrorKind::data), Contains("image is 3x3x4 after preprocessing, but"));
+    CHECK_THAT(error_of(load("resize=3"), ErrorKind::data),
+               Contains("image is 3x3x4 after preprocessing, but"));
     CHECK(load_dataset(spec_of(dir, "resize=3,crop=3"), Split::test).size() == 2);
   }
   SECTION("crop larger than the image") {
@@ -186,7 +195,8 @@ TEST_CASE("image folder errors name the file and the sample", "[data][images][er
     haq::test::write_png_rgb(second, 4, 4, ramp(4, 4, 9));
     std::string bytes = haq::test::read_bytes(second);
     haq::test::write_bytes(second, bytes.substr(0, bytes.size() - 20));
-    CHECK_THAT(error_of(load(""), ErrorKind::data), Contains(second.string() + ": sample 1: data: corrupt or truncated PNG"));
+    CHECK_THAT(error_of(load(""), ErrorKind::data),
+               Contains(second.string() + ": sample 1: data: corrupt or truncated PNG"));
   }
   SECTION("truncated JPEG") {
     std::vector<uint8_t> noise(64 * 64 * 3);
@@ -199,7 +209,8 @@ TEST_CASE("image folder errors name the file and the sample", "[data][images][er
   }
   SECTION("not an image") {
     haq::test::write_bytes(second, "GIF89a pretending to be a PNG");
-    CHECK_THAT(error_of(load(""), ErrorKind::data), Contains(second.string() + ": sample 1: header: neither a PNG nor a JPEG"));
+    CHECK_THAT(error_of(load(""), ErrorKind::data),
+               Contains(second.string() + ": sample 1: header: neither a PNG nor a JPEG"));
   }
   SECTION("hostile PNG header: 100000 x 100000 pixels") {
     haq::test::write_png_rgb(second, 4, 4, ramp(4, 4, 0));
@@ -207,13 +218,15 @@ TEST_CASE("image folder errors name the file and the sample", "[data][images][er
     // IHDR data starts at byte 16 (8 signature + 4 length + 4 type): width, height.
     for (int k = 0; k < 2; ++k) {
       uint32_t v = 100000;
-      for (int b = 0; b < 4; ++b) bytes[16 + 4 * k + b] = static_cast<char>((v >> (24 - 8 * b)) & 0xFF);
+      for (int b = 0; b < 4; ++b)
+        bytes[16 + 4 * k + b] = static_cast<char>((v >> (24 - 8 * b)) & 0xFF);
     }
     uLong crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17);
     for (int b = 0; b < 4; ++b) bytes[29 + b] = static_cast<char>((crc >> (24 - 8 * b)) & 0xFF);
     haq::test::write_bytes(second, bytes);
-    CHECK_THAT(error_of(load(""), ErrorKind::data),
-               Contains(second.string() + ": sample 1: header: PNG of 100000 x 100000 pixels: refused"));
+    CHECK_THAT(
+        error_of(load(""), ErrorKind::data),
+        Contains(second.string() + ": sample 1: header: PNG of 100000 x 100000 pixels: refused"));
   }
   SECTION("no class subfolders") {
     fs::path flat = haq::test::scratch_dir("data_images_flat");

@@ -1,15 +1,14 @@
 // to_model_layout (NCHW, NHWC, flat) and sample_indices.
 #include <catch2/catch.hpp>
-
 #include <set>
 
 #include "haq/data/dataset.h"
 #include "writers.h"
 
+using Catch::Matchers::Contains;
 using haq::ErrorKind;
 using haq::data::Dataset;
 using haq::test::error_of;
-using Catch::Matchers::Contains;
 
 namespace {
 /// n samples of c x h x w with value 1000 n + 100 c + 10 h + w.
@@ -24,7 +23,9 @@ Dataset make(int64_t n, int64_t c, int64_t h, int64_t w) {
   d.labels.assign(static_cast<size_t>(n), 0);
   return d;
 }
-float val(int64_t i, int64_t c, int64_t y, int64_t x) { return float(1000 * i + 100 * c + 10 * y + x); }
+float val(int64_t i, int64_t c, int64_t y, int64_t x) {
+  return float(1000 * i + 100 * c + 10 * y + x);
+}
 }  // namespace
 
 TEST_CASE("to_model_layout: NCHW, NHWC and flat from the same data", "[data][layout]") {
@@ -37,19 +38,22 @@ TEST_CASE("to_model_layout: NCHW, NHWC and flat from the same data", "[data][lay
   for (int64_t k = 0; k < 2; ++k)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x) REQUIRE(out[((k * C + c) * H + y) * W + x] == val(idx[k], c, y, x));
+        for (int64_t x = 0; x < W; ++x)
+          REQUIRE(out[((k * C + c) * H + y) * W + x] == val(idx[k], c, y, x));
 
   haq::data::to_model_layout(d, idx, {-1, H, W, C}, out.data());
   for (int64_t k = 0; k < 2; ++k)
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x)
-        for (int64_t c = 0; c < C; ++c) REQUIRE(out[((k * H + y) * W + x) * C + c] == val(idx[k], c, y, x));
+        for (int64_t c = 0; c < C; ++c)
+          REQUIRE(out[((k * H + y) * W + x) * C + c] == val(idx[k], c, y, x));
 
   haq::data::to_model_layout(d, idx, {256, C * H * W}, out.data());
   for (int64_t k = 0; k < 2; ++k)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x) REQUIRE(out[k * C * H * W + (c * H + y) * W + x] == val(idx[k], c, y, x));
+        for (int64_t x = 0; x < W; ++x)
+          REQUIRE(out[k * C * H * W + (c * H + y) * W + x] == val(idx[k], c, y, x));
 
   // Dynamic (<= 0) non-batch dims match anything.
   std::fill(out.begin(), out.end(), -1.f);
@@ -57,9 +61,11 @@ TEST_CASE("to_model_layout: NCHW, NHWC and flat from the same data", "[data][lay
   CHECK(out[C * H * W + 5] == val(1, 0, 1, 1));
 }
 
-TEST_CASE("to_model_layout: one-channel data fits N x 1 x 28 x 28, N x 28 x 28 x 1, N x 784", "[data][layout]") {
+TEST_CASE("to_model_layout: one-channel data fits N x 1 x 28 x 28, N x 28 x 28 x 1, N x 784",
+          "[data][layout]") {
   Dataset d = make(2, 1, 28, 28);
-  for (std::vector<int64_t> shape : {std::vector<int64_t>{1, 1, 28, 28}, {1, 28, 28, 1}, {1, 784}, {1, 28, 28}}) {
+  for (std::vector<int64_t> shape :
+       {std::vector<int64_t>{1, 1, 28, 28}, {1, 28, 28, 1}, {1, 784}, {1, 28, 28}}) {
     std::vector<float> out(2 * 784);
     haq::data::to_model_layout(d, {0, 1}, shape, out.data());
     CHECK(out == d.images);
@@ -69,14 +75,22 @@ TEST_CASE("to_model_layout: one-channel data fits N x 1 x 28 x 28, N x 28 x 28 x
 TEST_CASE("to_model_layout: incompatible shapes name both", "[data][layout][errors]") {
   Dataset d = make(1, 1, 28, 28);
   std::vector<float> out(3 * 224 * 224);
-  std::string msg = error_of([&] { haq::data::to_model_layout(d, {0}, {1, 3, 224, 224}, out.data()); },
-                             ErrorKind::data);
+  std::string msg = error_of(
+      [&] {
+        haq::data::to_model_layout(d, {0}, {1, 3, 224, 224}, out.data());
+      },
+      ErrorKind::data);
   CHECK_THAT(msg, Contains("synthetic"));
   CHECK_THAT(msg, Contains("1 x 3 x 224 x 224"));
   CHECK_THAT(msg, Contains("1x28x28"));
-  CHECK_THAT(error_of([&] { haq::data::to_model_layout(d, {0}, {784}, out.data()); }, ErrorKind::data),
-             Contains("the model's input is 784"));
-  CHECK_THAT(error_of([&] { haq::data::to_model_layout(d, {0}, {1, 785}, out.data()); }, ErrorKind::data),
+  CHECK_THAT(
+      error_of([&] { haq::data::to_model_layout(d, {0}, {784}, out.data()); }, ErrorKind::data),
+      Contains("the model's input is 784"));
+  CHECK_THAT(error_of(
+                 [&] {
+                   haq::data::to_model_layout(d, {0}, {1, 785}, out.data());
+                 },
+                 ErrorKind::data),
              Contains("N x 784"));
 }
 

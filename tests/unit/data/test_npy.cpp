@@ -5,13 +5,13 @@
 #include "test_paths.h"
 #include "writers.h"
 
+using Catch::Matchers::Contains;
 using haq::ErrorKind;
-using haq::data::DataSpec;
 using haq::data::Dataset;
+using haq::data::DataSpec;
 using haq::data::load_dataset;
 using haq::data::Split;
 using haq::test::error_of;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,16 +64,19 @@ TEST_CASE("npy pairs round-trip: float32/uint8, NCHW/NHWC, int32/int64 labels", 
   for (bool last : {false, true}) {
     auto f = make_images<float>(last);
     auto u = make_images<uint8_t>(last);
-    std::vector<uint64_t> shape = last ? std::vector<uint64_t>{N, H, W, C} : std::vector<uint64_t>{N, C, H, W};
+    std::vector<uint64_t> shape =
+        last ? std::vector<uint64_t>{N, H, W, C} : std::vector<uint64_t>{N, C, H, W};
     haq::test::write_npy(dir / "f.npy", "<f4", shape, f.data(), f.size() * 4);
     haq::test::write_npy(dir / "u.npy", "|u1", shape, u.data(), u.size(), 2);
     INFO("channels last: " << last);
-    Dataset df = load_dataset(spec_of((dir / "f.npy").string() + "," + (dir / "l32.npy").string()), Split::test);
+    Dataset df = load_dataset(spec_of((dir / "f.npy").string() + "," + (dir / "l32.npy").string()),
+                              Split::test);
     check_nchw(df, 1.f);  // float32 taken as is
     CHECK(df.labels == l32);
     CHECK(df.num_classes == 3);
     CHECK_THAT(df.note, Contains("serves both"));
-    Dataset du = load_dataset(spec_of((dir / "u.npy").string() + "," + (dir / "l64.npy").string()), Split::train);
+    Dataset du = load_dataset(spec_of((dir / "u.npy").string() + "," + (dir / "l64.npy").string()),
+                              Split::train);
     check_nchw(du, 255.f);  // uint8 scaled by spec.scale
     CHECK(du.labels == l32);
   }
@@ -133,14 +136,16 @@ TEST_CASE("malformed npy files are errors naming the file and the place", "[data
   SECTION("bad label dtype") {
     std::vector<float> lf = {2, 0, 1};
     haq::test::write_npy(y, "<f4", {N}, lf.data(), 12);
-    CHECK_THAT(error_of(load, ErrorKind::data), Contains(y.string() + ": header: bad dtype '<f4' for labels"));
+    CHECK_THAT(error_of(load, ErrorKind::data),
+               Contains(y.string() + ": header: bad dtype '<f4' for labels"));
   }
   SECTION("big-endian") {
     haq::test::write_npy(x, ">f4", {N, C, H, W}, f.data(), f.size() * 4);
     CHECK_THAT(error_of(load, ErrorKind::data), Contains("big-endian"));
   }
   SECTION("fortran order") {
-    haq::test::write_bytes(x, haq::test::npy_bytes("<f4", {N, C, H, W}, f.data(), f.size() * 4, 1, "True"));
+    haq::test::write_bytes(
+        x, haq::test::npy_bytes("<f4", {N, C, H, W}, f.data(), f.size() * 4, 1, "True"));
     CHECK_THAT(error_of(load, ErrorKind::data), Contains("fortran_order is True"));
   }
   SECTION("truncated") {
@@ -173,13 +178,15 @@ TEST_CASE("malformed npy files are errors naming the file and the place", "[data
   }
   SECTION("count mismatch") {
     haq::test::write_npy(y, "<i4", {2}, l32.data(), 8);
-    CHECK_THAT(error_of(load, ErrorKind::data),
-               Contains(y.string() + ": count mismatch: 2 labels, but " + x.string() + " holds 3 images"));
+    CHECK_THAT(
+        error_of(load, ErrorKind::data),
+        Contains(y.string() + ": count mismatch: 2 labels, but " + x.string() + " holds 3 images"));
   }
   SECTION("negative label") {
     const std::vector<int32_t> bad = {2, -1, 1};
     haq::test::write_npy(y, "<i4", {N}, bad.data(), 12);
-    CHECK_THAT(error_of(load, ErrorKind::data), Contains(y.string() + ": sample 1: label -1 out of range"));
+    CHECK_THAT(error_of(load, ErrorKind::data),
+               Contains(y.string() + ": sample 1: label -1 out of range"));
   }
   SECTION("label beyond num_classes") {
     spec.num_classes = 2;

@@ -1,6 +1,5 @@
 // The preprocessing spec: CLI string, JSON, and their errors.
 #include <catch2/catch.hpp>
-
 #include <nlohmann/json.hpp>
 
 #include "haq/core/json_reader.h"
@@ -8,14 +7,15 @@
 #include "test_paths.h"
 #include "writers.h"
 
+using Catch::Matchers::Contains;
 using haq::ErrorKind;
 using haq::data::parse_preprocess;
 using haq::data::Preprocess;
 using haq::test::error_of;
-using Catch::Matchers::Contains;
 
 TEST_CASE("parse_preprocess: key=value string", "[data][preprocess]") {
-  Preprocess p = parse_preprocess("resize=256,crop=224,mean=0.485:0.456:0.406,std=0.229:0.224:0.225,order=bgr");
+  Preprocess p = parse_preprocess(
+      "resize=256,crop=224,mean=0.485:0.456:0.406,std=0.229:0.224:0.225,order=bgr");
   CHECK(p.resize == 256);
   CHECK(p.crop == 224);
   CHECK(p.mean == std::vector<float>{0.485f, 0.456f, 0.406f});
@@ -42,17 +42,25 @@ TEST_CASE("parse_preprocess: key=value string", "[data][preprocess]") {
 }
 
 TEST_CASE("parse_preprocess: bad values name the key", "[data][preprocess][errors]") {
-  CHECK_THAT(error_of([] { parse_preprocess("resize=-3"); }, ErrorKind::usage), Contains("resize=-3: expected an integer"));
-  CHECK_THAT(error_of([] { parse_preprocess("crop=12px"); }, ErrorKind::usage), Contains("crop=12px"));
-  CHECK_THAT(error_of([] { parse_preprocess("mean=0.5:x"); }, ErrorKind::usage), Contains("mean=0.5:x"));
-  CHECK_THAT(error_of([] { parse_preprocess("std=0.5:0"); }, ErrorKind::usage), Contains("positive"));
-  CHECK_THAT(error_of([] { parse_preprocess("order=rbg"); }, ErrorKind::usage), Contains("rgb or bgr"));
-  CHECK_THAT(error_of([] { parse_preprocess("size=3"); }, ErrorKind::usage), Contains("unknown key 'size'"));
-  CHECK_THAT(error_of([] { parse_preprocess("{bad json"); }, ErrorKind::usage), Contains("--preprocess: line 1 column 2: not valid JSON"));
+  CHECK_THAT(error_of([] { parse_preprocess("resize=-3"); }, ErrorKind::usage),
+             Contains("resize=-3: expected an integer"));
+  CHECK_THAT(error_of([] { parse_preprocess("crop=12px"); }, ErrorKind::usage),
+             Contains("crop=12px"));
+  CHECK_THAT(error_of([] { parse_preprocess("mean=0.5:x"); }, ErrorKind::usage),
+             Contains("mean=0.5:x"));
+  CHECK_THAT(error_of([] { parse_preprocess("std=0.5:0"); }, ErrorKind::usage),
+             Contains("positive"));
+  CHECK_THAT(error_of([] { parse_preprocess("order=rbg"); }, ErrorKind::usage),
+             Contains("rgb or bgr"));
+  CHECK_THAT(error_of([] { parse_preprocess("size=3"); }, ErrorKind::usage),
+             Contains("unknown key 'size'"));
+  CHECK_THAT(error_of([] { parse_preprocess("{bad json"); }, ErrorKind::usage),
+             Contains("--preprocess: line 1 column 2: not valid JSON"));
 }
 
 TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][preprocess]") {
-  Preprocess p = parse_preprocess(R"({"resize": 32, "crop": 28, "mean": 0.5, "std": [0.25], "channel_order": "bgr", "grayscale": true})");
+  Preprocess p = parse_preprocess(
+      R"({"resize": 32, "crop": 28, "mean": 0.5, "std": [0.25], "channel_order": "bgr", "grayscale": true})");
   CHECK(p.resize == 32);
   CHECK(p.crop == 28);
   CHECK(p.mean == std::vector<float>{0.5f});
@@ -62,13 +70,16 @@ TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][prep
 
   auto dir = haq::test::scratch_dir("data_preprocess_json");
   haq::test::write_bytes(dir / "pre.json", R"({"resize": 256, "std": [0.2, -1, 0.2]})");
-  std::string msg = error_of([&] { parse_preprocess((dir / "pre.json").string()); }, ErrorKind::config);
+  std::string msg =
+      error_of([&] { parse_preprocess((dir / "pre.json").string()); }, ErrorKind::config);
   CHECK_THAT(msg, Contains("pre.json: /std/1: expected a positive number, got -1"));
 
   nlohmann::json j = {{"preprocess", {{"crop", "224"}}}};
-  CHECK_THAT(error_of([&] { haq::data::preprocess_from_json(j["preprocess"], "search.json", "/preprocess"); },
-                      ErrorKind::config),
-             Contains("search.json: /preprocess/crop: expected an integer"));
+  CHECK_THAT(
+      error_of(
+          [&] { haq::data::preprocess_from_json(j["preprocess"], "search.json", "/preprocess"); },
+          ErrorKind::config),
+      Contains("search.json: /preprocess/crop: expected an integer"));
   j = {{"resize", 1}, {"mean_values", 1}};
   CHECK_THAT(error_of([&] { haq::data::preprocess_from_json(j, "c.json"); }, ErrorKind::config),
              Contains("c.json: /mean_values: unknown key"));
@@ -76,7 +87,8 @@ TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][prep
              Contains("/nonexistent/pre.json"));
 }
 
-TEST_CASE("preprocess from core's JSON reader: pointer inside a config, did-you-mean", "[data][preprocess]") {
+TEST_CASE("preprocess from core's JSON reader: pointer inside a config, did-you-mean",
+          "[data][preprocess]") {
   haq::JsonValue root = haq::parse_json(R"({"data": {"preprocess": {"resize": 64, "cropp": 56}}})",
                                         "search.json", haq::ErrorKind::config);
   haq::JsonObject obj = root.object();

@@ -1,12 +1,11 @@
 #pragma once
 // Writers for test data made by the tests themselves: IDX (plain or gzipped),
 // .npy, PNG (libpng) and JPEG (libjpeg).
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "haq/core/error.h"
 
@@ -42,8 +41,7 @@ std::string npy_bytes(const std::string& descr, const std::vector<uint64_t>& sha
                       const void* data, size_t bytes, int version = 1,
                       const std::string& fortran = "False");
 void write_npy(const std::filesystem::path& path, const std::string& descr,
-               const std::vector<uint64_t>& shape, const void* data, size_t bytes,
-               int version = 1);
+               const std::vector<uint64_t>& shape, const void* data, size_t bytes, int version = 1);
 
 /// An 8-bit RGB PNG (rows of width*3 bytes).
 void write_png_rgb(const std::filesystem::path& path, int width, int height,

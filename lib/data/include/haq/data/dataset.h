@@ -4,10 +4,9 @@
 /// into one in-memory form, and laid out to match a model's input.
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace haq {
 class JsonValue;
@@ -22,12 +21,12 @@ enum class Split { train, test };
 /// folders only (IDX/NPY samples keep their stored size); mean and std apply
 /// to every source, after scaling to [0,1]. See docs/datasets.md.
 struct Preprocess {
-  int64_t resize = 0;             ///< shorter side resized to this (0: no resize)
-  int64_t crop = 0;               ///< centre crop to crop x crop (0: none)
-  std::vector<float> mean;        ///< per channel, applied after scaling to [0,1] (empty: none)
-  std::vector<float> std;         ///< per channel (empty: none)
+  int64_t resize = 0;                 ///< shorter side resized to this (0: no resize)
+  int64_t crop = 0;                   ///< centre crop to crop x crop (0: none)
+  std::vector<float> mean;            ///< per channel, applied after scaling to [0,1] (empty: none)
+  std::vector<float> std;             ///< per channel (empty: none)
   std::string channel_order = "rgb";  ///< "rgb" or "bgr"
-  bool grayscale = false;         ///< decode to 1 channel
+  bool grayscale = false;             ///< decode to 1 channel
 };
 
 /// What the user named with --data, and how to read it.
@@ -49,16 +48,20 @@ struct DataSpec {
 
 /// Images in memory, float, N x C x H x W, preprocessed.
 struct Dataset {
-  std::string source;             ///< file or folder, for messages
+  std::string source;  ///< file or folder, for messages
   int64_t channels = 0, height = 0, width = 0;
-  int64_t num_classes = 0;        ///< 1 + max label (or the number of class folders)
-  std::vector<float> images;      ///< size() * channels * height * width
-  std::vector<int32_t> labels;    ///< size(), or empty when unlabeled
+  int64_t num_classes = 0;               ///< 1 + max label (or the number of class folders)
+  std::vector<float> images;             ///< size() * channels * height * width
+  std::vector<int32_t> labels;           ///< size(), or empty when unlabeled
   std::vector<std::string> class_names;  ///< image folders only
   /// A remark for the user, printed by the apps (e.g. "the same data serves
   /// both splits"); empty if none.
   std::string note;
-  int64_t size() const { return channels * height * width == 0 ? 0 : static_cast<int64_t>(images.size()) / (channels * height * width); }
+  int64_t size() const {
+    return channels * height * width == 0
+               ? 0
+               : static_cast<int64_t>(images.size()) / (channels * height * width);
+  }
   int64_t sample_elems() const { return channels * height * width; }
 };
 
