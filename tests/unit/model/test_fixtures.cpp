@@ -91,3 +91,46 @@ TEST_CASE("reference model fmnist-mlp: 3 Gemm layers, counts as in models/README
   CHECK(total_params(g) == 235146);
   CHECK(total_macs(g) == 784 * 256 + 256 * 128 + 128 * 10);  // 233,472
 }
+
+TEST_CASE("reference model fmnist-mobilenet: MACs equal a hand count of its architecture") {
+  // Architecture from models/README.md / scripts/train_reference_models.py:
+  // 3x3 stem conv 1->32 (stride 1, pad 1) on 28x28, then depthwise-separable
+  // blocks (dw 3x3 with the block's stride, pad 1; then pw 1x1), GAP, Linear 128->10.
+  struct Block {
+    int64_t c_in, c_out, stride;
+  };
+  const std::vector<Block> blocks = {{32, 64, 2}, {64, 96, 1}, {96, 128, 2},
+                                     {128, 128, 1}, {128, 128, 1}, {128, 128, 1}};
+  std::vector<int64_t> macs = {28 * 28 * 32 * 1 * 3 * 3};  // stem
+  std::vector<int64_t> params = {32 * 1 * 3 * 3 + 32};      // BN folded: every conv gets a bias
+  int64_t hw = 28;
+  for (const auto& b : blocks) {
+    hw /= b.stride;
+    macs.push_back(hw * hw * b.c_in * 1 * 3 * 3);  // depthwise: c_in/groups = 1
+    params.push_back(b.c_in * 9 + b.c_in);
+    macs.push_back(hw * hw * b.c_out * b.c_in);    // pointwise 1x1
+    params.push_back(b.c_out * b.c_in + b.c_out);
+  }
+  macs.push_back(128 * 10);
+  params.push_back(128 * 10 + 10);
+
+  Graph g = load("models/fmnist-mobilenet.onnx");
+  REQUIRE(g.layers.size() == 14);
+  CHECK(g.layers.size() >= 12);
+  int64_t expected_total = 0;
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    INFO("layer " << i << " " << g.layers[i].name);
+    CHECK(g.layers[i].macs == macs[i]);
+    CHECK(g.layers[i].params == params[i]);
+    CHECK(g.layers[i].depthwise == (i % 2 == 1 && i < 13));
+    expected_total += macs[i];
+  }
+  CHECK(total_macs(g) == expected_total);
+  CHECK(total_macs(g) == 5224288);  // as models/README.md states
+  CHECK(count_op(g, "BatchNormalization") == 0);
+  CHECK(g.original_op_counts.at("BatchNormalization") == 13);
+  // batch 7 changes shapes, not per-sample counts
+  Graph g7 = load("models/fmnist-mobilenet.onnx", 7);
+  CHECK(g7.outputs[0].shape == std::vector<int64_t>{7, 10});
+  CHECK(total_macs(g7) == 5224288);
+}
