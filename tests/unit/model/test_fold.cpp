@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "haq/core/error.h"
+
 #include "onnx_builder.h"
 
 using haq::model::DType;
@@ -266,4 +268,25 @@ TEST_CASE("defaults are written out as attributes for the engine") {
   CHECK(g.shape("e") == std::vector<int64_t>{2, 2, 3, 1});
   CHECK(g.nodes[5].get_int("axis", -1) == 1);
   CHECK(g.outputs[0].shape == std::vector<int64_t>{2, 6});
+}
+
+TEST_CASE("Softmax before opset 13: the 2-D flattening form is accepted only where it equals per-axis") {
+  ModelBuilder ok(11);
+  ok.input("x", {2, 10, 1, 1});
+  ok.node("Softmax", {"x"}, {"y"}, "sm");  // axis 1, trailing dims are 1: same as per-axis
+  ok.output("y");
+  Graph g = ok.import();
+  CHECK(g.nodes[0].get_int("axis", -1) == 1);
+
+  ModelBuilder bad(11);
+  bad.input("x", {2, 10, 3, 3});
+  bad.node("Softmax", {"x"}, {"y"}, "sm");
+  bad.output("y");
+  try {
+    bad.import();
+    FAIL("no error");
+  } catch (const haq::Error& e) {
+    CHECK(e.kind() == haq::ErrorKind::unsupported);
+    CHECK(e.where() == "node 'sm' (Softmax)");
+  }
 }
