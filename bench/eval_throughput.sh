@@ -19,6 +19,9 @@ py=/usr/bin/python3
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 threads="${ORT_THREADS:-2}"
+# oneDNN's OpenMP threads spin while waiting; on a shared machine that costs
+# more than it saves. Override by setting OMP_WAIT_POLICY yourself.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 # random_data N C H W CLASSES PREFIX: PREFIX-img.npy, PREFIX-lab.npy and
 # PREFIX-batch.bin (the first batch as raw float32 for ONNX Runtime).
