@@ -134,3 +134,25 @@ TEST_CASE("reference model fmnist-mobilenet: MACs equal a hand count of its arch
   CHECK(g7.outputs[0].shape == std::vector<int64_t>{7, 10});
   CHECK(total_macs(g7) == 5224288);
 }
+
+TEST_CASE("reference model fmnist-resnet: 16 layers, residual Adds kept, BN folded") {
+  // Architecture from models/README.md: stem 3x3 1->16, three stages of two
+  // basic blocks (16/32/64 channels at 28/14/7), 1x1 stride-2 projections on
+  // the first block of stages 2 and 3, GAP, Linear 64->10.
+  Graph g = load("models/fmnist-resnet.onnx");
+  REQUIRE(g.layers.size() == 16);
+  CHECK(g.layers.size() >= 14);
+  CHECK(count_op(g, "Add") == 6);
+  CHECK(count_op(g, "BatchNormalization") == 0);
+  CHECK(g.original_op_counts.at("BatchNormalization") == 15);
+  // Closed form of the MACs: stem + stage 1 (4 convs 16->16 at 28x28)
+  // + stage 2 (16->32 s2, 3x 32->32, proj 16->32, at 14x14)
+  // + stage 3 (32->64 s2, 3x 64->64, proj 32->64, at 7x7) + fc.
+  int64_t stem = 28 * 28 * 16 * 1 * 9;
+  int64_t stage1 = 4 * (28 * 28 * 16 * 16 * 9);
+  int64_t stage2 = 14 * 14 * 32 * 16 * 9 + 3 * (14 * 14 * 32 * 32 * 9) + 14 * 14 * 32 * 16;
+  int64_t stage3 = 7 * 7 * 64 * 32 * 9 + 3 * (7 * 7 * 64 * 64 * 9) + 7 * 7 * 64 * 32;
+  int64_t fc = 64 * 10;
+  CHECK(total_macs(g) == stem + stage1 + stage2 + stage3 + fc);
+  CHECK(total_macs(g) == 20183936);  // as models/README.md states
+}
