@@ -376,6 +376,7 @@ nlohmann::json policy_json(const SearchRun& run) {
                     {"eval_samples", run.eval_samples},
                     {"calib_samples", run.calib_samples},
                     {"test_samples", run.test_samples},
+                    {"batch", o.batch},
                     {"w_bits", {run.problem.w_range.min, run.problem.w_range.max}},
                     {"a_bits", {run.problem.a_range.min, run.problem.a_range.max}}};
   p.meta = meta;
@@ -385,6 +386,10 @@ nlohmann::json policy_json(const SearchRun& run) {
     e["latency_s"] = c.layers[i].latency_s;
     e["energy_pj"] = c.layers[i].energy_pj;
     e["size_bits"] = static_cast<double>(run.graph.layers[i].weight_params) * p.layers[i].w_bits;
+    // Shapes let `haq check` tell a reshaped model from the one searched.
+    const model::Layer& l = run.graph.layers[i];
+    e["shape"] = {{"c_in", l.c_in}, {"c_out", l.c_out}, {"groups", l.groups},
+                  {"kernel", {l.kernel_h, l.kernel_w}}};
   }
   return j;
 }

@@ -1,0 +1,301 @@
+// haq check: CI regression of a committed policy (docs/ci.md). Re-measures
+// the policy's test accuracy (same samples, calibration and seed as the
+// search that wrote it) and its simulated latency and energy, and compares
+// them with the figures recorded in policy.json.
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/core/rng.h"
+#include "haq/data/dataset.h"
+#include "haq/engine/engine.h"
+#include "haq/hw/profile.h"
+#include "haq/hw/simulate.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+
+namespace {
+
+struct CheckOptions {
+  std::string policy, model, hw, data;
+  double max_accuracy_drop = 0.3;
+  std::string max_latency_increase = "2%", max_energy_increase = "2%";
+  int64_t samples = -1;
+  bool json = false;
+};
+
+/// "2%", "2" (percent) or "0.5%" -> percent; Error(usage) otherwise.
+double parse_percent(const std::string& text, const char* option) {
+  std::string s = text;
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  size_t used = 0;
+  double v = -1;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size() || !(v >= 0) || !std::isfinite(v))
+    haq::fail(haq::ErrorKind::usage, "", option, "expected a non-negative percentage such as 2%, got '{}'", text);
+  return v;
+}
+
+/// One layer as recorded in policy.json (read leniently: a model mismatch
+/// is a regression, exit 1, not bad input).
+struct RecordedLayer {
+  std::string name;
+  std::optional<nlohmann::json> shape;
+};
+
+nlohmann::json shape_of(const haq::model::Layer& l) {
+  return {{"c_in", l.c_in}, {"c_out", l.c_out}, {"groups", l.groups}, {"kernel", {l.kernel_h, l.kernel_w}}};
+}
+
+std::string shape_text(const nlohmann::json& s) {
+  auto get = [&](const char* k) { return s.contains(k) ? s[k].dump() : std::string("?"); };
+  std::string kernel = "?";
+  if (s.contains("kernel") && s["kernel"].is_array() && s["kernel"].size() == 2)
+    kernel = fmt::format("{}x{}", s["kernel"][0].dump(), s["kernel"][1].dump());
+  return fmt::format("c_in {} c_out {} groups {} kernel {}", get("c_in"), get("c_out"), get("groups"), kernel);
+}
+
+/// Number at a JSON path in `j`, or nullopt.
+std::optional<double> number_at(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  const nlohmann::json* p = &j;
+  for (const char* k : path) {
+    if (!p->is_object() || !p->contains(k)) return std::nullopt;
+    p = &(*p)[k];
+  }
+  if (!p->is_number()) return std::nullopt;
+  return p->get<double>();
+}
+
+struct Row {
+  std::string metric, unit;
+  double recorded = 0, measured = 0;
+  double change = 0;       ///< points (accuracy) or percent (costs)
+  double tolerance = 0;
+  bool regressed = false;
+};
+
+int run_check(const CheckOptions& o) {
+  using namespace haq;
+  const double lat_tol = parse_percent(o.max_latency_increase, "--max-latency-increase");
+  const double en_tol = parse_percent(o.max_energy_increase, "--max-energy-increase");
+  if (!(o.max_accuracy_drop >= 0))
+    fail(ErrorKind::usage, "", "--max-accuracy-drop", "must be a non-negative number of points");
+
+  // 1. The policy file, leniently: only its structure must be valid.
+  nlohmann::json pj;
+  try {
+    pj = nlohmann::json::parse(read_file(o.policy));
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::policy, o.policy, "", "not valid JSON: {}", e.what());
+  }
+  if (!pj.is_object() || !pj.contains("layers") || !pj["layers"].is_array())
+    fail(ErrorKind::policy, o.policy, "", "expected an object with a \"layers\" array (a policy.json from haq search)");
+  if (pj.contains("schema") && pj["schema"] != "haq.policy/1")
+    fail(ErrorKind::policy, o.policy, "/schema", "unsupported schema {} (expected \"haq.policy/1\")", pj["schema"].dump());
+  std::vector<RecordedLayer> recorded;
+  for (size_t i = 0; i < pj["layers"].size(); ++i) {
+    const auto& e = pj["layers"][i];
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string())
+      fail(ErrorKind::policy, o.policy, fmt::format("/layers/{}/name", i), "missing the layer name");
+    RecordedLayer r{e["name"].get<std::string>(), std::nullopt};
+    if (e.contains("shape") && e["shape"].is_object()) r.shape = e["shape"];
+    recorded.push_back(std::move(r));
+  }
+  const nlohmann::json meta = pj;
+  const auto rec_acc = number_at(meta, {"accuracy", "chosen", "test"});
+  const auto rec_lat = number_at(meta, {"totals", "latency_s"});
+  const auto rec_en = number_at(meta, {"totals", "energy_pj"});
+  if (!rec_acc && !rec_lat && !rec_en)
+    fail(ErrorKind::policy, o.policy, "",
+         "records no figures to check (accuracy.chosen.test, totals.latency_s, totals.energy_pj); "
+         "check needs a policy.json written by haq search");
+  const uint64_t seed = meta.contains("seed") && meta["seed"].is_number_unsigned() ? meta["seed"].get<uint64_t>() : 0;
+  const int64_t calib_samples =
+      static_cast<int64_t>(number_at(meta, {"search", "calib_samples"}).value_or(512));
+  int64_t test_samples = static_cast<int64_t>(number_at(meta, {"search", "test_samples"}).value_or(0));
+  if (o.samples >= 0) test_samples = o.samples;
+  const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(256));
+
+  // 2. The model and profile (bad files are exit 2 from here).
+  const hw::HardwareProfile profile = hw::load_profile(o.hw);
+  model::ImportOptions io;
+  io.batch = batch;
+  model::Graph g = model::import_onnx(o.model, io);
+
+  // 3. Does the model still match the policy?
+  std::vector<std::string> mismatches;
+  std::map<std::string, size_t> in_model, in_policy;
+  for (size_t i = 0; i < g.layers.size(); ++i) in_model[g.layers[i].name] = i;
+  for (size_t i = 0; i < recorded.size(); ++i) {
+    if (in_policy.count(recorded[i].name))
+      mismatches.push_back(fmt::format("layer '{}' appears twice in the policy", recorded[i].name));
+    in_policy[recorded[i].name] = i;
+  }
+  for (const auto& r : recorded) {
+    auto it = in_model.find(r.name);
+    if (it == in_model.end()) {
+      mismatches.push_back(fmt::format("layer '{}' is in the policy but not in the model (removed or renamed)", r.name));
+      continue;
+    }
+    if (r.shape) {
+      const nlohmann::json now = shape_of(g.layers[it->second]);
+      if (*r.shape != now)
+        mismatches.push_back(fmt::format("layer '{}' was reshaped: policy has {}, model has {}", r.name,
+                                         shape_text(*r.shape), shape_text(now)));
+    }
+  }
+  for (const auto& l : g.layers)
+    if (!in_policy.count(l.name))
+      mismatches.push_back(fmt::format("layer '{}' is in the model but not in the policy (added or renamed)", l.name));
+  if (mismatches.empty()) {
+    for (size_t i = 0; i < g.layers.size(); ++i)
+      if (recorded[i].name != g.layers[i].name) {
+        mismatches.push_back(fmt::format("layer order changed: position {} is '{}' in the policy, '{}' in the model",
+                                         i, recorded[i].name, g.layers[i].name));
+        break;
+      }
+  }
+  if (!mismatches.empty()) {
+    if (o.json) {
+      nlohmann::json j = {{"policy", o.policy}, {"model", o.model}, {"passed", false},
+                          {"model_mismatch", mismatches}, {"metrics", nlohmann::json::array()}};
+      fmt::print("{}\n", j.dump(2));
+    } else {
+      fmt::print("FAIL: the model {} no longer matches the policy {}:\n", o.model, o.policy);
+      for (const auto& m : mismatches) fmt::print("  - {}\n", m);
+      fmt::print("Re-run haq search on the new model and commit its policy.json.\n");
+    }
+    return 1;
+  }
+  const quant::Policy policy = quant::policy_from_json(pj, g, o.policy);  // bits checked here (exit 2)
+
+  // 4. Re-measure.
+  std::vector<Row> rows;
+  if (rec_lat || rec_en) {
+    const hw::CostTable table = hw::build_cost_table(g, profile);
+    const hw::CostReport c = hw::evaluate(table, policy);
+    auto cost_row = [&](const char* name, const char* unit, double rec, double now, double tol) {
+      Row r{name, unit, rec, now, rec > 0 ? (now / rec - 1.0) * 100.0 : (now > 0 ? INFINITY : 0.0), tol, false};
+      // A tiny slack absorbs the JSON round trip of the recorded double.
+      r.regressed = r.change > tol + 1e-9;
+      rows.push_back(r);
+    };
+    if (rec_lat) cost_row("latency", "s", *rec_lat, c.latency_s, lat_tol);
+    if (rec_en) cost_row("energy", "pJ", *rec_en, c.energy_pj, en_tol);
+  }
+  int64_t used_samples = 0;
+  if (rec_acc) {
+    data::DataSpec spec;
+    spec.data = o.data;
+    const data::Dataset train = data::load_dataset(spec, data::Split::train);
+    const data::Dataset test = data::load_dataset(spec, data::Split::test);
+    if (test.labels.empty()) fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
+    // The same subsets the search measured its test accuracy on.
+    const auto calib_idx = data::sample_indices(train, calib_samples, derive_seed(seed, "search.calib"));
+    const auto test_idx = data::sample_indices(test, test_samples, derive_seed(seed, "search.test"));
+    used_samples = static_cast<int64_t>(test_idx.size());
+    engine::EngineOptions eo;
+    eo.batch = g.batch;
+    eo.seed = seed;
+    engine::Engine eng(g, eo);
+    if (test.num_classes > eng.num_classes())
+      fail(ErrorKind::data, test.source, "labels", "the dataset has {} classes but the model outputs {} values per sample",
+           test.num_classes, eng.num_classes());
+    eng.calibrate(train, calib_idx);
+    engine::PolicyEvaluator ev(eng, test, test_idx);
+    const double now = ev.evaluate(policy).top1;
+    Row r{"accuracy", "% top1", *rec_acc, now, now - *rec_acc, o.max_accuracy_drop, false};
+    r.regressed = -r.change > o.max_accuracy_drop + 1e-9;
+    rows.insert(rows.begin(), r);
+  }
+
+  bool passed = true;
+  for (const auto& r : rows) passed = passed && !r.regressed;
+  if (o.json) {
+    nlohmann::json metrics = nlohmann::json::array();
+    for (const auto& r : rows)
+      metrics.push_back({{"metric", r.metric},
+                         {"unit", r.unit},
+                         {"recorded", r.recorded},
+                         {"measured", r.measured},
+                         {"change", r.change},
+                         {"change_unit", r.metric == "accuracy" ? "points" : "percent"},
+                         {"tolerance", r.tolerance},
+                         {"regressed", r.regressed}});
+    nlohmann::json j = {{"policy", o.policy}, {"model", o.model}, {"hw", o.hw},
+                        {"data", o.data}, {"test_samples", used_samples}, {"seed", seed},
+                        {"passed", passed}, {"model_mismatch", nlohmann::json::array()},
+                        {"metrics", metrics}};
+    fmt::print("{}\n", j.dump(2));
+    return passed ? 0 : 1;
+  }
+  fmt::print("haq check {} ({} layers) on {}, {} test samples, seed {}\n", o.policy, g.layers.size(),
+             profile.name, used_samples, seed);
+  fmt::print("{:<10} {:>14} {:>14} {:>12} {:>12}  {}\n", "metric", "recorded", "measured", "change",
+             "tolerance", "status");
+  for (const auto& r : rows) {
+    const bool acc = r.metric == "accuracy";
+    const std::string rec = acc ? fmt::format("{:.2f}%", r.recorded) : fmt::format("{:.6g} {}", r.recorded, r.unit);
+    const std::string now = acc ? fmt::format("{:.2f}%", r.measured) : fmt::format("{:.6g} {}", r.measured, r.unit);
+    const std::string ch = acc ? fmt::format("{:+.2f} pt", r.change) : fmt::format("{:+.2f}%", r.change);
+    const std::string tol = acc ? fmt::format("-{:.2f} pt", r.tolerance) : fmt::format("+{:.2f}%", r.tolerance);
+    fmt::print("{:<10} {:>14} {:>14} {:>12} {:>12}  {}\n", r.metric, rec, now, ch, tol,
+               r.regressed ? "REGRESSED" : "ok");
+  }
+  if (passed) {
+    fmt::print("PASS: every metric is within tolerance\n");
+    return 0;
+  }
+  std::string names;
+  for (const auto& r : rows)
+    if (r.regressed) names += (names.empty() ? "" : ", ") + r.metric;
+  fmt::print("FAIL: regressed: {}\n", names);
+  return 1;
+}
+
+haq::app::Run setup_check(CLI::App& sub) {
+  auto o = std::make_shared<CheckOptions>();
+  sub.description(
+      "Re-measure a committed policy.json (from haq search) and compare with the figures it\n"
+      "records: test accuracy (same samples, calibration and seed as the search), simulated\n"
+      "latency and energy. Also fails when the model's layers no longer match the policy.");
+  sub.add_option("POLICY", o->policy, "policy.json written by haq search")->required();
+  sub.add_option("--model", o->model, "ONNX model file")->required();
+  sub.add_option("--hw", o->hw, "hardware profile (JSON)")->required();
+  sub.add_option("--data", o->data, "dataset (as for haq eval)")->required();
+  sub.add_option("--max-accuracy-drop", o->max_accuracy_drop, "allowed top-1 drop, in points")
+      ->capture_default_str();
+  sub.add_option("--max-latency-increase", o->max_latency_increase, "allowed latency increase (e.g. 2%)")
+      ->capture_default_str();
+  sub.add_option("--max-energy-increase", o->max_energy_increase, "allowed energy increase (e.g. 2%)")
+      ->capture_default_str();
+  sub.add_option("--samples", o->samples,
+                 "test samples to measure accuracy on (default: the number the policy recorded; 0: all)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
+  sub.footer(
+      "Example:\n"
+      "  haq check policies/mobilenet.json --model models/fmnist-mobilenet.onnx \\\n"
+      "      --hw hardware-profiles/bismo-edge.json --data fashion-mnist --max-latency-increase 1%\n"
+      "Exit codes: 0 within tolerance, 1 regressed or model mismatch (table on stdout),\n"
+      "2 bad input (policy, model, profile, data, option), 3 internal error.");
+  return [o]() { return run_check(*o); };
+}
+
+}  // namespace
+
+HAQ_REGISTER_COMMAND(check, 50, setup_check);
