@@ -4,7 +4,7 @@
 #   scripts/setup.sh --train  also PyTorch/ONNX for scripts/train_reference_models.py
 set -euo pipefail
 packages=(cmake g++ make libcli11-dev nlohmann-json3-dev libfmt-dev libonnx-dev libprotobuf-dev
-          protobuf-compiler libdnnl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev)
+          protobuf-compiler libdnnl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev parallel)
 if [[ "${1:-}" == "--train" ]]; then
   packages+=(python3-torch python3-torchvision python3-onnx python3-numpy)
 fi

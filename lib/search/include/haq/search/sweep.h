@@ -1,0 +1,142 @@
+#pragma once
+/// \file
+/// `haq sweep` and `haq merge` (docs/workflows.md).
+///
+/// A sweep file lists models, profiles, budgets, algorithms and seeds; their
+/// cartesian product, in a fixed order (model, profile, budget, algo, seed;
+/// the seed varies fastest), is the job list. Each job is one `haq search`
+/// into OUT/<job-id>/. A job is complete once OUT/<job-id>/job.json exists:
+/// the sweep writes it (atomically) only after the search returned, so a
+/// killed sweep reruns exactly the jobs that had not finished. `--shard K/N`
+/// keeps the jobs whose index % N == K - 1.
+///
+/// Merging reads every policy.json under some folders and writes one table
+/// (merged.csv, merged.md) and the cross-hardware matrix (cross.csv): the
+/// policy tuned for profile A simulated on profile B.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "haq/search/search.h"
+
+namespace haq::search {
+
+/// A parsed sweep file.
+struct SweepSpec {
+  std::string file;                             ///< where it came from (messages)
+  std::vector<std::string> models;              ///< ONNX paths
+  std::vector<std::string> profiles;            ///< hardware profile paths
+  std::vector<std::vector<std::string>> budgets;///< each entry: the budgets of one search
+  std::vector<std::string> algos{"ddpg"};
+  std::vector<uint64_t> seeds{0};
+  SearchOptions common;                         ///< every other search option
+};
+
+/// One search of the sweep.
+struct SweepJob {
+  int index = 0;                     ///< position in the full job list (0-based)
+  std::string id;                    ///< folder name, e.g. fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0
+  std::string model, profile;        ///< paths
+  std::vector<std::string> budgets;
+  std::string algo;
+  uint64_t seed = 0;
+};
+
+/// Reads a sweep file strictly (unknown keys, wrong types, empty lists:
+/// Error(config) naming the file and the JSON pointer). Keys: "models",
+/// "profiles", "budgets" (each entry a budget string or a list of them),
+/// optional "algos", "seeds", and the common search options "data",
+/// "episodes", "eval_samples", "calib_samples", "test_samples", "batch",
+/// "max_front_points", "time_budget", "w_bits", "a_bits"; "schema"
+/// ("haq.sweep/1") and "description" are accepted.
+SweepSpec read_sweep_file(const std::string& path);
+
+/// The readable, filesystem-safe id of a budget list: "latency<=0.5x" ->
+/// "latency-0.5x"; several are joined with "+".
+std::string budget_id(const std::vector<std::string>& budgets);
+
+/// The cartesian product in the documented order. Error(config) if two jobs
+/// would share an id (e.g. two models with the same file name).
+std::vector<SweepJob> expand_jobs(const SweepSpec& spec);
+
+/// A slice of the job list: 1-based k of n.
+struct Shard {
+  int k = 1, n = 1;
+};
+/// Parses "K/N" with 1 <= K <= N; Error(usage) naming --shard otherwise.
+Shard parse_shard(const std::string& text);
+/// True if job `index` belongs to the shard.
+inline bool in_shard(int index, Shard s) { return index % s.n == s.k - 1; }
+
+/// The search options of one job writing into `job_dir`.
+SearchOptions job_options(const SweepSpec& spec, const SweepJob& job, const std::filesystem::path& job_dir);
+
+/// True if the job's folder holds its completion marker (job.json).
+bool job_complete(const std::filesystem::path& job_dir);
+
+/// The job list as written to OUT/sweep.json (deterministic).
+nlohmann::json sweep_json(const SweepSpec& spec, const std::vector<SweepJob>& jobs);
+
+/// Runs one job's search; returns true if a policy within the budgets was found.
+using JobRunner = std::function<bool(const SearchOptions&)>;
+
+/// What run_sweep did in this process.
+struct SweepSummary {
+  int total = 0;        ///< jobs in the whole sweep
+  int in_shard = 0;     ///< jobs of this shard
+  int ran = 0;          ///< searched now (found a policy or not)
+  int no_policy = 0;    ///< of `ran`, searches that found no policy within the budgets
+  int skipped = 0;      ///< already complete
+  bool stopped = false; ///< a stop request (SIGINT/SIGTERM) ended the sweep early
+};
+
+/// Writes OUT/sweep.json, then runs the shard's incomplete jobs in order
+/// (resuming a job from its checkpoint when there is one) and marks each
+/// complete with job.json. Stops after the current job on a stop request
+/// (that job is not marked). Progress lines go to stderr unless `quiet`.
+SweepSummary run_sweep(const SweepSpec& spec, const std::filesystem::path& out, Shard shard,
+                       const JobRunner& runner, bool quiet);
+
+/// One finished search, read back from its policy.json.
+struct MergedJob {
+  std::string dir;                       ///< folder holding policy.json
+  std::string model, model_file;         ///< model name (file stem) and path
+  std::string profile, profile_file;     ///< profile name (file stem) and path
+  std::string budget;                    ///< budget_id of its budgets
+  std::string algo;
+  uint64_t seed = 0;
+  double acc_test = 0, acc_fp32 = 0, acc_w8a8 = 0;  ///< top-1 %, test split
+  double latency_s = 0, energy_pj = 0, size_bits = 0;
+  double latency_ratio = 0, energy_ratio = 0, size_ratio = 0;  ///< of the profile's w8a8
+};
+
+/// Every policy.json under the folders (recursively; in a sweep folder only
+/// jobs marked complete), sorted by model,
+/// profile, budget, algo, seed, folder. Error(io/policy) naming the file on
+/// an unreadable one; Error(usage) if a folder does not exist.
+std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs);
+
+/// One cell of the cross-hardware matrix.
+struct CrossCell {
+  std::string model, budget, algo;
+  uint64_t seed = 0;
+  std::string tuned_for, measured_on;   ///< profile names
+  double latency_s = 0, energy_pj = 0;
+  double latency_ratio = 0, energy_ratio = 0;  ///< of measured_on's all-8-bit
+};
+
+/// For each model, budget, algo and seed: every job's policy simulated on
+/// every profile seen for that model (a square matrix when the sweep covers
+/// all of them). Models and profiles are loaded from the paths in policy.json.
+std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs);
+
+/// merged.csv, cross.csv and merged.md into `out` (atomic writes).
+void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross,
+                 const std::filesystem::path& out);
+
+}  // namespace haq::search

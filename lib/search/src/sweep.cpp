@@ -1,0 +1,418 @@
+// haq sweep / haq merge: the job list, shards, completion markers, and the
+// merged tables including the cross-hardware matrix.
+#include "haq/search/sweep.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/core/json_reader.h"
+#include "haq/hw/profile.h"
+#include "haq/hw/simulate.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+#include "haq/search/agent.h"
+
+namespace haq::search {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+BitRange read_range(const JsonValue& v) {
+  auto arr = v.array(2, 2);
+  BitRange r;
+  r.min = static_cast<int>(arr[0].as_int(1, 8));
+  r.max = static_cast<int>(arr[1].as_int(1, 8));
+  if (r.min > r.max) v.fail("expected [min, max] with min <= max");
+  return r;
+}
+
+std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
+
+// Keeps letters, digits, '.', '_' and '-'; anything else becomes '_' so
+// that an id is always a single safe folder name.
+std::string safe_name(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    r += ok ? c : '_';
+  }
+  return r;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string r = "\"";
+  for (char c : s) r += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return r + "\"";
+}
+
+// Shortest round-trip text would differ across libcs only in formatting;
+// a fixed %.6g keeps the tables readable and deterministic.
+std::string num(double v) { return fmt::format("{:.6g}", v); }
+
+}  // namespace
+
+SweepSpec read_sweep_file(const std::string& path) {
+  JsonValue root = read_json_file(path, ErrorKind::config);
+  JsonObject obj = root.object();
+  SweepSpec s;
+  s.file = path;
+  s.common = default_search_options();
+  s.common.quiet = true;
+  if (auto v = obj.opt("schema"))
+    if (v->as_string() != "haq.sweep/1") v->fail("expected \"haq.sweep/1\"");
+  obj.allow("description");
+  for (const auto& v : obj.get("models").array(1)) s.models.push_back(v.as_string(true));
+  for (const auto& v : obj.get("profiles").array(1)) s.profiles.push_back(v.as_string(true));
+  for (const auto& v : obj.get("budgets").array(1)) {
+    if (v.raw().is_string()) {
+      s.budgets.push_back({v.as_string(true)});
+    } else if (v.raw().is_array()) {
+      std::vector<std::string> set;
+      for (const auto& b : v.array(1)) set.push_back(b.as_string(true));
+      s.budgets.push_back(set);
+    } else {
+      v.fail("expected a budget string (e.g. \"latency<=0.5x\") or a list of them");
+    }
+  }
+  if (auto v = obj.opt("algos")) {
+    s.algos.clear();
+    for (const auto& a : v->array(1)) s.algos.push_back(a.as_enum(agent_names()));
+  }
+  if (auto v = obj.opt("seeds")) {
+    s.seeds.clear();
+    for (const auto& x : v->array(1)) s.seeds.push_back(static_cast<uint64_t>(x.as_int(0)));
+  }
+  SearchOptions& o = s.common;
+  if (auto v = obj.opt("data")) o.data = v->as_string(true);
+  if (auto v = obj.opt("episodes")) o.episodes = static_cast<int>(v->as_int(1, 1000000));
+  if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
+  if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
+  if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
+  if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
+  if (auto v = obj.opt("max_front_points")) o.max_front_points = static_cast<int>(v->as_int(1, 100000));
+  if (auto v = obj.opt("w_bits")) o.w_bits = read_range(*v);
+  if (auto v = obj.opt("a_bits")) o.a_bits = read_range(*v);
+  if (auto v = obj.opt("time_budget")) {
+    if (v->raw().is_string()) {
+      try {
+        o.time_budget_s = parse_duration_s(v->as_string());
+      } catch (const Error& e) {
+        v->fail(e.message());
+      }
+    } else {
+      o.time_budget_s = v->as_number(0);
+    }
+  }
+  obj.finish();
+  // Ids must be unique: checked here so that a bad file fails before any job runs.
+  (void)expand_jobs(s);
+  return s;
+}
+
+std::string budget_id(const std::vector<std::string>& budgets) {
+  std::string r;
+  for (const auto& b : budgets) {
+    std::string t;
+    for (char c : b)
+      if (c != ' ') t += c;
+    for (const std::string op : {"<=", ">=", "<", "="}) {
+      const size_t at = t.find(op);
+      if (at != std::string::npos) {
+        t = t.substr(0, at) + "-" + t.substr(at + op.size());
+        break;
+      }
+    }
+    if (!r.empty()) r += '+';
+    r += safe_name(t);
+  }
+  return r;
+}
+
+std::vector<SweepJob> expand_jobs(const SweepSpec& spec) {
+  std::vector<SweepJob> jobs;
+  std::map<std::string, int> seen;
+  for (const auto& m : spec.models)
+    for (const auto& p : spec.profiles)
+      for (const auto& b : spec.budgets)
+        for (const auto& a : spec.algos)
+          for (uint64_t seed : spec.seeds) {
+            SweepJob j;
+            j.index = static_cast<int>(jobs.size());
+            j.model = m;
+            j.profile = p;
+            j.budgets = b;
+            j.algo = a;
+            j.seed = seed;
+            j.id = fmt::format("{}__{}__{}__{}__s{}", safe_name(stem_of(m)), safe_name(stem_of(p)),
+                               budget_id(b), a, seed);
+            auto [it, fresh] = seen.emplace(j.id, j.index);
+            if (!fresh)
+              fail(ErrorKind::config, spec.file, "/",
+                   "jobs {} and {} would both be '{}' (models, profiles or budgets repeat a name)",
+                   it->second, j.index, j.id);
+            jobs.push_back(j);
+          }
+  return jobs;
+}
+
+Shard parse_shard(const std::string& text) {
+  Shard s;
+  auto slash = text.find('/');
+  bool ok = slash != std::string::npos && slash > 0 && slash + 1 < text.size() &&
+            text.find_first_not_of("0123456789/") == std::string::npos &&
+            text.find('/', slash + 1) == std::string::npos && slash < 9 && text.size() - slash < 10;
+  if (ok) {
+    s.k = std::stoi(text.substr(0, slash));
+    s.n = std::stoi(text.substr(slash + 1));
+    ok = s.n >= 1 && s.k >= 1 && s.k <= s.n;
+  }
+  if (!ok) fail(ErrorKind::usage, "", "--shard", "expected K/N with 1 <= K <= N (e.g. 2/4), got '{}'", text);
+  return s;
+}
+
+SearchOptions job_options(const SweepSpec& spec, const SweepJob& job, const fs::path& job_dir) {
+  SearchOptions o = spec.common;
+  o.model = job.model;
+  o.hw = job.profile;
+  o.budgets = job.budgets;
+  o.algo = job.algo;
+  o.seed = job.seed;
+  o.out = job_dir.string();
+  o.resume = fs::exists(job_dir / "checkpoint" / "state.bin");
+  return o;
+}
+
+bool job_complete(const fs::path& job_dir) { return fs::exists(job_dir / "job.json"); }
+
+nlohmann::json sweep_json(const SweepSpec& spec, const std::vector<SweepJob>& jobs) {
+  nlohmann::json j;
+  j["schema"] = "haq.sweep-jobs/1";
+  j["sweep_file"] = spec.file;
+  nlohmann::json common = search_options_to_json(spec.common);
+  for (const char* k : {"model", "hw", "budgets", "out", "algo", "seed", "quiet"}) common.erase(k);
+  j["common"] = common;
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& job : jobs)
+    list.push_back({{"index", job.index},
+                    {"id", job.id},
+                    {"model", job.model},
+                    {"profile", job.profile},
+                    {"budgets", job.budgets},
+                    {"algo", job.algo},
+                    {"seed", job.seed}});
+  j["jobs"] = list;
+  return j;
+}
+
+SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, const JobRunner& runner,
+                       bool quiet) {
+  const std::vector<SweepJob> jobs = expand_jobs(spec);
+  ensure_output_dir(out);
+  // Every shard writes the same bytes, so concurrent shards may race here harmlessly.
+  write_file_atomic(out / "sweep.json", sweep_json(spec, jobs).dump(2) + "\n");
+  SweepSummary sum;
+  sum.total = static_cast<int>(jobs.size());
+  for (const auto& job : jobs) {
+    if (!in_shard(job.index, shard)) continue;
+    ++sum.in_shard;
+    const fs::path dir = out / job.id;
+    if (job_complete(dir)) {
+      ++sum.skipped;
+      if (!quiet) fmt::print(stderr, "[{}/{}] {}: complete, skipped\n", job.index + 1, sum.total, job.id);
+      continue;
+    }
+    SearchOptions o = job_options(spec, job, dir);
+    if (!quiet)
+      fmt::print(stderr, "[{}/{}] {}: {}\n", job.index + 1, sum.total, job.id,
+                 o.resume ? "resuming from its checkpoint" : "searching");
+    const bool found = runner(o);
+    if (stop_requested()) {
+      // The search stopped early at the user's request: not complete.
+      sum.stopped = true;
+      break;
+    }
+    ++sum.ran;
+    if (!found) ++sum.no_policy;
+    nlohmann::json done = {{"id", job.id},
+                           {"index", job.index},
+                           {"status", found ? "policy" : "no-policy"}};
+    write_file_atomic(dir / "job.json", done.dump(2) + "\n");
+  }
+  return sum;
+}
+
+std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs) {
+  std::vector<fs::path> files;
+  for (const auto& d : dirs) {
+    if (!fs::is_directory(d)) fail(ErrorKind::usage, d, "", "not a folder");
+    for (const auto& e : fs::recursive_directory_iterator(d))
+      if (e.is_regular_file() && e.path().filename() == "policy.json") {
+        // A sweep job stopped by a signal may hold the policy of a cut-short
+        // search: only jobs marked complete count.
+        const fs::path job = e.path().parent_path();
+        if (fs::exists(job.parent_path() / "sweep.json") && !job_complete(job)) continue;
+        files.push_back(e.path());
+      }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  std::vector<MergedJob> jobs;
+  for (const auto& f : files) {
+    const std::string name = f.string();
+    JsonValue root = read_json_file(name, ErrorKind::policy);
+    const nlohmann::json& j = root.raw();
+    MergedJob m;
+    m.dir = f.parent_path().string();
+    try {
+      const nlohmann::json& meta = j;  // policy.json keeps its metadata at the top level
+      m.model_file = meta.at("model").get<std::string>();
+      m.model = stem_of(m.model_file);
+      m.profile_file = meta.at("profile").at("file").get<std::string>();
+      m.profile = stem_of(m.profile_file);
+      std::vector<std::string> budgets;
+      for (const auto& b : meta.at("budgets")) budgets.push_back(b.at("budget").get<std::string>());
+      m.budget = budget_id(budgets);
+      m.algo = meta.at("algo").get<std::string>();
+      m.seed = meta.at("seed").get<uint64_t>();
+      const auto& acc = meta.at("accuracy");
+      m.acc_test = acc.at("chosen").at("test").get<double>();
+      m.acc_fp32 = acc.at("fp32").at("test").get<double>();
+      m.acc_w8a8 = acc.at("w8a8").at("test").get<double>();
+      const auto& t = meta.at("totals");
+      m.latency_s = t.at("latency_s").get<double>();
+      m.energy_pj = t.at("energy_pj").get<double>();
+      m.size_bits = t.at("size_bits").get<double>();
+      m.latency_ratio = t.at("latency_ratio").get<double>();
+      m.energy_ratio = t.at("energy_ratio").get<double>();
+      m.size_ratio = t.at("size_ratio").get<double>();
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorKind::policy, name, "/", "not a policy written by haq search ({})", e.what());
+    }
+    jobs.push_back(m);
+  }
+  std::stable_sort(jobs.begin(), jobs.end(), [](const MergedJob& a, const MergedJob& b) {
+    return std::tie(a.model, a.profile, a.budget, a.algo, a.seed, a.dir) <
+           std::tie(b.model, b.profile, b.budget, b.algo, b.seed, b.dir);
+  });
+  return jobs;
+}
+
+std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
+  // Per model: its graph and the cost table of every profile seen with it.
+  std::map<std::string, std::map<std::string, std::string>> profiles_of;  // model -> name -> file
+  std::map<std::string, std::string> model_file;
+  for (const auto& j : jobs) {
+    profiles_of[j.model].emplace(j.profile, j.profile_file);
+    model_file.emplace(j.model, j.model_file);
+  }
+  std::map<std::pair<std::string, std::string>, hw::CostTable> tables;
+  std::map<std::string, model::Graph> graphs;
+  for (const auto& [model, profs] : profiles_of) {
+    graphs.emplace(model, model::import_onnx(model_file.at(model)));
+    for (const auto& [pname, pfile] : profs)
+      tables.emplace(std::make_pair(model, pname), hw::build_cost_table(graphs.at(model), hw::load_profile(pfile)));
+  }
+  std::vector<CrossCell> cells;
+  for (const auto& j : jobs) {
+    const model::Graph& g = graphs.at(j.model);
+    const quant::Policy policy = quant::load_policy((fs::path(j.dir) / "policy.json").string(), g);
+    for (const auto& [pname, pfile] : profiles_of.at(j.model)) {
+      const hw::CostTable& t = tables.at({j.model, pname});
+      const hw::CostReport r = hw::evaluate(t, policy);
+      const hw::CostReport ref = hw::evaluate_max_bits(t);
+      CrossCell c;
+      c.model = j.model;
+      c.budget = j.budget;
+      c.algo = j.algo;
+      c.seed = j.seed;
+      c.tuned_for = j.profile;
+      c.measured_on = pname;
+      c.latency_s = r.latency_s;
+      c.energy_pj = r.energy_pj;
+      c.latency_ratio = ref.latency_s > 0 ? r.latency_s / ref.latency_s : 0;
+      c.energy_ratio = ref.energy_pj > 0 ? r.energy_pj / ref.energy_pj : 0;
+      cells.push_back(c);
+    }
+  }
+  return cells;
+}
+
+void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross, const fs::path& out) {
+  ensure_output_dir(out);
+  std::ostringstream csv;
+  csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_pj,size_bits,"
+         "latency_ratio,energy_ratio,size_ratio,dir\n";
+  for (const auto& j : jobs)
+    csv << csv_field(j.model) << ',' << csv_field(j.profile) << ',' << csv_field(j.budget) << ','
+        << csv_field(j.algo) << ',' << j.seed << ',' << num(j.acc_test) << ',' << num(j.acc_fp32) << ','
+        << num(j.acc_w8a8) << ',' << num(j.latency_s) << ',' << num(j.energy_pj) << ',' << num(j.size_bits)
+        << ',' << num(j.latency_ratio) << ',' << num(j.energy_ratio) << ',' << num(j.size_ratio) << ','
+        << csv_field(j.dir) << '\n';
+  std::ostringstream xcsv;
+  xcsv << "model,budget,algo,seed,tuned_for,measured_on,latency_s,energy_pj,latency_ratio_w8a8,energy_ratio_w8a8\n";
+  for (const auto& c : cross)
+    xcsv << csv_field(c.model) << ',' << csv_field(c.budget) << ',' << csv_field(c.algo) << ',' << c.seed << ','
+         << csv_field(c.tuned_for) << ',' << csv_field(c.measured_on) << ',' << num(c.latency_s) << ','
+         << num(c.energy_pj) << ',' << num(c.latency_ratio) << ',' << num(c.energy_ratio) << '\n';
+
+  std::ostringstream md;
+  md << "# haq merge\n\n" << jobs.size() << " searches.\n\n## Searches\n\n";
+  md << "| model | profile | budget | algo | seed | test top-1 % | fp32 % | w8a8 % | latency ms | energy uJ | size KiB "
+        "| latency / w8a8 | energy / w8a8 | size / w8a8 |\n";
+  md << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& j : jobs)
+    md << fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.4g} | {:.4g} | {:.1f} | {:.3f} | "
+                      "{:.3f} | {:.3f} |\n",
+                      j.model, j.profile, j.budget, j.algo, j.seed, j.acc_test, j.acc_fp32, j.acc_w8a8,
+                      j.latency_s * 1e3, j.energy_pj * 1e-6, j.size_bits / 8192.0, j.latency_ratio, j.energy_ratio,
+                      j.size_ratio);
+  md << "\n## Cross-hardware: policy tuned for one target, measured on another\n\n"
+        "Each cell: latency in ms (and its ratio to the measuring target's all-8-bit policy) / energy ratio. "
+        "The diagonal is the target the policy was tuned for.\n";
+  // Group rows by (model, budget, algo, seed); cells arrive grouped by job.
+  std::map<std::tuple<std::string, std::string, std::string, uint64_t>, std::vector<const CrossCell*>> groups;
+  for (const auto& c : cross) groups[{c.model, c.budget, c.algo, c.seed}].push_back(&c);
+  for (const auto& [key, cells] : groups) {
+    const auto& [model, budget, algo, seed] = key;
+    std::vector<std::string> cols;
+    for (const auto* c : cells)
+      if (std::find(cols.begin(), cols.end(), c->measured_on) == cols.end()) cols.push_back(c->measured_on);
+    std::sort(cols.begin(), cols.end());
+    md << fmt::format("\n### {}, {}, {}, seed {}\n\n| tuned for \\ measured on |", model, budget, algo, seed);
+    for (const auto& c : cols) md << ' ' << c << " |";
+    md << "\n|---|";
+    for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
+    md << '\n';
+    std::map<std::string, std::map<std::string, const CrossCell*>> rows;
+    for (const auto* c : cells) rows[c->tuned_for][c->measured_on] = c;
+    for (const auto& [tuned, row] : rows) {
+      md << "| " << tuned << " |";
+      for (const auto& col : cols) {
+        auto it = row.find(col);
+        if (it == row.end()) {
+          md << " - |";
+          continue;
+        }
+        const CrossCell& c = *it->second;
+        md << fmt::format(" {:.4g} ({:.3f}x) / {:.3f}x |", c.latency_s * 1e3, c.latency_ratio, c.energy_ratio);
+      }
+      md << '\n';
+    }
+  }
+  write_file_atomic(out / "merged.csv", csv.str());
+  write_file_atomic(out / "cross.csv", xcsv.str());
+  write_file_atomic(out / "merged.md", md.str());
+}
+
+}  // namespace haq::search

@@ -1,0 +1,172 @@
+// haq sweep / haq merge end to end on the small MLP and two profiles: a
+// tiny sweep runs, a rerun skips every job, shards 1/2 + 2/2 produce the
+// same jobs (byte-identical policies), merge writes the 2 x 2 cross matrix,
+// scripts/sweep_parallel.sh works with GNU parallel, bad files exit 2.
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run_haq.h"
+#include "test_paths.h"
+
+using Catch::Matchers::Contains;
+using haq::test::run_haq;
+using haq::test::run_program;
+using haq::test::scratch_dir;
+using haq::test::source_path;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// 1 model x 2 profiles x 1 budget x 1 algo x 1 seed, a few episodes on few samples.
+fs::path tiny_sweep(const fs::path& dir) {
+  nlohmann::json j = {
+      {"schema", "haq.sweep/1"},
+      {"models", {source_path("models/fmnist-mlp.onnx")}},
+      {"profiles", {source_path("hardware-profiles/bismo-edge.json"), source_path("hardware-profiles/bismo-cloud.json")}},
+      {"budgets", {"latency<=0.6x"}},
+      {"algos", {"ddpg"}},
+      {"seeds", {0}},
+      {"episodes", 4},
+      {"eval_samples", 200},
+      {"calib_samples", 64},
+      {"test_samples", 300},
+      {"max_front_points", 2}};
+  fs::path f = dir / "tiny-sweep.json";
+  std::ofstream(f) << j.dump(2);
+  return f;
+}
+
+const std::vector<std::string> kIds = {"fmnist-mlp__bismo-edge__latency-0.6x__ddpg__s0",
+                                       "fmnist-mlp__bismo-cloud__latency-0.6x__ddpg__s0"};
+
+std::set<std::string> complete_jobs(const fs::path& out) {
+  std::set<std::string> s;
+  for (const auto& e : fs::directory_iterator(out))
+    if (fs::exists(e.path() / "job.json") && fs::exists(e.path() / "policy.json"))
+      s.insert(e.path().filename().string());
+  return s;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> r;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) r.push_back(l);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("haq sweep: runs, resumes by skipping, shards cover the same jobs; haq merge: cross matrix", "[sweep]") {
+  const fs::path dir = scratch_dir("e2e-sweep");
+  const fs::path sweep = tiny_sweep(dir);
+  const std::set<std::string> ids(kIds.begin(), kIds.end());
+
+  auto a = run_haq({"sweep", sweep.string(), "--out", (dir / "a").string(), "--quiet"}, 600);
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  CHECK_THAT(a.out, Contains("2 of 2 jobs; ran 2 (0 without a policy within the budgets), skipped 0"));
+  CHECK(complete_jobs(dir / "a") == ids);
+  const auto list = nlohmann::json::parse(slurp(dir / "a" / "sweep.json"));
+  REQUIRE(list["jobs"].size() == 2);
+  CHECK(list["jobs"][0]["id"] == kIds[0]);
+  CHECK(list["jobs"][1]["id"] == kIds[1]);
+  CHECK(list["common"]["episodes"] == 4);
+
+  // Rerun: nothing to do.
+  auto again = run_haq({"sweep", sweep.string(), "--out", (dir / "a").string()}, 60);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.out, Contains("ran 0 (0 without a policy within the budgets), skipped 2 complete"));
+  CHECK_THAT(again.err, Contains(kIds[0] + ": complete, skipped"));
+
+  // Shards 1/2 and 2/2 into one folder: the same jobs, the same bytes.
+  for (const char* shard : {"1/2", "2/2"}) {
+    auto s = run_haq({"sweep", sweep.string(), "--out", (dir / "b").string(), "--quiet", "--shard", shard}, 600);
+    INFO(s.err);
+    REQUIRE(s.exit_code == 0);
+    CHECK_THAT(s.out, Contains("1 of 2 jobs; ran 1"));
+  }
+  CHECK(complete_jobs(dir / "b") == ids);
+  for (const auto& id : kIds) CHECK(slurp(dir / "a" / id / "policy.json") == slurp(dir / "b" / id / "policy.json"));
+  CHECK(slurp(dir / "a" / "sweep.json") == slurp(dir / "b" / "sweep.json"));
+
+  // Merge: one row per job, a 2 x 2 cross matrix whose diagonal equals each job's own figures.
+  auto m = run_haq({"merge", (dir / "a").string(), "--out", (dir / "m").string()}, 120);
+  INFO(m.err);
+  REQUIRE(m.exit_code == 0);
+  const auto merged = lines_of(slurp(dir / "m" / "merged.csv"));
+  REQUIRE(merged.size() == 3);
+  CHECK(merged[0].rfind("model,profile,budget,algo,seed,acc_test_pct,", 0) == 0);
+  CHECK(merged[1].rfind("fmnist-mlp,bismo-cloud,latency-0.6x,ddpg,0,", 0) == 0);
+  CHECK(merged[2].rfind("fmnist-mlp,bismo-edge,latency-0.6x,ddpg,0,", 0) == 0);
+  const auto cross = lines_of(slurp(dir / "m" / "cross.csv"));
+  REQUIRE(cross.size() == 5);
+  CHECK(cross[1].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-cloud,bismo-cloud,", 0) == 0);
+  CHECK(cross[2].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-cloud,bismo-edge,", 0) == 0);
+  CHECK(cross[3].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-edge,bismo-cloud,", 0) == 0);
+  CHECK(cross[4].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-edge,bismo-edge,", 0) == 0);
+  for (const auto& [row, id] : {std::pair{1, kIds[1]}, std::pair{4, kIds[0]}}) {
+    const auto pol = nlohmann::json::parse(slurp(dir / "a" / id / "policy.json"));
+    std::vector<std::string> f;
+    std::istringstream in(cross[row]);
+    for (std::string x; std::getline(in, x, ',');) f.push_back(x);
+    REQUIRE(f.size() == 10);
+    CHECK(std::stod(f[6]) == Approx(pol["totals"]["latency_s"].get<double>()).epsilon(1e-5));
+    CHECK(std::stod(f[8]) == Approx(pol["totals"]["latency_ratio"].get<double>()).epsilon(1e-5));
+    CHECK(std::stod(f[8]) <= 0.6 + 1e-5);
+  }
+  const std::string md = slurp(dir / "m" / "merged.md");
+  CHECK_THAT(md, Contains("## Cross-hardware"));
+  CHECK_THAT(md, Contains("| tuned for \\ measured on | bismo-cloud | bismo-edge |"));
+  // Deterministic: merging the sharded run gives the same cross matrix.
+  auto m2 = run_haq({"merge", (dir / "b").string(), "--out", (dir / "m2").string(), "--quiet"}, 120);
+  REQUIRE(m2.exit_code == 0);
+  CHECK(slurp(dir / "m" / "cross.csv") == slurp(dir / "m2" / "cross.csv"));
+}
+
+TEST_CASE("scripts/sweep_parallel.sh: two shards under GNU parallel, then merge", "[sweep]") {
+  const fs::path dir = scratch_dir("e2e-sweep-parallel");
+  const fs::path sweep = tiny_sweep(dir);
+  auto r = run_program("/usr/bin/env", {std::string("HAQ=") + HAQ_BINARY, "bash", source_path("scripts/sweep_parallel.sh"),
+                                        sweep.string(), (dir / "p").string(), "2"},
+                       600);
+  INFO(r.out);
+  INFO(r.err);  // "GNU parallel is missing" if the Debian package is not installed
+  REQUIRE(r.exit_code == 0);
+  CHECK(complete_jobs(dir / "p") == std::set<std::string>(kIds.begin(), kIds.end()));
+  CHECK(lines_of(slurp(dir / "p" / "merged" / "cross.csv")).size() == 5);
+  CHECK(lines_of(slurp(dir / "p" / "merged" / "merged.csv")).size() == 3);
+}
+
+TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sweep]") {
+  const fs::path dir = scratch_dir("e2e-sweep-bad");
+  const fs::path bad = dir / "bad-sweep.json";
+  std::ofstream(bad) << R"({"models": ["m.onnx"], "profiles": ["p.json"], "budgets": [0.5]})";
+  auto r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("/budgets/0"));
+  CHECK_FALSE(fs::exists(dir / "o"));
+
+  std::ofstream(bad) << R"({"models": ["m.onnx"], "profiles": ["p.json"], "budgets": ["latency<=0.5x"], "seed": [1]})";
+  r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("seeds"));
+
+  r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string(), "--shard", "3/2"});
+  CHECK(r.exit_code == 2);
+
+  r = run_haq({"merge", (dir / "nothing-here").string(), "--out", (dir / "m").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("nothing-here"));
+}

@@ -1,0 +1,197 @@
+// Sweep job list: order and ids, shards disjoint and covering, skip of
+// complete jobs, strict sweep files.
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/search/sweep.h"
+#include "test_paths.h"
+
+using namespace haq::search;
+namespace fs = std::filesystem;
+
+namespace {
+
+SweepSpec small_spec() {
+  SweepSpec s;
+  s.file = "sweep.json";
+  s.models = {"models/a.onnx", "m/b.onnx"};
+  s.profiles = {"hw/edge.json", "hw/cloud.json", "hw/fusion.json"};
+  s.budgets = {{"latency<=0.5x"}, {"energy <= 0.4x", "size<=0.3x"}};
+  s.algos = {"ddpg", "random"};
+  s.seeds = {0, 7};
+  return s;
+}
+
+fs::path write_text(const fs::path& dir, const std::string& name, const std::string& text) {
+  std::ofstream(dir / name) << text;
+  return dir / name;
+}
+
+}  // namespace
+
+TEST_CASE("budget ids are readable and safe") {
+  CHECK(budget_id({"latency<=0.5x"}) == "latency-0.5x");
+  CHECK(budget_id({"energy <= 0.4x", "size<=0.3x"}) == "energy-0.4x+size-0.3x");
+  CHECK(budget_id({"size<=0.25MB"}) == "size-0.25MB");
+  CHECK(budget_id({"latency<=2ms/x"}) == "latency-2ms_x");
+}
+
+TEST_CASE("jobs: cartesian product in model, profile, budget, algo, seed order") {
+  const auto jobs = expand_jobs(small_spec());
+  REQUIRE(jobs.size() == 2u * 3u * 2u * 2u * 2u);
+  CHECK(jobs[0].id == "a__edge__latency-0.5x__ddpg__s0");
+  CHECK(jobs[1].id == "a__edge__latency-0.5x__ddpg__s7");
+  CHECK(jobs[2].id == "a__edge__latency-0.5x__random__s0");
+  CHECK(jobs[4].id == "a__edge__energy-0.4x+size-0.3x__ddpg__s0");
+  CHECK(jobs[8].id == "a__cloud__latency-0.5x__ddpg__s0");
+  CHECK(jobs[24].id == "b__edge__latency-0.5x__ddpg__s0");
+  CHECK(jobs.back().id == "b__fusion__energy-0.4x+size-0.3x__random__s7");
+  CHECK(jobs[4].budgets == std::vector<std::string>{"energy <= 0.4x", "size<=0.3x"});
+  CHECK(jobs[24].model == "m/b.onnx");
+  CHECK(jobs[8].profile == "hw/cloud.json");
+  std::set<std::string> ids;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    CHECK(jobs[i].index == static_cast<int>(i));
+    ids.insert(jobs[i].id);
+  }
+  CHECK(ids.size() == jobs.size());
+}
+
+TEST_CASE("jobs: colliding ids are a config error") {
+  SweepSpec s = small_spec();
+  s.models = {"x/a.onnx", "y/a.onnx"};
+  CHECK_THROWS_AS(expand_jobs(s), haq::Error);
+}
+
+TEST_CASE("shards are disjoint and cover the jobs") {
+  const auto jobs = expand_jobs(small_spec());
+  for (int n : {1, 2, 3, 5, 48, 50}) {
+    std::vector<int> hits(jobs.size(), 0);
+    for (int k = 1; k <= n; ++k)
+      for (const auto& j : jobs)
+        if (in_shard(j.index, Shard{k, n})) ++hits[j.index];
+    for (int h : hits) CHECK(h == 1);
+  }
+  // Round robin: shard 2/3 is indices 1, 4, 7, ...
+  CHECK(in_shard(1, Shard{2, 3}));
+  CHECK(in_shard(4, Shard{2, 3}));
+  CHECK_FALSE(in_shard(2, Shard{2, 3}));
+}
+
+TEST_CASE("shard parsing") {
+  CHECK(parse_shard("1/1").k == 1);
+  CHECK(parse_shard("3/4").k == 3);
+  CHECK(parse_shard("3/4").n == 4);
+  for (const char* bad : {"0/2", "3/2", "1/0", "2", "/2", "1/", "a/b", "1/2/3", "-1/2", "1 /2", "99999999999/1"})
+    CHECK_THROWS_AS(parse_shard(bad), haq::Error);
+}
+
+TEST_CASE("run_sweep skips complete jobs and resumes the others") {
+  const fs::path out = haq::test::scratch_dir("unit_sweep_run");
+  SweepSpec s = small_spec();
+  s.models = {"models/a.onnx"};
+  s.profiles = {"hw/edge.json", "hw/cloud.json"};
+  s.budgets = {{"latency<=0.5x"}};
+  s.algos = {"ddpg"};
+  s.seeds = {0, 1};  // 4 jobs
+  std::vector<std::string> ran;
+  auto runner = [&](const SearchOptions& o) {
+    ran.push_back(fs::path(o.out).filename().string());
+    fs::create_directories(o.out);
+    return o.seed == 0;  // seed 1 finds no policy
+  };
+  SweepSummary a = run_sweep(s, out, Shard{2, 2}, runner, true);
+  CHECK(a.total == 4);
+  CHECK(a.in_shard == 2);
+  CHECK(a.ran == 2);
+  CHECK(a.no_policy == 2);
+  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s1", "a__cloud__latency-0.5x__ddpg__s1"});
+  CHECK(job_complete(out / "a__edge__latency-0.5x__ddpg__s1"));
+  CHECK(fs::exists(out / "sweep.json"));
+
+  // A job with a checkpoint but no marker (killed mid-search) is resumed.
+  fs::create_directories(out / "a__cloud__latency-0.5x__ddpg__s0" / "checkpoint");
+  haq::write_file_atomic(out / "a__cloud__latency-0.5x__ddpg__s0" / "checkpoint" / "state.bin", "x");
+  ran.clear();
+  std::vector<bool> resumed;
+  auto runner2 = [&](const SearchOptions& o) {
+    resumed.push_back(o.resume);
+    return runner(o);
+  };
+  SweepSummary b = run_sweep(s, out, Shard{1, 1}, runner2, true);
+  CHECK(b.skipped == 2);
+  CHECK(b.ran == 2);
+  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s0", "a__cloud__latency-0.5x__ddpg__s0"});
+  CHECK(resumed == std::vector<bool>{false, true});
+
+  ran.clear();
+  SweepSummary c = run_sweep(s, out, Shard{1, 1}, runner, true);
+  CHECK(c.skipped == 4);
+  CHECK(c.ran == 0);
+  CHECK(ran.empty());
+}
+
+TEST_CASE("job options carry the job and the common options") {
+  SweepSpec s = small_spec();
+  s.common.episodes = 9;
+  s.common.eval_samples = 123;
+  const auto jobs = expand_jobs(s);
+  const SearchOptions o = job_options(s, jobs[5], "/tmp/x/y");
+  CHECK(o.model == "models/a.onnx");
+  CHECK(o.hw == "hw/edge.json");
+  CHECK(o.budgets == std::vector<std::string>{"energy <= 0.4x", "size<=0.3x"});
+  CHECK(o.algo == "ddpg");
+  CHECK(o.seed == 7u);
+  CHECK(o.episodes == 9);
+  CHECK(o.eval_samples == 123);
+  CHECK(o.out == "/tmp/x/y");
+}
+
+TEST_CASE("sweep files are read strictly") {
+  const fs::path dir = haq::test::scratch_dir("unit_sweep_file");
+  const fs::path good = write_text(dir, "good.json", R"({
+    "schema": "haq.sweep/1", "description": "x",
+    "models": ["models/fmnist-mlp.onnx"],
+    "profiles": ["p/a.json", "p/b.json"],
+    "budgets": ["latency<=0.5x", ["energy<=0.5x", "size<=0.3x"]],
+    "algos": ["ddpg", "random"], "seeds": [3],
+    "data": "mnist", "episodes": 7, "eval_samples": 100, "calib_samples": 32, "test_samples": 50,
+    "time_budget": "2m", "w_bits": [2, 6]
+  })");
+  const SweepSpec s = read_sweep_file(good.string());
+  CHECK(s.budgets.size() == 2u);
+  CHECK(s.budgets[1].size() == 2u);
+  CHECK(s.seeds == std::vector<uint64_t>{3});
+  CHECK(s.common.data == "mnist");
+  CHECK(s.common.episodes == 7);
+  CHECK(s.common.test_samples == 50);
+  CHECK(s.common.time_budget_s == 120.0);
+  CHECK(s.common.w_bits.max == 6);
+  CHECK(expand_jobs(s).size() == 8u);
+
+  auto message_of = [&](const std::string& text) {
+    const fs::path f = write_text(dir, "bad.json", text);
+    try {
+      read_sweep_file(f.string());
+    } catch (const haq::Error& e) {
+      CHECK(e.kind() == haq::ErrorKind::config);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string base = R"("models": ["m.onnx"], "profiles": ["p.json"])";
+  CHECK_THAT(message_of("{" + base + R"(, "budgets": [5]})"),
+             Catch::Contains("bad.json") && Catch::Contains("/budgets/0"));
+  CHECK_THAT(message_of("{" + base + R"(, "budgets": ["latency<=0.5x"], "episode": 3})"),
+             Catch::Contains("episode") && Catch::Contains("episodes"));
+  CHECK_THAT(message_of("{" + base + "}"), Catch::Contains("budgets"));
+  CHECK_THAT(message_of(R"({"models": [], "profiles": ["p.json"], "budgets": ["latency<=0.5x"]})"),
+             Catch::Contains("/models"));
+  CHECK_THAT(message_of("{" + base + R"(, "budgets": ["latency<=0.5x"], "algos": ["dqn"]})"),
+             Catch::Contains("/algos/0"));
+}
