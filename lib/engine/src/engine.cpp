@@ -1138,6 +1138,21 @@ bool Engine::calibrated() const { return impl_->calibrated; }
 std::vector<LayerCalibration> Engine::calibration() const { return impl_->calib; }
 int64_t Engine::num_classes() const { return impl_->classes; }
 
+Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_bits) {
+  Impl& m = *impl_;
+  if (layer >= m.g.layers.size() || w_bits < 1 || w_bits > 8 || a_bits < 1 || a_bits > 8)
+    fail(ErrorKind::usage, m.g.source, "quantized_layer", "layer {} or bits w{}a{} out of range", layer, w_bits, a_bits);
+  const int li = static_cast<int>(layer);
+  QuantizedLayer q;
+  q.act = m.act_quant(li, a_bits);
+  q.weights = m.weights_q(li, w_bits);
+  const auto& b = m.g.constants.at(m.g.layers[layer].bias).f32;
+  const auto& sh = m.shift(li, w_bits);
+  q.bias.resize(sh.size());
+  for (size_t c = 0; c < sh.size(); ++c) q.bias[c] = b[c] + sh[c];
+  return q;
+}
+
 std::vector<float> Engine::run_batch(const quant::Policy* p, const std::vector<float>& input) {
   HAQ_ASSERT(static_cast<int64_t>(input.size()) == impl_->sample_in * impl_->g.batch);
   impl_->valid_rows = impl_->g.batch;

@@ -79,6 +79,17 @@ class Engine {
   /// Number of output classes (elements per sample of the first output).
   int64_t num_classes() const;
 
+  /// What quantized layer `layer` computes with at (w_bits, a_bits): its
+  /// activation quantizer, its b-bit weight levels with per-channel scales,
+  /// and its float bias including the bias correction. Used by export to
+  /// reproduce the engine's arithmetic. Needs calibrate().
+  struct QuantizedLayer {
+    quant::ActQuant act;
+    quant::QuantizedWeights weights;
+    std::vector<float> bias;  ///< c_out values
+  };
+  QuantizedLayer quantized_layer(size_t layer, int w_bits, int a_bits);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

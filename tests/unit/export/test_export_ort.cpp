@@ -1,0 +1,141 @@
+// haq export: the QDQ ONNX model of each reference model, under w8a8 and a
+// mixed policy, run in ONNX Runtime on 2000 Fashion-MNIST test images, has
+// the accuracy `haq eval` measures for the same policy (within 0.2 points),
+// and `haq export` writes byte-identical files to the library export.
+// ONNX Runtime comes from npm (tests/ort; scripts/test.sh installs it).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "e2e/run_haq.h"
+#include "haq/core/rng.h"
+#include "haq/data/dataset.h"
+#include "haq/engine/engine.h"
+#include "haq/export/export.h"
+#include "haq/model/graph.h"
+#include "haq/quant/policy.h"
+#include "test_paths.h"
+
+using namespace haq;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string find_node() {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/bin:/usr/local/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    auto p = fs::path(dir) / "node";
+    if (fs::exists(p)) return p.string();
+  }
+  return "";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_floats(const fs::path& p, const std::vector<float>& v) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+}
+
+std::vector<float> read_floats(const fs::path& p) {
+  std::string s = slurp(p);
+  std::vector<float> v(s.size() / 4);
+  std::memcpy(v.data(), s.data(), v.size() * 4);
+  return v;
+}
+
+// Layer i gets a varied mix of 3..8 bits (weights) and 4..8 bits (activations).
+quant::Policy mixed_policy(const model::Graph& g) {
+  quant::Policy p = quant::uniform_policy(g, 8, 8);
+  const int w[] = {8, 4, 6, 3, 5, 7, 4};
+  const int a[] = {8, 6, 4, 5, 7, 6, 8};
+  for (size_t i = 0; i < p.layers.size(); ++i) {
+    p.layers[i].w_bits = w[i % 7];
+    p.layers[i].a_bits = a[(i + 1) % 7];
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[export]") {
+  const std::string node = find_node();
+  if (node.empty()) FAIL("node (nodejs) is not on PATH: ONNX Runtime runs the exported model");
+  const std::string ort_dir = test::source_path("tests/ort");
+  if (!fs::exists(ort_dir + "/node_modules/onnxruntime-node"))
+    FAIL("tests/ort/node_modules/onnxruntime-node is missing: run `npm install --ignore-scripts` in tests/ort");
+  const fs::path dir = test::scratch_dir("export_ort");
+  data::DataSpec spec;
+  spec.data = "fashion-mnist";
+  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  const data::Dataset test_set = data::load_dataset(spec, data::Split::test);
+  // What `haq eval --samples 2000` uses (seed 0, 512 calibration samples).
+  const auto eval_idx = data::sample_indices(test_set, 2000, 0);
+  const auto calib_idx = data::sample_indices(train, 512, derive_seed(0, "eval.calib"));
+  const auto labels = engine::labels_of(test_set, eval_idx);
+
+  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet"}) {
+    const std::string model_path = test::source_path(std::string("models/") + name + ".onnx");
+    model::ImportOptions io;
+    io.batch = 256;
+    model::Graph g = model::import_onnx(model_path, io);
+    engine::EngineOptions eo;
+    eo.batch = g.batch;
+    engine::Engine e(g, eo);
+    e.calibrate(train, calib_idx);
+    engine::PolicyEvaluator ev(e, test_set, eval_idx);
+    // The full input tensor for ORT, batch = 2000.
+    std::vector<int64_t> shape = g.inputs[0].shape;
+    shape[0] = static_cast<int64_t>(eval_idx.size());
+    std::vector<float> input(static_cast<size_t>(eval_idx.size() * test_set.sample_elems()));
+    data::to_model_layout(test_set, eval_idx, shape, input.data());
+    write_floats(dir / "input.bin", input);
+    std::string shape_text;
+    for (auto s : shape) shape_text += (shape_text.empty() ? "" : ",") + std::to_string(s);
+
+    for (const auto& [label, policy] :
+         {std::pair<std::string, quant::Policy>{"w8a8", quant::uniform_policy(g, 8, 8)},
+          std::pair<std::string, quant::Policy>{"mixed", mixed_policy(g)}}) {
+      INFO(name << " " << label << " " << quant::policy_key(policy));
+      const fs::path out = dir / (std::string(name) + "-" + label + ".qdq.onnx");
+      exporter::export_qdq(e, policy, model_path, out.string());
+      const double haq_top1 = ev.evaluate(policy).top1;
+      auto r = test::run_program(node, {ort_dir + "/run_ort.js", out.string(), (dir / "input.bin").string(),
+                                        shape_text, (dir / "output.bin").string(), "--threads", "2"},
+                                 600);
+      INFO(r.err);
+      REQUIRE(r.exit_code == 0);
+      const auto logits = read_floats(dir / "output.bin");
+      REQUIRE(logits.size() == eval_idx.size() * static_cast<size_t>(e.num_classes()));
+      const double ort_top1 = engine::score(logits, e.num_classes(), labels, {}).top1;
+      INFO("haq " << haq_top1 << "% ORT " << ort_top1 << "%");
+      CHECK(std::fabs(haq_top1 - ort_top1) <= 0.2);
+      // A quantized model really is quantized: it differs from fp32 output.
+      CHECK(haq_top1 > 50);
+
+      if (std::string(name) == "fmnist-mlp") {
+        // The CLI writes the same bytes as the library.
+        const fs::path pol = dir / (label + ".json");
+        std::ofstream(pol) << quant::policy_to_json(policy).dump(2);
+        const fs::path cli_out = dir / ("cli-" + label + ".qdq.onnx");
+        auto c = test::run_haq({"export", model_path, "--policy", pol.string(), "--data", "fashion-mnist",
+                                "--out", cli_out.string()});
+        INFO(c.err);
+        REQUIRE(c.exit_code == 0);
+        CHECK(slurp(cli_out) == slurp(out));
+      }
+    }
+  }
+}
