@@ -68,7 +68,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("haq sweep: runs, resumes by skipping, shards cover the same jobs; haq merge: cross matrix", "[sweep]") {
+TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same jobs and haq merge writes the cross matrix", "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep");
   const fs::path sweep = tiny_sweep(dir);
   const std::set<std::string> ids(kIds.begin(), kIds.end());
@@ -135,7 +135,7 @@ TEST_CASE("haq sweep: runs, resumes by skipping, shards cover the same jobs; haq
   CHECK(slurp(dir / "m" / "cross.csv") == slurp(dir / "m2" / "cross.csv"));
 }
 
-TEST_CASE("scripts/sweep_parallel.sh: two shards under GNU parallel, then merge", "[sweep]") {
+TEST_CASE("scripts/sweep_parallel.sh runs two shards under GNU parallel and merges", "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep-parallel");
   const fs::path sweep = tiny_sweep(dir);
   auto r = run_program("/usr/bin/env", {std::string("HAQ=") + HAQ_BINARY, "bash", source_path("scripts/sweep_parallel.sh"),
@@ -147,6 +147,20 @@ TEST_CASE("scripts/sweep_parallel.sh: two shards under GNU parallel, then merge"
   CHECK(complete_jobs(dir / "p") == std::set<std::string>(kIds.begin(), kIds.end()));
   CHECK(lines_of(slurp(dir / "p" / "merged" / "cross.csv")).size() == 5);
   CHECK(lines_of(slurp(dir / "p" / "merged" / "merged.csv")).size() == 3);
+}
+
+TEST_CASE("scripts/sweep_slurm.sh: an array task runs its shard", "[sweep]") {
+  // No Slurm here: the script only reads SLURM_ARRAY_TASK_ID/COUNT, so set them.
+  const fs::path dir = scratch_dir("e2e-sweep-slurm");
+  const fs::path sweep = tiny_sweep(dir);
+  auto r = run_program("/usr/bin/env",
+                       {std::string("HAQ=") + HAQ_BINARY, "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=2", "bash",
+                        source_path("scripts/sweep_slurm.sh"), sweep.string(), (dir / "s").string()},
+                       600);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("shard 2/2: 1 of 2 jobs; ran 1"));
+  CHECK(complete_jobs(dir / "s") == std::set<std::string>{kIds[1]});
 }
 
 TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sweep]") {

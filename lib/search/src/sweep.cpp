@@ -247,6 +247,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, 
     nlohmann::json done = {{"id", job.id},
                            {"index", job.index},
                            {"status", found ? "policy" : "no-policy"}};
+    ensure_output_dir(dir);  // a search that fails its checks may not have made it
     write_file_atomic(dir / "job.json", done.dump(2) + "\n");
   }
   return sum;

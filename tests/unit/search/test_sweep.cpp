@@ -41,7 +41,7 @@ TEST_CASE("budget ids are readable and safe") {
   CHECK(budget_id({"latency<=2ms/x"}) == "latency-2ms_x");
 }
 
-TEST_CASE("jobs: cartesian product in model, profile, budget, algo, seed order") {
+TEST_CASE("jobs are the cartesian product in model then profile then budget then algo then seed order") {
   const auto jobs = expand_jobs(small_spec());
   REQUIRE(jobs.size() == 2u * 3u * 2u * 2u * 2u);
   CHECK(jobs[0].id == "a__edge__latency-0.5x__ddpg__s0");
@@ -194,4 +194,42 @@ TEST_CASE("sweep files are read strictly") {
              Catch::Contains("/models"));
   CHECK_THAT(message_of("{" + base + R"(, "budgets": ["latency<=0.5x"], "algos": ["dqn"]})"),
              Catch::Contains("/algos/0"));
+}
+
+TEST_CASE("a stop request ends the sweep without marking the job") {
+  const fs::path out = haq::test::scratch_dir("unit_sweep_stop");
+  SweepSpec s = small_spec();
+  s.models = {"models/a.onnx"};
+  s.profiles = {"hw/edge.json"};
+  s.budgets = {{"latency<=0.5x"}};
+  s.algos = {"ddpg"};
+  s.seeds = {0, 1, 2};
+  int calls = 0;
+  reset_stop();
+  SweepSummary r = run_sweep(
+      s, out, Shard{1, 1},
+      [&](const SearchOptions&) {
+        ++calls;
+        if (calls == 2) request_stop();
+        return true;
+      },
+      true);
+  reset_stop();
+  CHECK(r.stopped);
+  CHECK(calls == 2);
+  CHECK(r.ran == 1);
+  CHECK(job_complete(out / "a__edge__latency-0.5x__ddpg__s0"));
+  CHECK_FALSE(job_complete(out / "a__edge__latency-0.5x__ddpg__s1"));
+}
+
+TEST_CASE("configs/sweep-example.json is a valid sweep") {
+  const SweepSpec s = read_sweep_file(haq::test::source_path("configs/sweep-example.json"));
+  const auto jobs = expand_jobs(s);
+  CHECK(jobs.size() == 12u);
+  CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0");
+  CHECK(jobs[1].id == "fmnist-mlp__bismo-edge__latency-0.6x+size-0.4x__ddpg__s0");
+  for (const auto& j : jobs) {
+    CHECK(fs::exists(haq::test::source_path(j.model)));
+    CHECK(fs::exists(haq::test::source_path(j.profile)));
+  }
 }
