@@ -101,6 +101,21 @@ TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same 
   for (const auto& id : kIds) CHECK(slurp(dir / "a" / id / "policy.json") == slurp(dir / "b" / id / "policy.json"));
   CHECK(slurp(dir / "a" / "sweep.json") == slurp(dir / "b" / "sweep.json"));
 
+  // A job killed mid-search (a checkpoint, no job.json) resumes from its
+  // checkpoint and ends where the uninterrupted run did.
+  auto cut = run_haq({"search", source_path("models/fmnist-mlp.onnx"), "--hw",
+                      source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist", "--budget",
+                      "latency<=0.6x", "--episodes", "2", "--eval-samples", "200", "--calib-samples", "64",
+                      "--test-samples", "300", "--quiet", "--out", (dir / "c" / kIds[0]).string()},
+                     600);
+  REQUIRE(cut.exit_code == 0);
+  REQUIRE(fs::exists(dir / "c" / kIds[0] / "checkpoint" / "state.bin"));
+  auto resumed = run_haq({"sweep", sweep.string(), "--out", (dir / "c").string(), "--shard", "1/2"}, 600);
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.err, Contains(kIds[0] + ": resuming from its checkpoint"));
+  CHECK(slurp(dir / "a" / kIds[0] / "policy.json") == slurp(dir / "c" / kIds[0] / "policy.json"));
+
   // Merge: one row per job, a 2 x 2 cross matrix whose diagonal equals each job's own figures.
   auto m = run_haq({"merge", (dir / "a").string(), "--out", (dir / "m").string()}, 120);
   INFO(m.err);
