@@ -128,7 +128,8 @@ int run_check(const CheckOptions& o) {
       static_cast<int64_t>(number_at(meta, {"search", "calib_samples"}).value_or(512));
   int64_t test_samples = static_cast<int64_t>(number_at(meta, {"search", "test_samples"}).value_or(0));
   if (o.samples >= 0) test_samples = o.samples;
-  const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(256));
+  // Policies written before the batch was recorded used the search default.
+  const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(100));
 
   // 2. The model and profile (bad files are exit 2 from here).
   const hw::HardwareProfile profile = hw::load_profile(o.hw);
