@@ -244,9 +244,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, 
     }
     ++sum.ran;
     if (!found) ++sum.no_policy;
-    nlohmann::json done = {{"id", job.id},
-                           {"index", job.index},
-                           {"status", found ? "policy" : "no-policy"}};
+    // The job's identity goes in too, so that merge can list a search that
+    // found no policy (it has no policy.json).
+    nlohmann::json done = {{"id", job.id},          {"index", job.index},     {"status", found ? "policy" : "no-policy"},
+                           {"model", job.model},    {"profile", job.profile}, {"budgets", job.budgets},
+                           {"algo", job.algo},      {"seed", job.seed}};
     ensure_output_dir(dir);  // a search that fails its checks may not have made it
     write_file_atomic(dir / "job.json", done.dump(2) + "\n");
   }
@@ -264,6 +266,9 @@ std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs) {
         const fs::path job = e.path().parent_path();
         if (fs::exists(job.parent_path() / "sweep.json") && !job_complete(job)) continue;
         files.push_back(e.path());
+      } else if (e.is_regular_file() && e.path().filename() == "job.json" &&
+                 !fs::exists(e.path().parent_path() / "policy.json")) {
+        files.push_back(e.path());  // a sweep job that found no policy
       }
   }
   std::sort(files.begin(), files.end());
@@ -275,6 +280,23 @@ std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs) {
     const nlohmann::json& j = root.raw();
     MergedJob m;
     m.dir = f.parent_path().string();
+    if (f.filename() == "job.json") {
+      try {
+        if (j.at("status").get<std::string>() != "no-policy") continue;
+        m.status = "no-policy";
+        m.model_file = j.at("model").get<std::string>();
+        m.model = stem_of(m.model_file);
+        m.profile_file = j.at("profile").get<std::string>();
+        m.profile = stem_of(m.profile_file);
+        m.budget = budget_id(j.at("budgets").get<std::vector<std::string>>());
+        m.algo = j.at("algo").get<std::string>();
+        m.seed = j.at("seed").get<uint64_t>();
+      } catch (const nlohmann::json::exception& e) {
+        fail(ErrorKind::config, name, "/", "not a job marker written by haq sweep ({})", e.what());
+      }
+      jobs.push_back(m);
+      continue;
+    }
     try {
       const nlohmann::json& meta = j;  // policy.json keeps its metadata at the top level
       m.model_file = meta.at("model").get<std::string>();
@@ -314,6 +336,7 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
   std::map<std::string, std::map<std::string, std::string>> profiles_of;  // model -> name -> file
   std::map<std::string, std::string> model_file;
   for (const auto& j : jobs) {
+    if (j.status != "policy") continue;
     profiles_of[j.model].emplace(j.profile, j.profile_file);
     model_file.emplace(j.model, j.model_file);
   }
@@ -326,6 +349,7 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
   }
   std::vector<CrossCell> cells;
   for (const auto& j : jobs) {
+    if (j.status != "policy") continue;
     const model::Graph& g = graphs.at(j.model);
     const quant::Policy policy = quant::load_policy((fs::path(j.dir) / "policy.json").string(), g);
     for (const auto& [pname, pfile] : profiles_of.at(j.model)) {
@@ -353,13 +377,18 @@ void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell
   ensure_output_dir(out);
   std::ostringstream csv;
   csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_pj,size_bits,"
-         "latency_ratio,energy_ratio,size_ratio,dir\n";
-  for (const auto& j : jobs)
+         "latency_ratio,energy_ratio,size_ratio,status,dir\n";
+  for (const auto& j : jobs) {
     csv << csv_field(j.model) << ',' << csv_field(j.profile) << ',' << csv_field(j.budget) << ','
-        << csv_field(j.algo) << ',' << j.seed << ',' << num(j.acc_test) << ',' << num(j.acc_fp32) << ','
-        << num(j.acc_w8a8) << ',' << num(j.latency_s) << ',' << num(j.energy_pj) << ',' << num(j.size_bits)
-        << ',' << num(j.latency_ratio) << ',' << num(j.energy_ratio) << ',' << num(j.size_ratio) << ','
-        << csv_field(j.dir) << '\n';
+        << csv_field(j.algo) << ',' << j.seed << ',';
+    if (j.status == "policy")
+      csv << num(j.acc_test) << ',' << num(j.acc_fp32) << ',' << num(j.acc_w8a8) << ',' << num(j.latency_s) << ','
+          << num(j.energy_pj) << ',' << num(j.size_bits) << ',' << num(j.latency_ratio) << ','
+          << num(j.energy_ratio) << ',' << num(j.size_ratio) << ',';
+    else
+      csv << ",,,,,,,,,";  // no policy: no figures
+    csv << j.status << ',' << csv_field(j.dir) << '\n';
+  }
   std::ostringstream xcsv;
   xcsv << "model,budget,algo,seed,tuned_for,measured_on,latency_s,energy_pj,latency_ratio_w8a8,energy_ratio_w8a8\n";
   for (const auto& c : cross)
@@ -372,12 +401,18 @@ void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell
   md << "| model | profile | budget | algo | seed | test top-1 % | fp32 % | w8a8 % | latency ms | energy uJ | size KiB "
         "| latency / w8a8 | energy / w8a8 | size / w8a8 |\n";
   md << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& j : jobs)
+  for (const auto& j : jobs) {
+    if (j.status != "policy") {
+      md << fmt::format("| {} | {} | {} | {} | {} | no policy within the budgets | | | | | | | | |\n", j.model,
+                        j.profile, j.budget, j.algo, j.seed);
+      continue;
+    }
     md << fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.4g} | {:.4g} | {:.1f} | {:.3f} | "
                       "{:.3f} | {:.3f} |\n",
                       j.model, j.profile, j.budget, j.algo, j.seed, j.acc_test, j.acc_fp32, j.acc_w8a8,
                       j.latency_s * 1e3, j.energy_pj * 1e-6, j.size_bits / 8192.0, j.latency_ratio, j.energy_ratio,
                       j.size_ratio);
+  }
   md << "\n## Cross-hardware: policy tuned for one target, measured on another\n\n"
         "Each cell: latency in ms (and its ratio to the measuring target's all-8-bit policy) / energy ratio. "
         "The diagonal is the target the policy was tuned for.\n";

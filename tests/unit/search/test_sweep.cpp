@@ -233,3 +233,34 @@ TEST_CASE("configs/sweep-example.json is a valid sweep") {
     CHECK(fs::exists(haq::test::source_path(j.profile)));
   }
 }
+
+TEST_CASE("merge lists a sweep job that found no policy, without figures or cross cells") {
+  const fs::path out = haq::test::scratch_dir("unit_sweep_merge_nopolicy");
+  SweepSpec s = small_spec();
+  s.models = {"models/a.onnx"};
+  s.profiles = {"hw/edge.json"};
+  s.budgets = {{"latency<=0.1x"}};
+  s.algos = {"random"};
+  s.seeds = {5};
+  run_sweep(s, out, Shard{1, 1}, [](const SearchOptions&) { return false; }, true);
+  const auto jobs = find_merged_jobs({out.string()});
+  REQUIRE(jobs.size() == 1u);
+  CHECK(jobs[0].status == "no-policy");
+  CHECK(jobs[0].model == "a");
+  CHECK(jobs[0].profile == "edge");
+  CHECK(jobs[0].budget == "latency-0.1x");
+  CHECK(jobs[0].algo == "random");
+  CHECK(jobs[0].seed == 5u);
+  const auto cross = cross_matrix(jobs);
+  CHECK(cross.empty());
+  write_merge(jobs, cross, out / "m");
+  std::ifstream in(out / "m" / "merged.csv");
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  CHECK(row == "a,edge,latency-0.1x,random,5,,,,,,,,,,no-policy," + (out / "a__edge__latency-0.1x__random__s5").string());
+  std::ifstream xin(out / "m" / "cross.csv");
+  std::string xheader, xrow;
+  std::getline(xin, xheader);
+  CHECK_FALSE(std::getline(xin, xrow));
+}

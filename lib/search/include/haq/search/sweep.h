@@ -104,7 +104,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const std::filesystem::path& out, 
 
 /// One finished search, read back from its policy.json.
 struct MergedJob {
-  std::string dir;                       ///< folder holding policy.json
+  std::string dir;                       ///< folder holding policy.json (or job.json)
+  std::string status = "policy";         ///< "policy", or "no-policy": a sweep job that found none (no figures)
   std::string model, model_file;         ///< model name (file stem) and path
   std::string profile, profile_file;     ///< profile name (file stem) and path
   std::string budget;                    ///< budget_id of its budgets
@@ -116,7 +117,7 @@ struct MergedJob {
 };
 
 /// Every policy.json under the folders (recursively; in a sweep folder only
-/// jobs marked complete), sorted by model,
+/// jobs marked complete) and every sweep job marked "no-policy", sorted by model,
 /// profile, budget, algo, seed, folder. Error(io/policy) naming the file on
 /// an unreadable one; Error(usage) if a folder does not exist.
 std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs);
@@ -132,7 +133,8 @@ struct CrossCell {
 
 /// For each model, budget, algo and seed: every job's policy simulated on
 /// every profile seen for that model (a square matrix when the sweep covers
-/// all of them). Models and profiles are loaded from the paths in policy.json.
+/// all of them); jobs without a policy are left out. Models and profiles are
+/// loaded from the paths in policy.json.
 std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs);
 
 /// merged.csv, cross.csv and merged.md into `out` (atomic writes).
