@@ -181,19 +181,32 @@ TEST_CASE("scripts/sweep_slurm.sh: an array task runs its shard", "[sweep]") {
 TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep-bad");
   const fs::path bad = dir / "bad-sweep.json";
-  std::ofstream(bad) << R"({"models": ["m.onnx"], "profiles": ["p.json"], "budgets": [0.5]})";
+  const std::string files = R"("models": [")" + source_path("models/fmnist-mlp.onnx") + R"("], "profiles": [")" +
+                            source_path("hardware-profiles/bismo-edge.json") + R"("])";
+  std::ofstream(bad) << "{" + files + R"(, "budgets": [0.5]})";
   auto r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("/budgets/0"));
   CHECK_FALSE(fs::exists(dir / "o"));
 
-  std::ofstream(bad) << R"({"models": ["m.onnx"], "profiles": ["p.json"], "budgets": ["latency<=0.5x"], "seed": [1]})";
+  std::ofstream(bad) << "{" + files + R"(, "budgets": ["latency<=0.5x"], "seed": [1]})";
   r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("seeds"));
 
+  // A model that does not exist: named before any job runs.
+  std::ofstream(bad) << R"({"models": ["no/such-model.onnx"], "profiles": [")" +
+                            source_path("hardware-profiles/bismo-edge.json") + R"("], "budgets": ["latency<=0.5x"]})";
+  r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("/models/0") && Contains("no/such-model.onnx"));
+  CHECK_FALSE(fs::exists(dir / "o"));
+
+  std::ofstream(bad) << "{" + files + R"(, "budgets": ["latency<=0.5x"]})";
   r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string(), "--shard", "3/2"});
   CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("--shard"));
+  CHECK_FALSE(fs::exists(dir / "o"));
 
   r = run_haq({"merge", (dir / "nothing-here").string(), "--out", (dir / "m").string()});
   CHECK(r.exit_code == 2);

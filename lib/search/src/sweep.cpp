@@ -72,8 +72,14 @@ SweepSpec read_sweep_file(const std::string& path) {
   if (auto v = obj.opt("schema"))
     if (v->as_string() != "haq.sweep/1") v->fail("expected \"haq.sweep/1\"");
   obj.allow("description");
-  for (const auto& v : obj.get("models").array(1)) s.models.push_back(v.as_string(true));
-  for (const auto& v : obj.get("profiles").array(1)) s.profiles.push_back(v.as_string(true));
+  // Missing files fail now, not hours later when their first job starts.
+  auto existing_file = [](const JsonValue& v) {
+    std::string path = v.as_string(true);
+    if (!fs::is_regular_file(path)) v.fail(fmt::format("no such file '{}' (paths are relative to the current folder)", path));
+    return path;
+  };
+  for (const auto& v : obj.get("models").array(1)) s.models.push_back(existing_file(v));
+  for (const auto& v : obj.get("profiles").array(1)) s.profiles.push_back(existing_file(v));
   for (const auto& v : obj.get("budgets").array(1)) {
     if (v.raw().is_string()) {
       s.budgets.push_back({v.as_string(true)});

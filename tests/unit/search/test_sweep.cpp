@@ -154,10 +154,13 @@ TEST_CASE("job options carry the job and the common options") {
 
 TEST_CASE("sweep files are read strictly") {
   const fs::path dir = haq::test::scratch_dir("unit_sweep_file");
+  const std::string mlp = haq::test::source_path("models/fmnist-mlp.onnx");
+  const std::string edge = haq::test::source_path("hardware-profiles/bismo-edge.json");
+  const std::string cloud = haq::test::source_path("hardware-profiles/bismo-cloud.json");
   const fs::path good = write_text(dir, "good.json", R"({
     "schema": "haq.sweep/1", "description": "x",
-    "models": ["models/fmnist-mlp.onnx"],
-    "profiles": ["p/a.json", "p/b.json"],
+    "models": [")" + mlp + R"("],
+    "profiles": [")" + edge + R"(", ")" + cloud + R"("],
     "budgets": ["latency<=0.5x", ["energy<=0.5x", "size<=0.3x"]],
     "algos": ["ddpg", "random"], "seeds": [3],
     "data": "mnist", "episodes": 7, "eval_samples": 100, "calib_samples": 32, "test_samples": 50,
@@ -184,7 +187,7 @@ TEST_CASE("sweep files are read strictly") {
     }
     return std::string("no error");
   };
-  const std::string base = R"("models": ["m.onnx"], "profiles": ["p.json"])";
+  const std::string base = R"("models": [")" + mlp + R"("], "profiles": [")" + edge + R"("])";
   CHECK_THAT(message_of("{" + base + R"(, "budgets": [5]})"),
              Catch::Contains("bad.json") && Catch::Contains("/budgets/0"));
   CHECK_THAT(message_of("{" + base + R"(, "budgets": ["latency<=0.5x"], "episode": 3})"),
@@ -192,6 +195,9 @@ TEST_CASE("sweep files are read strictly") {
   CHECK_THAT(message_of("{" + base + "}"), Catch::Contains("budgets"));
   CHECK_THAT(message_of(R"({"models": [], "profiles": ["p.json"], "budgets": ["latency<=0.5x"]})"),
              Catch::Contains("/models"));
+  CHECK_THAT(message_of(R"({"models": [")" + mlp + R"("], "profiles": [")" + edge +
+                        R"(", "nowhere/p.json"], "budgets": ["latency<=0.5x"]})"),
+             Catch::Contains("/profiles/1") && Catch::Contains("nowhere/p.json"));
   CHECK_THAT(message_of("{" + base + R"(, "budgets": ["latency<=0.5x"], "algos": ["dqn"]})"),
              Catch::Contains("/algos/0"));
 }
@@ -223,7 +229,17 @@ TEST_CASE("a stop request ends the sweep without marking the job") {
 }
 
 TEST_CASE("configs/sweep-example.json is a valid sweep") {
-  const SweepSpec s = read_sweep_file(haq::test::source_path("configs/sweep-example.json"));
+  // Its paths are relative to the repository root, where it is meant to run.
+  const fs::path before = fs::current_path();
+  fs::current_path(haq::test::source_path(""));
+  SweepSpec s;
+  try {
+    s = read_sweep_file("configs/sweep-example.json");
+  } catch (...) {
+    fs::current_path(before);
+    throw;
+  }
+  fs::current_path(before);
   const auto jobs = expand_jobs(s);
   CHECK(jobs.size() == 12u);
   CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0");
