@@ -1,11 +1,11 @@
 // haq merge: one table of the searches found under some folders, and the
 // cross-hardware matrix (policy tuned for A, simulated on B).
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "command.h"
 #include "haq/core/error.h"
@@ -23,12 +23,14 @@ int run_merge_cmd(const Cli& c) {
   namespace s = haq::search;
   const auto jobs = s::find_merged_jobs(c.dirs);
   if (jobs.empty())
-    haq::fail(haq::ErrorKind::usage, c.dirs.front(), "", "no policy.json found under the given folders");
+    haq::fail(haq::ErrorKind::usage, c.dirs.front(), "",
+              "no policy.json found under the given folders");
   const auto cross = s::cross_matrix(jobs);
   s::write_merge(jobs, cross, c.out);
   if (!c.quiet)
-    fmt::print("merged {} searches ({} cross-hardware cells) into {}/merged.csv, cross.csv, merged.md\n", jobs.size(),
-               cross.size(), c.out);
+    fmt::print(
+        "merged {} searches ({} cross-hardware cells) into {}/merged.csv, cross.csv, merged.md\n",
+        jobs.size(), cross.size(), c.out);
   return 0;
 }
 

@@ -2,11 +2,11 @@
 // budgets, algorithms and seeds, one search per job, in-process through the
 // library; complete jobs are skipped so a killed sweep resumes
 // (docs/workflows.md).
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "command.h"
 #include "haq/search/pipeline.h"
@@ -32,8 +32,10 @@ int run_sweep_cmd(const Cli& c) {
       },
       c.quiet);
   // The summary always prints (also with --quiet): scripts grep it.
-  fmt::print("sweep {}: shard {}/{}: {} of {} jobs; ran {} ({} without a policy within the budgets), skipped {} complete\n",
-             c.file, shard.k, shard.n, sum.in_shard, sum.total, sum.ran, sum.no_policy, sum.skipped);
+  fmt::print(
+      "sweep {}: shard {}/{}: {} of {} jobs; ran {} ({} without a policy within the budgets), "
+      "skipped {} complete\n",
+      c.file, shard.k, shard.n, sum.in_shard, sum.total, sum.ran, sum.no_policy, sum.skipped);
   if (sum.stopped) {
     fmt::print(stderr, "haq: sweep stopped on request; rerun the same command to resume\n");
     return 130;
@@ -47,7 +49,8 @@ haq::app::Run setup_sweep(CLI::App& sub) {
       "Run a sweep: one `haq search` per combination of the sweep file's models, profiles,\n"
       "budgets, algos and seeds, each into OUT/<job-id>/. Complete jobs are skipped, so\n"
       "rerunning a killed sweep resumes it. --shard K/N runs the jobs with index % N == K-1.");
-  sub.add_option("SWEEP", c->file, "sweep file (JSON), e.g. configs/sweep-example.json")->required();
+  sub.add_option("SWEEP", c->file, "sweep file (JSON), e.g. configs/sweep-example.json")
+      ->required();
   sub.add_option("--out", c->out, "output folder")->required();
   sub.add_option("--shard", c->shard, "run slice K of N (1-based), e.g. 2/4; default 1/1");
   sub.add_flag("--quiet", c->quiet, "no per-job progress");

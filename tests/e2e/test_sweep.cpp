@@ -2,13 +2,12 @@
 // tiny sweep runs, a rerun skips every job, shards 1/2 + 2/2 produce the
 // same jobs (byte-identical policies), merge writes the 2 x 2 cross matrix,
 // scripts/sweep_parallel.sh works with GNU parallel, bad files exit 2.
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "run_haq.h"
 #include "test_paths.h"
@@ -31,18 +30,19 @@ std::string slurp(const fs::path& p) {
 
 // 1 model x 2 profiles x 1 budget x 1 algo x 1 seed, a few episodes on few samples.
 fs::path tiny_sweep(const fs::path& dir) {
-  nlohmann::json j = {
-      {"schema", "haq.sweep/1"},
-      {"models", {source_path("models/fmnist-mlp.onnx")}},
-      {"profiles", {source_path("hardware-profiles/bismo-edge.json"), source_path("hardware-profiles/bismo-cloud.json")}},
-      {"budgets", {"latency<=0.6x"}},
-      {"algos", {"ddpg"}},
-      {"seeds", {0}},
-      {"episodes", 4},
-      {"eval_samples", 200},
-      {"calib_samples", 64},
-      {"test_samples", 300},
-      {"max_front_points", 2}};
+  nlohmann::json j = {{"schema", "haq.sweep/1"},
+                      {"models", {source_path("models/fmnist-mlp.onnx")}},
+                      {"profiles",
+                       {source_path("hardware-profiles/bismo-edge.json"),
+                        source_path("hardware-profiles/bismo-cloud.json")}},
+                      {"budgets", {"latency<=0.6x"}},
+                      {"algos", {"ddpg"}},
+                      {"seeds", {0}},
+                      {"episodes", 4},
+                      {"eval_samples", 200},
+                      {"calib_samples", 64},
+                      {"test_samples", 300},
+                      {"max_front_points", 2}};
   fs::path f = dir / "tiny-sweep.json";
   std::ofstream(f) << j.dump(2);
   return f;
@@ -68,7 +68,10 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same jobs and haq merge writes the cross matrix", "[sweep]") {
+TEST_CASE(
+    "haq sweep runs and resumes by skipping and its shards cover the same jobs and haq merge "
+    "writes the cross matrix",
+    "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep");
   const fs::path sweep = tiny_sweep(dir);
   const std::set<std::string> ids(kIds.begin(), kIds.end());
@@ -76,7 +79,8 @@ TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same 
   auto a = run_haq({"sweep", sweep.string(), "--out", (dir / "a").string(), "--quiet"}, 600);
   INFO(a.err);
   REQUIRE(a.exit_code == 0);
-  CHECK_THAT(a.out, Contains("2 of 2 jobs; ran 2 (0 without a policy within the budgets), skipped 0"));
+  CHECK_THAT(a.out,
+             Contains("2 of 2 jobs; ran 2 (0 without a policy within the budgets), skipped 0"));
   CHECK(complete_jobs(dir / "a") == ids);
   const auto list = nlohmann::json::parse(slurp(dir / "a" / "sweep.json"));
   REQUIRE(list["jobs"].size() == 2);
@@ -87,30 +91,35 @@ TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same 
   // Rerun: nothing to do.
   auto again = run_haq({"sweep", sweep.string(), "--out", (dir / "a").string()}, 60);
   REQUIRE(again.exit_code == 0);
-  CHECK_THAT(again.out, Contains("ran 0 (0 without a policy within the budgets), skipped 2 complete"));
+  CHECK_THAT(again.out,
+             Contains("ran 0 (0 without a policy within the budgets), skipped 2 complete"));
   CHECK_THAT(again.err, Contains(kIds[0] + ": complete, skipped"));
 
   // Shards 1/2 and 2/2 into one folder: the same jobs, the same bytes.
   for (const char* shard : {"1/2", "2/2"}) {
-    auto s = run_haq({"sweep", sweep.string(), "--out", (dir / "b").string(), "--quiet", "--shard", shard}, 600);
+    auto s = run_haq(
+        {"sweep", sweep.string(), "--out", (dir / "b").string(), "--quiet", "--shard", shard}, 600);
     INFO(s.err);
     REQUIRE(s.exit_code == 0);
     CHECK_THAT(s.out, Contains("1 of 2 jobs; ran 1"));
   }
   CHECK(complete_jobs(dir / "b") == ids);
-  for (const auto& id : kIds) CHECK(slurp(dir / "a" / id / "policy.json") == slurp(dir / "b" / id / "policy.json"));
+  for (const auto& id : kIds)
+    CHECK(slurp(dir / "a" / id / "policy.json") == slurp(dir / "b" / id / "policy.json"));
   CHECK(slurp(dir / "a" / "sweep.json") == slurp(dir / "b" / "sweep.json"));
 
   // A job killed mid-search (a checkpoint, no job.json) resumes from its
   // checkpoint and ends where the uninterrupted run did.
-  auto cut = run_haq({"search", source_path("models/fmnist-mlp.onnx"), "--hw",
-                      source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist", "--budget",
-                      "latency<=0.6x", "--episodes", "2", "--eval-samples", "200", "--calib-samples", "64",
-                      "--test-samples", "300", "--quiet", "--out", (dir / "c" / kIds[0]).string()},
-                     600);
+  auto cut = run_haq(
+      {"search", source_path("models/fmnist-mlp.onnx"), "--hw",
+       source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist", "--budget",
+       "latency<=0.6x", "--episodes", "2", "--eval-samples", "200", "--calib-samples", "64",
+       "--test-samples", "300", "--quiet", "--out", (dir / "c" / kIds[0]).string()},
+      600);
   REQUIRE(cut.exit_code == 0);
   REQUIRE(fs::exists(dir / "c" / kIds[0] / "checkpoint" / "state.bin"));
-  auto resumed = run_haq({"sweep", sweep.string(), "--out", (dir / "c").string(), "--shard", "1/2"}, 600);
+  auto resumed =
+      run_haq({"sweep", sweep.string(), "--out", (dir / "c").string(), "--shard", "1/2"}, 600);
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.err, Contains(kIds[0] + ": resuming from its checkpoint"));
@@ -145,7 +154,8 @@ TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same 
   CHECK_THAT(md, Contains("## Cross-hardware"));
   CHECK_THAT(md, Contains("| tuned for \\ measured on | bismo-cloud | bismo-edge |"));
   // Deterministic: merging the sharded run gives the same cross matrix.
-  auto m2 = run_haq({"merge", (dir / "b").string(), "--out", (dir / "m2").string(), "--quiet"}, 120);
+  auto m2 =
+      run_haq({"merge", (dir / "b").string(), "--out", (dir / "m2").string(), "--quiet"}, 120);
   REQUIRE(m2.exit_code == 0);
   CHECK(slurp(dir / "m" / "cross.csv") == slurp(dir / "m2" / "cross.csv"));
 }
@@ -153,9 +163,11 @@ TEST_CASE("haq sweep runs and resumes by skipping and its shards cover the same 
 TEST_CASE("scripts/sweep_parallel.sh runs two shards under GNU parallel and merges", "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep-parallel");
   const fs::path sweep = tiny_sweep(dir);
-  auto r = run_program("/usr/bin/env", {std::string("HAQ=") + HAQ_BINARY, "bash", source_path("scripts/sweep_parallel.sh"),
-                                        sweep.string(), (dir / "p").string(), "2"},
-                       600);
+  auto r = run_program(
+      "/usr/bin/env",
+      {std::string("HAQ=") + HAQ_BINARY, "bash", source_path("scripts/sweep_parallel.sh"),
+       sweep.string(), (dir / "p").string(), "2"},
+      600);
   INFO(r.out);
   INFO(r.err);  // "GNU parallel is missing" if the Debian package is not installed
   REQUIRE(r.exit_code == 0);
@@ -168,10 +180,11 @@ TEST_CASE("scripts/sweep_slurm.sh: an array task runs its shard", "[sweep]") {
   // No Slurm here: the script only reads SLURM_ARRAY_TASK_ID/COUNT, so set them.
   const fs::path dir = scratch_dir("e2e-sweep-slurm");
   const fs::path sweep = tiny_sweep(dir);
-  auto r = run_program("/usr/bin/env",
-                       {std::string("HAQ=") + HAQ_BINARY, "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=2", "bash",
-                        source_path("scripts/sweep_slurm.sh"), sweep.string(), (dir / "s").string()},
-                       600);
+  auto r = run_program(
+      "/usr/bin/env",
+      {std::string("HAQ=") + HAQ_BINARY, "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=2",
+       "bash", source_path("scripts/sweep_slurm.sh"), sweep.string(), (dir / "s").string()},
+      600);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Contains("shard 2/2: 1 of 2 jobs; ran 1"));
@@ -181,7 +194,8 @@ TEST_CASE("scripts/sweep_slurm.sh: an array task runs its shard", "[sweep]") {
 TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep-bad");
   const fs::path bad = dir / "bad-sweep.json";
-  const std::string files = R"("models": [")" + source_path("models/fmnist-mlp.onnx") + R"("], "profiles": [")" +
+  const std::string files = R"("models": [")" + source_path("models/fmnist-mlp.onnx") +
+                            R"("], "profiles": [")" +
                             source_path("hardware-profiles/bismo-edge.json") + R"("])";
   std::ofstream(bad) << "{" + files + R"(, "budgets": [0.5]})";
   auto r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
@@ -196,10 +210,12 @@ TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sw
 
   // A model that does not exist: named before any job runs.
   std::ofstream(bad) << R"({"models": ["no/such-model.onnx"], "profiles": [")" +
-                            source_path("hardware-profiles/bismo-edge.json") + R"("], "budgets": ["latency<=0.5x"]})";
+                            source_path("hardware-profiles/bismo-edge.json") +
+                            R"("], "budgets": ["latency<=0.5x"]})";
   r = run_haq({"sweep", bad.string(), "--out", (dir / "o").string()});
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.err, Contains("bad-sweep.json") && Contains("/models/0") && Contains("no/such-model.onnx"));
+  CHECK_THAT(r.err,
+             Contains("bad-sweep.json") && Contains("/models/0") && Contains("no/such-model.onnx"));
   CHECK_FALSE(fs::exists(dir / "o"));
 
   std::ofstream(bad) << "{" + files + R"(, "budgets": ["latency<=0.5x"]})";

@@ -2,14 +2,14 @@
 // merged tables including the cross-hardware matrix.
 #include "haq/search/sweep.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "haq/core/error.h"
 #include "haq/core/files.h"
@@ -75,7 +75,8 @@ SweepSpec read_sweep_file(const std::string& path) {
   // Missing files fail now, not hours later when their first job starts.
   auto existing_file = [](const JsonValue& v) {
     std::string path = v.as_string(true);
-    if (!fs::is_regular_file(path)) v.fail(fmt::format("no such file '{}' (paths are relative to the current folder)", path));
+    if (!fs::is_regular_file(path))
+      v.fail(fmt::format("no such file '{}' (paths are relative to the current folder)", path));
     return path;
   };
   for (const auto& v : obj.get("models").array(1)) s.models.push_back(existing_file(v));
@@ -106,7 +107,8 @@ SweepSpec read_sweep_file(const std::string& path) {
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
-  if (auto v = obj.opt("max_front_points")) o.max_front_points = static_cast<int>(v->as_int(1, 100000));
+  if (auto v = obj.opt("max_front_points"))
+    o.max_front_points = static_cast<int>(v->as_int(1, 100000));
   if (auto v = obj.opt("w_bits")) o.w_bits = read_range(*v);
   if (auto v = obj.opt("a_bits")) o.a_bits = read_range(*v);
   if (auto v = obj.opt("time_budget")) {
@@ -183,7 +185,9 @@ Shard parse_shard(const std::string& text) {
     s.n = std::stoi(text.substr(slash + 1));
     ok = s.n >= 1 && s.k >= 1 && s.k <= s.n;
   }
-  if (!ok) fail(ErrorKind::usage, "", "--shard", "expected K/N with 1 <= K <= N (e.g. 2/4), got '{}'", text);
+  if (!ok)
+    fail(ErrorKind::usage, "", "--shard", "expected K/N with 1 <= K <= N (e.g. 2/4), got '{}'",
+         text);
   return s;
 }
 
@@ -221,8 +225,8 @@ nlohmann::json sweep_json(const SweepSpec& spec, const std::vector<SweepJob>& jo
   return j;
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, const JobRunner& runner,
-                       bool quiet) {
+SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
+                       const JobRunner& runner, bool quiet) {
   const std::vector<SweepJob> jobs = expand_jobs(spec);
   ensure_output_dir(out);
   // Every shard writes the same bytes, so concurrent shards may race here harmlessly.
@@ -235,7 +239,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, 
     const fs::path dir = out / job.id;
     if (job_complete(dir)) {
       ++sum.skipped;
-      if (!quiet) fmt::print(stderr, "[{}/{}] {}: complete, skipped\n", job.index + 1, sum.total, job.id);
+      if (!quiet)
+        fmt::print(stderr, "[{}/{}] {}: complete, skipped\n", job.index + 1, sum.total, job.id);
       continue;
     }
     SearchOptions o = job_options(spec, job, dir);
@@ -252,9 +257,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard, 
     if (!found) ++sum.no_policy;
     // The job's identity goes in too, so that merge can list a search that
     // found no policy (it has no policy.json).
-    nlohmann::json done = {{"id", job.id},          {"index", job.index},     {"status", found ? "policy" : "no-policy"},
-                           {"model", job.model},    {"profile", job.profile}, {"budgets", job.budgets},
-                           {"algo", job.algo},      {"seed", job.seed}};
+    nlohmann::json done = {
+        {"id", job.id},       {"index", job.index},     {"status", found ? "policy" : "no-policy"},
+        {"model", job.model}, {"profile", job.profile}, {"budgets", job.budgets},
+        {"algo", job.algo},   {"seed", job.seed}};
     ensure_output_dir(dir);  // a search that fails its checks may not have made it
     write_file_atomic(dir / "job.json", done.dump(2) + "\n");
   }
@@ -351,7 +357,8 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
   for (const auto& [model, profs] : profiles_of) {
     graphs.emplace(model, model::import_onnx(model_file.at(model)));
     for (const auto& [pname, pfile] : profs)
-      tables.emplace(std::make_pair(model, pname), hw::build_cost_table(graphs.at(model), hw::load_profile(pfile)));
+      tables.emplace(std::make_pair(model, pname),
+                     hw::build_cost_table(graphs.at(model), hw::load_profile(pfile)));
   }
   std::vector<CrossCell> cells;
   for (const auto& j : jobs) {
@@ -379,59 +386,71 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
   return cells;
 }
 
-void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross, const fs::path& out) {
+void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross,
+                 const fs::path& out) {
   ensure_output_dir(out);
   std::ostringstream csv;
-  csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_pj,size_bits,"
+  csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_"
+         "pj,size_bits,"
          "latency_ratio,energy_ratio,size_ratio,status,dir\n";
   for (const auto& j : jobs) {
     csv << csv_field(j.model) << ',' << csv_field(j.profile) << ',' << csv_field(j.budget) << ','
         << csv_field(j.algo) << ',' << j.seed << ',';
     if (j.status == "policy")
-      csv << num(j.acc_test) << ',' << num(j.acc_fp32) << ',' << num(j.acc_w8a8) << ',' << num(j.latency_s) << ','
-          << num(j.energy_pj) << ',' << num(j.size_bits) << ',' << num(j.latency_ratio) << ','
-          << num(j.energy_ratio) << ',' << num(j.size_ratio) << ',';
+      csv << num(j.acc_test) << ',' << num(j.acc_fp32) << ',' << num(j.acc_w8a8) << ','
+          << num(j.latency_s) << ',' << num(j.energy_pj) << ',' << num(j.size_bits) << ','
+          << num(j.latency_ratio) << ',' << num(j.energy_ratio) << ',' << num(j.size_ratio) << ',';
     else
       csv << ",,,,,,,,,";  // no policy: no figures
     csv << j.status << ',' << csv_field(j.dir) << '\n';
   }
   std::ostringstream xcsv;
-  xcsv << "model,budget,algo,seed,tuned_for,measured_on,latency_s,energy_pj,latency_ratio_w8a8,energy_ratio_w8a8\n";
+  xcsv << "model,budget,algo,seed,tuned_for,measured_on,latency_s,energy_pj,latency_ratio_w8a8,"
+          "energy_ratio_w8a8\n";
   for (const auto& c : cross)
-    xcsv << csv_field(c.model) << ',' << csv_field(c.budget) << ',' << csv_field(c.algo) << ',' << c.seed << ','
-         << csv_field(c.tuned_for) << ',' << csv_field(c.measured_on) << ',' << num(c.latency_s) << ','
-         << num(c.energy_pj) << ',' << num(c.latency_ratio) << ',' << num(c.energy_ratio) << '\n';
+    xcsv << csv_field(c.model) << ',' << csv_field(c.budget) << ',' << csv_field(c.algo) << ','
+         << c.seed << ',' << csv_field(c.tuned_for) << ',' << csv_field(c.measured_on) << ','
+         << num(c.latency_s) << ',' << num(c.energy_pj) << ',' << num(c.latency_ratio) << ','
+         << num(c.energy_ratio) << '\n';
 
   std::ostringstream md;
   md << "# haq merge\n\n" << jobs.size() << " searches.\n\n## Searches\n\n";
-  md << "| model | profile | budget | algo | seed | test top-1 % | fp32 % | w8a8 % | latency ms | energy uJ | size KiB "
+  md << "| model | profile | budget | algo | seed | test top-1 % | fp32 % | w8a8 % | latency ms | "
+        "energy uJ | size KiB "
         "| latency / w8a8 | energy / w8a8 | size / w8a8 |\n";
   md << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& j : jobs) {
     if (j.status != "policy") {
-      md << fmt::format("| {} | {} | {} | {} | {} | no policy within the budgets | | | | | | | | |\n", j.model,
-                        j.profile, j.budget, j.algo, j.seed);
+      md << fmt::format(
+          "| {} | {} | {} | {} | {} | no policy within the budgets | | | | | | | | |\n", j.model,
+          j.profile, j.budget, j.algo, j.seed);
       continue;
     }
-    md << fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.4g} | {:.4g} | {:.1f} | {:.3f} | "
-                      "{:.3f} | {:.3f} |\n",
-                      j.model, j.profile, j.budget, j.algo, j.seed, j.acc_test, j.acc_fp32, j.acc_w8a8,
-                      j.latency_s * 1e3, j.energy_pj * 1e-6, j.size_bits / 8192.0, j.latency_ratio, j.energy_ratio,
-                      j.size_ratio);
+    md << fmt::format(
+        "| {} | {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.4g} | {:.4g} | {:.1f} | {:.3f} | "
+        "{:.3f} | {:.3f} |\n",
+        j.model, j.profile, j.budget, j.algo, j.seed, j.acc_test, j.acc_fp32, j.acc_w8a8,
+        j.latency_s * 1e3, j.energy_pj * 1e-6, j.size_bits / 8192.0, j.latency_ratio,
+        j.energy_ratio, j.size_ratio);
   }
   md << "\n## Cross-hardware: policy tuned for one target, measured on another\n\n"
-        "Each cell: latency in ms (and its ratio to the measuring target's all-8-bit policy) / energy ratio. "
+        "Each cell: latency in ms (and its ratio to the measuring target's all-8-bit policy) / "
+        "energy ratio. "
         "The diagonal is the target the policy was tuned for.\n";
   // Group rows by (model, budget, algo, seed); cells arrive grouped by job.
-  std::map<std::tuple<std::string, std::string, std::string, uint64_t>, std::vector<const CrossCell*>> groups;
+  std::map<std::tuple<std::string, std::string, std::string, uint64_t>,
+           std::vector<const CrossCell*>>
+      groups;
   for (const auto& c : cross) groups[{c.model, c.budget, c.algo, c.seed}].push_back(&c);
   for (const auto& [key, cells] : groups) {
     const auto& [model, budget, algo, seed] = key;
     std::vector<std::string> cols;
     for (const auto* c : cells)
-      if (std::find(cols.begin(), cols.end(), c->measured_on) == cols.end()) cols.push_back(c->measured_on);
+      if (std::find(cols.begin(), cols.end(), c->measured_on) == cols.end())
+        cols.push_back(c->measured_on);
     std::sort(cols.begin(), cols.end());
-    md << fmt::format("\n### {}, {}, {}, seed {}\n\n| tuned for \\ measured on |", model, budget, algo, seed);
+    md << fmt::format("\n### {}, {}, {}, seed {}\n\n| tuned for \\ measured on |", model, budget,
+                      algo, seed);
     for (const auto& c : cols) md << ' ' << c << " |";
     md << "\n|---|";
     for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
@@ -447,7 +466,8 @@ void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell
           continue;
         }
         const CrossCell& c = *it->second;
-        md << fmt::format(" {:.4g} ({:.3f}x) / {:.3f}x |", c.latency_s * 1e3, c.latency_ratio, c.energy_ratio);
+        md << fmt::format(" {:.4g} ({:.3f}x) / {:.3f}x |", c.latency_s * 1e3, c.latency_ratio,
+                          c.energy_ratio);
       }
       md << '\n';
     }

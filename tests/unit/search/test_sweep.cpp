@@ -1,10 +1,9 @@
 // Sweep job list: order and ids, shards disjoint and covering, skip of
 // complete jobs, strict sweep files.
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <catch2/catch.hpp>
 
 #include "haq/core/error.h"
 #include "haq/core/files.h"
@@ -41,7 +40,8 @@ TEST_CASE("budget ids are readable and safe") {
   CHECK(budget_id({"latency<=2ms/x"}) == "latency-2ms_x");
 }
 
-TEST_CASE("jobs are the cartesian product in model then profile then budget then algo then seed order") {
+TEST_CASE(
+    "jobs are the cartesian product in model then profile then budget then algo then seed order") {
   const auto jobs = expand_jobs(small_spec());
   REQUIRE(jobs.size() == 2u * 3u * 2u * 2u * 2u);
   CHECK(jobs[0].id == "a__edge__latency-0.5x__ddpg__s0");
@@ -87,7 +87,8 @@ TEST_CASE("shard parsing") {
   CHECK(parse_shard("1/1").k == 1);
   CHECK(parse_shard("3/4").k == 3);
   CHECK(parse_shard("3/4").n == 4);
-  for (const char* bad : {"0/2", "3/2", "1/0", "2", "/2", "1/", "a/b", "1/2/3", "-1/2", "1 /2", "99999999999/1"})
+  for (const char* bad :
+       {"0/2", "3/2", "1/0", "2", "/2", "1/", "a/b", "1/2/3", "-1/2", "1 /2", "99999999999/1"})
     CHECK_THROWS_AS(parse_shard(bad), haq::Error);
 }
 
@@ -110,13 +111,15 @@ TEST_CASE("run_sweep skips complete jobs and resumes the others") {
   CHECK(a.in_shard == 2);
   CHECK(a.ran == 2);
   CHECK(a.no_policy == 2);
-  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s1", "a__cloud__latency-0.5x__ddpg__s1"});
+  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s1",
+                                        "a__cloud__latency-0.5x__ddpg__s1"});
   CHECK(job_complete(out / "a__edge__latency-0.5x__ddpg__s1"));
   CHECK(fs::exists(out / "sweep.json"));
 
   // A job with a checkpoint but no marker (killed mid-search) is resumed.
   fs::create_directories(out / "a__cloud__latency-0.5x__ddpg__s0" / "checkpoint");
-  haq::write_file_atomic(out / "a__cloud__latency-0.5x__ddpg__s0" / "checkpoint" / "state.bin", "x");
+  haq::write_file_atomic(out / "a__cloud__latency-0.5x__ddpg__s0" / "checkpoint" / "state.bin",
+                         "x");
   ran.clear();
   std::vector<bool> resumed;
   auto runner2 = [&](const SearchOptions& o) {
@@ -126,7 +129,8 @@ TEST_CASE("run_sweep skips complete jobs and resumes the others") {
   SweepSummary b = run_sweep(s, out, Shard{1, 1}, runner2, true);
   CHECK(b.skipped == 2);
   CHECK(b.ran == 2);
-  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s0", "a__cloud__latency-0.5x__ddpg__s0"});
+  CHECK(ran == std::vector<std::string>{"a__edge__latency-0.5x__ddpg__s0",
+                                        "a__cloud__latency-0.5x__ddpg__s0"});
   CHECK(resumed == std::vector<bool>{false, true});
 
   ran.clear();
@@ -258,7 +262,8 @@ TEST_CASE("merge lists a sweep job that found no policy, without figures or cros
   s.budgets = {{"latency<=0.1x"}};
   s.algos = {"random"};
   s.seeds = {5};
-  run_sweep(s, out, Shard{1, 1}, [](const SearchOptions&) { return false; }, true);
+  run_sweep(
+      s, out, Shard{1, 1}, [](const SearchOptions&) { return false; }, true);
   const auto jobs = find_merged_jobs({out.string()});
   REQUIRE(jobs.size() == 1u);
   CHECK(jobs[0].status == "no-policy");
@@ -274,7 +279,8 @@ TEST_CASE("merge lists a sweep job that found no policy, without figures or cros
   std::string header, row;
   std::getline(in, header);
   std::getline(in, row);
-  CHECK(row == "a,edge,latency-0.1x,random,5,,,,,,,,,,no-policy," + (out / "a__edge__latency-0.1x__random__s5").string());
+  CHECK(row == "a,edge,latency-0.1x,random,5,,,,,,,,,,no-policy," +
+                   (out / "a__edge__latency-0.1x__random__s5").string());
   std::ifstream xin(out / "m" / "cross.csv");
   std::string xheader, xrow;
   std::getline(xin, xheader);

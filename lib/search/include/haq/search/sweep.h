@@ -17,10 +17,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "haq/search/search.h"
 
@@ -28,20 +27,20 @@ namespace haq::search {
 
 /// A parsed sweep file.
 struct SweepSpec {
-  std::string file;                             ///< where it came from (messages)
-  std::vector<std::string> models;              ///< ONNX paths
-  std::vector<std::string> profiles;            ///< hardware profile paths
-  std::vector<std::vector<std::string>> budgets;///< each entry: the budgets of one search
+  std::string file;                               ///< where it came from (messages)
+  std::vector<std::string> models;                ///< ONNX paths
+  std::vector<std::string> profiles;              ///< hardware profile paths
+  std::vector<std::vector<std::string>> budgets;  ///< each entry: the budgets of one search
   std::vector<std::string> algos{"ddpg"};
   std::vector<uint64_t> seeds{0};
-  SearchOptions common;                         ///< every other search option
+  SearchOptions common;  ///< every other search option
 };
 
 /// One search of the sweep.
 struct SweepJob {
-  int index = 0;                     ///< position in the full job list (0-based)
-  std::string id;                    ///< folder name, e.g. fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0
-  std::string model, profile;        ///< paths
+  int index = 0;               ///< position in the full job list (0-based)
+  std::string id;              ///< folder name, e.g. fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0
+  std::string model, profile;  ///< paths
   std::vector<std::string> budgets;
   std::string algo;
   uint64_t seed = 0;
@@ -74,7 +73,8 @@ Shard parse_shard(const std::string& text);
 inline bool in_shard(int index, Shard s) { return index % s.n == s.k - 1; }
 
 /// The search options of one job writing into `job_dir`.
-SearchOptions job_options(const SweepSpec& spec, const SweepJob& job, const std::filesystem::path& job_dir);
+SearchOptions job_options(const SweepSpec& spec, const SweepJob& job,
+                          const std::filesystem::path& job_dir);
 
 /// True if the job's folder holds its completion marker (job.json).
 bool job_complete(const std::filesystem::path& job_dir);
@@ -87,12 +87,12 @@ using JobRunner = std::function<bool(const SearchOptions&)>;
 
 /// What run_sweep did in this process.
 struct SweepSummary {
-  int total = 0;        ///< jobs in the whole sweep
-  int in_shard = 0;     ///< jobs of this shard
-  int ran = 0;          ///< searched now (found a policy or not)
-  int no_policy = 0;    ///< of `ran`, searches that found no policy within the budgets
-  int skipped = 0;      ///< already complete
-  bool stopped = false; ///< a stop request (SIGINT/SIGTERM) ended the sweep early
+  int total = 0;         ///< jobs in the whole sweep
+  int in_shard = 0;      ///< jobs of this shard
+  int ran = 0;           ///< searched now (found a policy or not)
+  int no_policy = 0;     ///< of `ran`, searches that found no policy within the budgets
+  int skipped = 0;       ///< already complete
+  bool stopped = false;  ///< a stop request (SIGINT/SIGTERM) ended the sweep early
 };
 
 /// Writes OUT/sweep.json, then runs the shard's incomplete jobs in order
@@ -104,11 +104,12 @@ SweepSummary run_sweep(const SweepSpec& spec, const std::filesystem::path& out, 
 
 /// One finished search, read back from its policy.json.
 struct MergedJob {
-  std::string dir;                       ///< folder holding policy.json (or job.json)
-  std::string status = "policy";         ///< "policy", or "no-policy": a sweep job that found none (no figures)
-  std::string model, model_file;         ///< model name (file stem) and path
-  std::string profile, profile_file;     ///< profile name (file stem) and path
-  std::string budget;                    ///< budget_id of its budgets
+  std::string dir;  ///< folder holding policy.json (or job.json)
+  std::string status =
+      "policy";  ///< "policy", or "no-policy": a sweep job that found none (no figures)
+  std::string model, model_file;      ///< model name (file stem) and path
+  std::string profile, profile_file;  ///< profile name (file stem) and path
+  std::string budget;                 ///< budget_id of its budgets
   std::string algo;
   uint64_t seed = 0;
   double acc_test = 0, acc_fp32 = 0, acc_w8a8 = 0;  ///< top-1 %, test split
@@ -126,7 +127,7 @@ std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs);
 struct CrossCell {
   std::string model, budget, algo;
   uint64_t seed = 0;
-  std::string tuned_for, measured_on;   ///< profile names
+  std::string tuned_for, measured_on;  ///< profile names
   double latency_s = 0, energy_pj = 0;
   double latency_ratio = 0, energy_ratio = 0;  ///< of measured_on's all-8-bit
 };
