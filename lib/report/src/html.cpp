@@ -66,13 +66,30 @@ svg::Style style(const std::string& color, double opacity, double size_px,
 }
 
 std::string point_tip(const DesignPoint& p, const Units& u, const ReportInput& in) {
-  return fmt::format(
-      "{}: accuracy {}%{}, latency {} {} ({}), energy {} {} ({}), size {} {}", p.label,
-      show_acc(p.accuracy()), std::isfinite(p.acc_test) ? " (test)" : " (search)",
-      show(p.latency_s * u.latency.scale), u.latency.name,
-      show_ratio(ratio(p.latency_s, in.w8a8_latency_s)), show(p.energy_pj * u.energy.scale),
-      u.energy.name, show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj)),
-      show(p.size_bits * u.size.scale), u.size.name);
+  std::string acc;
+  if (std::isfinite(p.acc_search)) acc += show_acc(p.acc_search) + "% search";
+  if (std::isfinite(p.acc_test)) acc += (acc.empty() ? "" : ", ") + show_acc(p.acc_test) + "% test";
+  if (acc.empty()) acc = "not measured";
+  return fmt::format("{}: accuracy {}; latency {} {} ({}), energy {} {} ({}), size {} {}", p.label,
+                     acc, show(p.latency_s * u.latency.scale), u.latency.name,
+                     show_ratio(ratio(p.latency_s, in.w8a8_latency_s)),
+                     show(p.energy_pj * u.energy.scale), u.energy.name,
+                     show_ratio(ratio(p.energy_pj, in.w8a8_energy_pj)),
+                     show(p.size_bits * u.size.scale), u.size.name);
+}
+
+/// How the plots' accuracy axis is named for the report's accuracy split.
+std::string accuracy_axis_label(Objective acc) {
+  if (acc == Objective::acc_search) return "top-1 accuracy (%), search split";
+  if (acc == Objective::acc_test) return "top-1 accuracy (%), test split";
+  return "top-1 accuracy (%)";
+}
+
+/// fp32 accuracy on the report's split: the fp32 baseline's, else fp32_acc.
+double fp32_on_split(const ReportInput& in, Objective acc) {
+  for (const auto& p : in.baselines)
+    if (p.kind == "fp32" && std::isfinite(objective_value(p, acc))) return objective_value(p, acc);
+  return in.fp32_acc;
 }
 
 /// One accuracy-vs-cost plot.
@@ -85,12 +102,13 @@ struct Axis {
 };
 
 std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, const Axis& ax,
-                    double y_lo, double y_hi, const Units& u) {
+                    Objective acc, double y_lo, double y_hi, const Units& u) {
+  auto y_of = [&](const DesignPoint& p) { return objective_value(p, acc); };
   svg::ScatterPlot plot;
   plot.id = ax.id;
   plot.title = ax.title;
   plot.x_label = fmt::format("{} ({})", ax.name, ax.unit.name);
-  plot.y_label = "top-1 accuracy (%)";
+  plot.y_label = accuracy_axis_label(acc);
   plot.y_min = y_lo;
   plot.y_max = y_hi;
   auto x_of = [&](const DesignPoint& p) { return (p.*ax.field) * ax.unit.scale; };
@@ -101,7 +119,7 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
   for (const auto& p : in.points) {
     svg::Series& s = p.feasible ? ok : over;
     s.x.push_back(x_of(p));
-    s.y.push_back(p.accuracy());
+    s.y.push_back(y_of(p));
     s.tooltips.push_back(point_tip(p, u, in));
   }
   ok.name = fmt::format("evaluated ({})", ok.x.size());
@@ -117,9 +135,9 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
   front.name = "Pareto front";
   front.style = style("#1f4e9c", 1.0, 3.0);
   front.style.line_width_px = 2;
-  for (size_t i : pareto_front(designs, {Objective::accuracy, ax.objective})) {
+  for (size_t i : pareto_front(designs, {acc, ax.objective})) {
     front.x.push_back(x_of(designs[i]));
-    front.y.push_back(designs[i].accuracy());
+    front.y.push_back(y_of(designs[i]));
     front.tooltips.push_back(point_tip(designs[i], u, in));
   }
   if (!front.x.empty()) plot.series.push_back(front);
@@ -131,14 +149,14 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
   w8.style = style("#6a3d9a", 1.0, 4.5, svg::Shape::diamond);
   auto same_as_w8a8 = [&](const DesignPoint& p) {
     for (const auto& q : in.baselines)
-      if (q.kind == "w8a8" && x_of(q) == x_of(p) && q.accuracy() == p.accuracy()) return true;
+      if (q.kind == "w8a8" && x_of(q) == x_of(p) && y_of(q) == y_of(p)) return true;
     return false;
   };
   for (const auto& p : in.baselines) {
     if (p.kind != "uniform" && p.kind != "w8a8") continue;
     svg::Series& s = p.kind == "uniform" ? uni : w8;
     s.x.push_back(x_of(p));
-    s.y.push_back(p.accuracy());
+    s.y.push_back(y_of(p));
     // uniform-8 often is W8A8 itself: one label is enough.
     s.labels.push_back(p.kind == "uniform" && same_as_w8a8(p) ? std::string() : short_label(p));
     s.tooltips.push_back(point_tip(p, u, in));
@@ -153,7 +171,7 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
     c.style.label_font_px = 12;
     c.style.label_below = true;  // the front's labels sit above
     c.x.push_back(x_of(in.chosen));
-    c.y.push_back(in.chosen.accuracy());
+    c.y.push_back(y_of(in.chosen));
     c.labels.push_back("chosen");
     c.tooltips.push_back(point_tip(in.chosen, u, in));
     plot.series.push_back(c);
@@ -162,19 +180,20 @@ std::string scatter(const ReportInput& in, const std::vector<DesignPoint>& all, 
     if (b.metric == ax.metric && std::isfinite(b.limit))
       plot.lines.push_back(
           {svg::RefLine::vertical, b.limit * ax.unit.scale, "budget " + b.text, "#d62728", "6 4"});
-  if (std::isfinite(in.fp32_acc))
-    plot.lines.push_back({svg::RefLine::horizontal, in.fp32_acc,
-                          fmt::format("fp32 {:.2f}%", in.fp32_acc), "#2ca02c", "2 3"});
+  if (const double fp32 = fp32_on_split(in, acc); std::isfinite(fp32))
+    plot.lines.push_back(
+        {svg::RefLine::horizontal, fp32, fmt::format("fp32 {:.2f}%", fp32), "#2ca02c", "2 3"});
   return plot.render();
 }
 
 /// Accuracy per search episode and the best within budget so far: shows the
 /// warm-up, the exploration decay and when the search stopped improving.
 /// Empty if no point has an episode.
-std::string progress_plot(const ReportInput& in, double y_lo, double y_hi) {
+std::string progress_plot(const ReportInput& in, Objective acc, double y_lo, double y_hi) {
+  auto y_of = [&](const DesignPoint* p) { return objective_value(*p, acc); };
   std::vector<const DesignPoint*> pts;
   for (const auto& p : in.points)
-    if (p.episode >= 0 && std::isfinite(p.accuracy())) pts.push_back(&p);
+    if (p.episode >= 0 && std::isfinite(y_of(&p))) pts.push_back(&p);
   if (pts.empty()) return "";
   std::stable_sort(pts.begin(), pts.end(), [](const DesignPoint* a, const DesignPoint* b) {
     return a->episode < b->episode;
@@ -183,7 +202,7 @@ std::string progress_plot(const ReportInput& in, double y_lo, double y_hi) {
   plot.id = "progress";
   plot.title = "Search progress";
   plot.x_label = "episode";
-  plot.y_label = "top-1 accuracy (%)";
+  plot.y_label = accuracy_axis_label(acc);
   plot.y_min = y_lo;
   plot.y_max = y_hi;
   svg::Series ok, over, best;
@@ -196,16 +215,16 @@ std::string progress_plot(const ReportInput& in, double y_lo, double y_hi) {
   for (const DesignPoint* p : pts) {
     svg::Series& s = p->feasible ? ok : over;
     s.x.push_back(p->episode);
-    s.y.push_back(p->accuracy());
-    s.tooltips.push_back(fmt::format("{}: accuracy {}%{}", p->label, show_acc(p->accuracy()),
+    s.y.push_back(y_of(p));
+    s.tooltips.push_back(fmt::format("{}: accuracy {}%{}", p->label, show_acc(y_of(p)),
                                      p->feasible ? "" : " (over budget)"));
-    if (p->feasible && (!std::isfinite(best_acc) || p->accuracy() > best_acc)) {
+    if (p->feasible && (!std::isfinite(best_acc) || y_of(p) > best_acc)) {
       // A step: hold the old best up to this episode, then jump.
       if (std::isfinite(best_acc)) {
         best.x.push_back(p->episode);
         best.y.push_back(best_acc);
       }
-      best_acc = p->accuracy();
+      best_acc = y_of(p);
       best.x.push_back(p->episode);
       best.y.push_back(best_acc);
     }
@@ -219,33 +238,35 @@ std::string progress_plot(const ReportInput& in, double y_lo, double y_hi) {
   best.name = "best within budget so far";
   for (auto* s : {&ok, &over, &best})
     if (!s->x.empty()) plot.series.push_back(*s);
-  if (std::isfinite(in.fp32_acc))
-    plot.lines.push_back({svg::RefLine::horizontal, in.fp32_acc,
-                          fmt::format("fp32 {:.2f}%", in.fp32_acc), "#2ca02c", "2 3"});
+  if (const double fp32 = fp32_on_split(in, acc); std::isfinite(fp32))
+    plot.lines.push_back(
+        {svg::RefLine::horizontal, fp32, fmt::format("fp32 {:.2f}%", fp32), "#2ca02c", "2 3"});
   return "<figure>" + plot.render() + "</figure>\n";
 }
 
 /// The shared accuracy range of the scatter plots: everything that matters,
 /// but not down to collapsed policies (those sit on the axis as triangles).
-std::pair<double, double> accuracy_range(const ReportInput& in,
-                                         const std::vector<DesignPoint>& all) {
+std::pair<double, double> accuracy_range(const ReportInput& in, const std::vector<DesignPoint>& all,
+                                         Objective split) {
   std::vector<double> acc;
-  double best = in.fp32_acc;
+  const double fp32 = fp32_on_split(in, split);
+  double best = fp32;
   auto see = [&](double a) {
     if (!std::isfinite(a)) return;
     acc.push_back(a);
     if (!std::isfinite(best) || a > best) best = a;
   };
   for (const auto& p : all)
-    if (p.kind != "fp32") see(p.accuracy());
+    if (p.kind != "fp32") see(objective_value(p, split));
   if (acc.empty()) return {0, 100};
   // At most 30 points below the best: the range a deployment would consider.
   double floor_acc = best - 30;
   double lo = best;
   for (double a : acc)
     if (a >= floor_acc) lo = std::min(lo, a);
-  if (std::isfinite(in.fp32_acc)) lo = std::min(lo, in.fp32_acc);
-  svg::Ticks t = svg::nice_ticks(lo, best, 6);
+  if (std::isfinite(fp32)) lo = std::min(lo, fp32);
+  // Headroom above the best point so that its marker and label stay inside.
+  svg::Ticks t = svg::nice_ticks(lo, best + 0.06 * std::max(best - lo, 1.0), 6);
   return {std::max(0.0, t.lo), std::min(100.0, t.hi)};
 }
 
@@ -437,7 +458,8 @@ std::string report_html(const ReportInput& in) {
   }
 
   // Scatter plots.
-  auto [y_lo, y_hi] = accuracy_range(in, all);
+  const Objective split = report_accuracy(in);
+  auto [y_lo, y_hi] = accuracy_range(in, all, split);
   std::vector<Axis> axes = {
       {"lat", "Accuracy vs latency", "latency", Objective::latency, &DesignPoint::latency_s,
        u.latency, "latency"},
@@ -449,19 +471,22 @@ std::string report_html(const ReportInput& in) {
        "bit operations"},
   };
   o += "<h2>Accuracy vs cost</h2>\n";
-  o += "<p class=\"note\">Faint dots: every evaluated policy. Line: the policies no other policy "
-       "beats in both "
-       "accuracy and that cost. Dashed red: the budget. Hover a point for its figures; pareto.json "
-       "has the "
-       "front over all four objectives, points.csv every point.</p>\n";
+  o += fmt::format(
+      "<p class=\"note\">Accuracy on the {} for every point, so that points compare (the tables "
+      "give the test split). Faint dots: every evaluated policy. Line: the policies no other "
+      "policy beats in both accuracy and that cost. Dashed red: the budget. Hover a point for its "
+      "figures; pareto.json has the front over all four objectives, points.csv every point.</p>\n",
+      split == Objective::acc_search ? "search's evaluation split"
+      : split == Objective::acc_test ? "test split"
+                                     : "test split where measured, else the search split");
   o += "<div class=\"grid\">\n";
   for (const auto& ax : axes) {
     bool any = false;
     for (const auto& p : all) any = any || std::isfinite(p.*ax.field);
     if (!any) continue;
-    o += "<figure>" + scatter(in, all, ax, y_lo, y_hi, u) + "</figure>\n";
+    o += "<figure>" + scatter(in, all, ax, split, y_lo, y_hi, u) + "</figure>\n";
   }
-  o += progress_plot(in, y_lo, y_hi);
+  o += progress_plot(in, split, y_lo, y_hi);
   o += "</div>\n";
 
   // Per layer.
@@ -474,22 +499,24 @@ std::string report_html(const ReportInput& in) {
   // The front.
   const std::vector<size_t> front = report_front(in);
   o += fmt::format("<h2>Pareto front ({} policies)</h2>\n", front.size());
-  o += "<p class=\"note\">Non-dominated over accuracy, latency, energy and size, ordered by "
-       "latency. "
-       "The policy lists w/a bits per layer in layer order.</p>\n";
+  o += fmt::format(
+      "<p class=\"note\">Non-dominated over accuracy ({}), latency, energy and size, ordered by "
+      "latency. The policy lists w/a bits per layer in layer order.</p>\n",
+      split == Objective::acc_search ? "search split"
+      : split == Objective::acc_test ? "test split"
+                                     : "test where measured, else search");
   o += "<div class=\"scroll\"><table>\n";
   o += fmt::format(
-      "<tr><th class=\"l\">label</th><th>accuracy %</th><th>latency ({})</th><th>\u00d7 W8A8</th>"
+      "<tr><th class=\"l\">label</th><th>search acc %</th><th>test acc %</th><th>latency "
+      "({})</th><th>\u00d7 W8A8</th>"
       "<th>energy ({})</th><th>\u00d7 W8A8</th><th>size ({})</th><th "
       "class=\"l\">policy</th></tr>\n",
       escape(u.latency.name), escape(u.energy.name), escape(u.size.name));
   const size_t kMaxRows = 60;
   for (size_t r = 0; r < front.size() && r < kMaxRows; ++r) {
     const DesignPoint& p = all[front[r]];
-    double acc = p.accuracy();
     o += std::string(p.kind == "chosen" ? "<tr class=\"chosen\">" : "<tr>") +
-         td(short_label(p), "l") +
-         td(show_acc(acc) + (std::isfinite(p.acc_test) || !std::isfinite(acc) ? "" : "*")) +
+         td(short_label(p), "l") + td(show_acc(p.acc_search)) + td(show_acc(p.acc_test)) +
          td(show(p.latency_s * u.latency.scale)) +
          td(show_ratio(ratio(p.latency_s, in.w8a8_latency_s))) +
          td(show(p.energy_pj * u.energy.scale)) +

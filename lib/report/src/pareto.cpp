@@ -15,24 +15,37 @@ double DesignPoint::accuracy() const { return std::isfinite(acc_test) ? acc_test
 
 namespace {
 
+bool is_accuracy(Objective o) {
+  return o == Objective::accuracy || o == Objective::acc_search || o == Objective::acc_test;
+}
+
 /// The objective as "higher is better".
 double goodness(const DesignPoint& p, Objective o) {
-  switch (o) {
-    case Objective::accuracy:
-      return p.accuracy();
-    case Objective::latency:
-      return -p.latency_s;
-    case Objective::energy:
-      return -p.energy_pj;
-    case Objective::size:
-      return -p.size_bits;
-    case Objective::bops:
-      return -p.bops;
-  }
-  return kNaN;
+  double v = objective_value(p, o);
+  return is_accuracy(o) ? v : -v;
 }
 
 }  // namespace
+
+double objective_value(const DesignPoint& p, Objective o) {
+  switch (o) {
+    case Objective::accuracy:
+      return p.accuracy();
+    case Objective::acc_search:
+      return p.acc_search;
+    case Objective::acc_test:
+      return p.acc_test;
+    case Objective::latency:
+      return p.latency_s;
+    case Objective::energy:
+      return p.energy_pj;
+    case Objective::size:
+      return p.size_bits;
+    case Objective::bops:
+      return p.bops;
+  }
+  return kNaN;
+}
 
 std::vector<size_t> pareto_front(const std::vector<DesignPoint>& points,
                                  const std::vector<Objective>& objectives) {
@@ -76,11 +89,11 @@ std::vector<size_t> pareto_front(const std::vector<DesignPoint>& points,
   // Costs ascending in the given order, then accuracy descending, then index.
   std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
     for (size_t o = 0; o < k; ++o) {
-      if (objectives[o] == Objective::accuracy) continue;
+      if (is_accuracy(objectives[o])) continue;
       if (v[a * k + o] != v[b * k + o]) return v[a * k + o] > v[b * k + o];
     }
     for (size_t o = 0; o < k; ++o)
-      if (objectives[o] == Objective::accuracy && v[a * k + o] != v[b * k + o])
+      if (is_accuracy(objectives[o]) && v[a * k + o] != v[b * k + o])
         return v[a * k + o] > v[b * k + o];
     return a < b;
   });
@@ -122,13 +135,27 @@ std::vector<DesignPoint> candidate_points(const ReportInput& in) {
   return out;
 }
 
+Objective report_accuracy(const ReportInput& in) {
+  bool all_test = true, all_search = true, any = false;
+  for (const auto& p : candidate_points(in)) {
+    if (p.kind == "fp32" || !std::isfinite(p.latency_s)) continue;
+    any = true;
+    all_test = all_test && std::isfinite(p.acc_test);
+    all_search = all_search && std::isfinite(p.acc_search);
+  }
+  if (any && all_test) return Objective::acc_test;
+  if (any && all_search) return Objective::acc_search;
+  return Objective::accuracy;
+}
+
 std::vector<size_t> report_front(const ReportInput& in) {
   std::vector<DesignPoint> all = candidate_points(in);
   // fp32 is a reference, not a design for the accelerator: keep it off the
   // front by making its objectives invalid in a copy.
   for (auto& p : all)
     if (p.kind == "fp32") p.latency_s = kNaN;
-  return pareto_front(all);
+  return pareto_front(
+      all, {report_accuracy(in), Objective::latency, Objective::energy, Objective::size});
 }
 
 namespace detail {

@@ -351,20 +351,48 @@ std::string ScatterPlot::render() const {
       }
       o += "</g>\n";
     }
+  }
+  // Point labels, placed greedily so that they do not overlap: later series
+  // (drawn on top, e.g. the chosen point) choose first; each label tries
+  // positions around its point and is left out (its tooltip remains) if
+  // none is free inside the plot.
+  struct Box {
+    double x0, y0, x1, y1;
+  };
+  std::vector<Box> placed;
+  for (auto it = series.rbegin(); it != series.rend(); ++it) {
+    const Series& s = *it;
+    const size_t n = std::min(s.x.size(), s.y.size());
+    const double f = s.style.label_font_px;
     for (size_t i = 0; i < n && i < s.labels.size(); ++i) {
       if (s.labels[i].empty() || !std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || s.y[i] < yt.lo)
         continue;
-      double x = px(s.x[i]), y = py(s.y[i]);
-      double r = s.style.size_px + 3;
-      // Beside the point (up-right, or down-right for label_below) unless that leaves the plot.
-      bool left = x + r + text_width_px(s.labels[i], s.style.label_font_px) > ml + pw;
-      double ty = s.style.label_below ? y + r + s.style.label_font_px * 0.8 : y - r;
-      o += fmt::format(
-          "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"{}\" fill=\"#222\" "
-          "stroke=\"#fff\" "
-          "stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
-          num(left ? x - r : x + r), num(std::clamp(ty, mt + 10, mt + H - 4)),
-          left ? "end" : "start", num(s.style.label_font_px), escape(s.labels[i]));
+      const double x = px(s.x[i]), y = std::max(py(s.y[i]), mt), r = s.style.size_px + 2;
+      const double w = text_width_px(s.labels[i], f), h = f;
+      // (baseline offset, left-anchored?) in order of preference.
+      struct Pos {
+        double dy;
+        bool left;
+      };
+      std::vector<Pos> tries = {{-r, false},         {r + h * 0.8, false}, {-r, true},
+                                {r + h * 0.8, true}, {-r - h, false},      {r + h * 1.8, false},
+                                {-r - h, true},      {r + h * 1.8, true}};
+      if (s.style.label_below) std::swap(tries[0], tries[1]);
+      for (const Pos& t : tries) {
+        double tx = t.left ? x - r : x + r, ty = y + t.dy;
+        Box b{t.left ? tx - w : tx, ty - h * 0.8, t.left ? tx : tx + w, ty + h * 0.2};
+        if (b.x0 < ml || b.x1 > ml + pw || b.y0 < mt || b.y1 > mt + H) continue;
+        bool clash = false;
+        for (const Box& q : placed)
+          clash = clash || (b.x0 < q.x1 && q.x0 < b.x1 && b.y0 < q.y1 && q.y0 < b.y1);
+        if (clash) continue;
+        placed.push_back(b);
+        o += fmt::format(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"{}\" fill=\"#222\" "
+            "stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
+            num(tx), num(ty), t.left ? "end" : "start", num(f), escape(s.labels[i]));
+        break;
+      }
     }
   }
   if (below > 0)

@@ -137,3 +137,29 @@ TEST_CASE("pareto_front matches the all-pairs definition on random points with t
       CHECK(pts[front[r - 1]].latency_s <= pts[front[r]].latency_s);
   }
 }
+
+TEST_CASE("report_accuracy compares every point on one split") {
+  haq::report::ReportInput in;
+  DesignPoint a = with_policy(pt(90, 1, 1, 1, "ddpg#1"), 4);  // search 90, no test
+  DesignPoint b = with_policy(pt(89, 2, 2, 2, "ddpg#2"), 6);
+  b.acc_test = 88;  // re-measured: the test split reads lower
+  in.points = {a, b};
+  // Mixed: compare on the search split, where b (89 at cost 2) is dominated by a.
+  CHECK(haq::report::report_accuracy(in) == Objective::acc_search);
+  CHECK(haq::report::report_front(in) == std::vector<size_t>{0});
+  // Per point "test else search" would have kept b too (88 < 90 anyway) -- make the
+  // mixing matter: a's search accuracy above b's test, b's search accuracy above a's.
+  in.points[0].acc_search = 88.5;
+  in.points[1].acc_search = 95;
+  CHECK(haq::report::report_front(in) == std::vector<size_t>{0, 1});
+  // Everything measured on test: the test split.
+  in.points[0].acc_test = 87;
+  CHECK(haq::report::report_accuracy(in) == Objective::acc_test);
+  CHECK(haq::report::report_front(in) == std::vector<size_t>{0, 1});
+  in.points[1].acc_test = 86;
+  CHECK(haq::report::report_front(in) == std::vector<size_t>{0});
+  // Neither split complete: test where measured, else search.
+  in.points[0].acc_test = haq::report::kNaN;
+  in.points[1].acc_search = haq::report::kNaN;
+  CHECK(haq::report::report_accuracy(in) == Objective::accuracy);
+}

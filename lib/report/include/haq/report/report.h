@@ -112,16 +112,21 @@ struct ReportInput {
 
 /// An objective of the Pareto front.
 enum class Objective {
-  accuracy,  ///< DesignPoint::accuracy(), higher is better
-  latency,   ///< latency_s, lower is better
-  energy,    ///< energy_pj, lower is better
-  size,      ///< size_bits, lower is better
-  bops,      ///< bops, lower is better
+  accuracy,    ///< DesignPoint::accuracy() (test, else search), higher is better
+  acc_search,  ///< acc_search only, higher is better
+  acc_test,    ///< acc_test only, higher is better
+  latency,     ///< latency_s, lower is better
+  energy,      ///< energy_pj, lower is better
+  size,        ///< size_bits, lower is better
+  bops,        ///< bops, lower is better
 };
 
 /// The accuracy/latency/energy/size objectives of pareto.json.
 inline const std::vector<Objective> kDefaultObjectives = {Objective::accuracy, Objective::latency,
                                                           Objective::energy, Objective::size};
+
+/// The point's value of an objective, as stored (costs not negated).
+double objective_value(const DesignPoint& p, Objective o);
 
 /// Indices of the non-dominated points over `objectives`. A point is
 /// dominated if another is at least as good in every objective and better in
@@ -139,9 +144,18 @@ std::vector<size_t> pareto_front(const std::vector<DesignPoint>& points,
 /// layers) are never merged. The chosen point is left out if its label is "".
 std::vector<DesignPoint> candidate_points(const ReportInput& in);
 
-/// The Pareto front (kDefaultObjectives) of candidate_points(), fp32 excluded
-/// (it is a reference, not a design for the accelerator): indices into
-/// candidate_points(in), in pareto_front order.
+/// The accuracy the report compares points by. Accuracies of two splits are
+/// not comparable (the search's evaluation subset usually reads higher than
+/// the test split), so one split is used for every point: acc_test if every
+/// design point (not fp32, with a finite latency) has it, else acc_search if
+/// every one has that, else Objective::accuracy (test where measured).
+/// A search that re-measures only its front on the test split therefore
+/// gets a front and plots on the search split, with test figures alongside.
+Objective report_accuracy(const ReportInput& in);
+
+/// The Pareto front over {report_accuracy(in), latency, energy, size} of
+/// candidate_points(), fp32 excluded (it is a reference, not a design for
+/// the accelerator): indices into candidate_points(in), in pareto_front order.
 std::vector<size_t> report_front(const ReportInput& in);
 
 /// points.csv: a header row and one row per candidate point (RFC 4180
