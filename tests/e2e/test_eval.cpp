@@ -46,7 +46,7 @@ TEST_CASE("haq eval is deterministic for a seed and prints a text report") {
   CHECK(acc_lines(a.out) == acc_lines(b.out));
 }
 
-TEST_CASE("haq eval with --bits fp32 reproduces fp32; with a policy file runs it") {
+TEST_CASE("haq eval with --bits fp32 reproduces fp32, with a policy file runs it") {
   auto r = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
                     "--samples", "200", "--calib", "32", "--bits", "fp32", "--json"});
   REQUIRE(r.exit_code == 0);

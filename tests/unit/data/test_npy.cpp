@@ -82,7 +82,7 @@ TEST_CASE("npy pairs round-trip: float32/uint8, NCHW/NHWC, int32/int64 labels", 
   }
 }
 
-TEST_CASE("npy: N x H x W, N x D, train;test pairs, a folder, unlabeled", "[data][npy]") {
+TEST_CASE("npy: N x H x W, N x D, train,test pairs, a folder, unlabeled", "[data][npy]") {
   fs::path dir = haq::test::scratch_dir("data_npy_forms");
   std::vector<uint8_t> px(2 * 3 * 5);
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i);

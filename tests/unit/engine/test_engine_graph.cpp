@@ -238,7 +238,7 @@ TEST_CASE("bias correction removes the mean output shift of weight quantization"
   CHECK(on < 0.1 * off);
 }
 
-TEST_CASE("PolicyEvaluator caches per policy; an all-fp32 policy reproduces fp32") {
+TEST_CASE("PolicyEvaluator caches per policy, an all-fp32 policy reproduces fp32") {
   const int64_t B = 4;
   GraphBuilder gb(B, {1, 6, 6}, 3);
   auto c = gb.conv("input", 4, 3, 1, 1);

@@ -125,7 +125,7 @@ TEST_CASE("profile: errors name the file and the exact JSON pointer") {
   CHECK(error_of(j) == "bismo.json: /energy/dram_pj_per_bit: expected a non-negative number, got -1.5");
 }
 
-TEST_CASE("profile: table profiles read their CSV; bad rows name the line") {
+TEST_CASE("profile: table profiles read their CSV, bad rows name the line") {
   auto dir = haq::test::scratch_dir("hw_profile_table");
   json j = valid_profile();
   j["architecture"] = "table";

@@ -159,7 +159,7 @@ TEST_CASE("bit-serial: compute cycles scale exactly with w*a on a compute-bound 
   CHECK(c.dram_read_bits == 96 * 9 * 8 + 96 * 196 * 8);
 }
 
-TEST_CASE("a large FC layer at batch 1 is memory-bound; its latency stops falling with bits") {
+TEST_CASE("a large FC layer at batch 1 is memory-bound, its latency stops falling with bits") {
   HardwareProfile p = bit_serial_profile();
   model::Layer fc = fc_layer("fc", 4096, 4096);
   // Weights 4096*4096*w bits over 64 bits/cycle = 262144*w cycles >> compute 8192*w*a.

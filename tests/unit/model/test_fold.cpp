@@ -100,7 +100,7 @@ TEST_CASE("Identity and Dropout disappear, also in front of a graph output") {
   CHECK(g.original_op_counts.at("Dropout") == 1);
 }
 
-TEST_CASE("Gather, Squeeze, Transpose and Reshape on constants fold; Gather on activations runs") {
+TEST_CASE("Gather, Squeeze, Transpose and Reshape on constants fold, Gather on activations runs") {
   ModelBuilder b(13);
   b.input("x", {2, 3});
   b.init("table", {3, 2}, {1, 2, 3, 4, 5, 6});

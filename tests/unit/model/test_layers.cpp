@@ -239,7 +239,7 @@ TEST_CASE("auto_pad SAME_UPPER, SAME_LOWER and VALID resolve into explicit pads"
   }
 }
 
-TEST_CASE("depthwise convs are detected; grouped and dilated geometry is recorded") {
+TEST_CASE("depthwise convs are detected, grouped and dilated geometry is recorded") {
   ModelBuilder b(13);
   b.input("x", {1, 8, 10, 10});
   b.init_random("dw", {8, 1, 3, 3}, 1);

@@ -135,7 +135,7 @@ TEST_CASE("agents: knapsack finds the optimum of a separable problem", "[search]
   CHECK(acc(to_policy(p.layers, *sol)) == Approx(best_brute));
 }
 
-TEST_CASE("agents: greedy walks to a feasible policy; random is feasible", "[search][agents]") {
+TEST_CASE("agents: greedy walks to a feasible policy, random is feasible", "[search][agents]") {
   auto p = fake::fake_problem("latency<=0.3x,size<=0.6x");
   Environment env(p.layers, p.costs, p.budgets, p.w_range, p.a_range);
   auto acc = *p.accuracy.target<fake::FakeAccuracy>();

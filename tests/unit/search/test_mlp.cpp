@@ -68,7 +68,7 @@ TEST_CASE("mlp: closed form of a one-layer linear net", "[search][mlp]") {
   CHECK(dx == std::vector<float>{2.f, -3.f, 4.f, -6.f});
 }
 
-TEST_CASE("mlp: Adam fits a regression; save/load round-trips exactly", "[search][mlp]") {
+TEST_CASE("mlp: Adam fits a regression, save/load round-trips exactly", "[search][mlp]") {
   auto rng = make_rng(3, "test");
   Mlp net({1, 16, 16, 1}, OutputActivation::linear, rng, 0.1f);
   Adam opt(net.params().size(), 1e-2f);
