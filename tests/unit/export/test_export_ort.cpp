@@ -86,7 +86,7 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
   const auto calib_idx = data::sample_indices(train, 512, derive_seed(0, "eval.calib"));
   const auto labels = engine::labels_of(test_set, eval_idx);
 
-  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet"}) {
+  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet", "fmnist-resnet"}) {
     const std::string model_path = test::source_path(std::string("models/") + name + ".onnx");
     model::ImportOptions io;
     io.batch = 256;
