@@ -1,6 +1,8 @@
 #include "haq/hw/simulate.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <cmath>
 #include <limits>
 
@@ -163,11 +165,12 @@ struct MapContext {
   int64_t compute = 0;
   double input_density = 1;  // unique input elements / (M*K), <= 1
   int64_t in_bits = 0, w_bits_total = 0, out_bits = 0;  // per group, one pass
+  int64_t in_write_bits = 0;  // per group: the producer's write of this layer's input (LayerIo)
   double utilisation = 1;  // useful ops / (compute cycles * peak ops per cycle), <= 1
 };
 
 MapContext make_context(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
-                        int64_t group_block) {
+                        int64_t group_block, const LayerIo& io) {
   MapContext c;
   c.L = lower_layer(layer, p.batch, group_block);
   c.A = array_model(c.L, w_bits, a_bits, p);
@@ -181,7 +184,8 @@ MapContext make_context(const model::Layer& layer, int w_bits, int a_bits, const
   // Block-diagonal weights: only the b diagonal blocks cross the DRAM
   // interface; the loader writes the zeros into the weight buffer.
   c.w_bits_total = c.L.k * c.L.n * w_bits / c.L.group_block;
-  c.out_bits = c.L.m * c.L.n * p.memory.output_bits;
+  c.out_bits = io.output_to_layer ? 0 : c.L.m * c.L.n * p.memory.output_bits;
+  c.in_write_bits = io.input_from_layer ? c.in_bits : 0;
   // Bit-serial useful work is binary MACs (MACs * w * a); bit-fusion's is MACs.
   double macs = double(layer.macs) * double(p.batch);
   double useful = p.architecture == Architecture::bit_serial ? macs * w_bits * a_bits : macs;
@@ -216,11 +220,13 @@ void cost_tiling(const MapContext& c, const HardwareProfile& p, int64_t tm, int6
     return per_gemm_bits / L.group_block * L.layer_groups;
   };
   const int64_t rd = all_groups(c.in_bits) * in_fetch + all_groups(c.w_bits_total) * w_fetch;
-  const int64_t wr = all_groups(c.out_bits);
+  const int64_t wr = all_groups(c.out_bits) + all_groups(c.in_write_bits);
   const int64_t transfer = ceil_div(rd + wr, bw);
   // The first tile's loads cannot overlap compute, nor the last tile's write-back.
   const int64_t fill = ceil_div(input_tile_bits(c, tm, tk) + ceil_div(tk * tn * c.w_bits, L.group_block), bw);
-  const int64_t drain = ceil_div(tm * tn * mem.output_bits, bw);
+  // (An output charged to its consumers has no drain here either: its whole
+  // write is part of the consumers' transfers.)
+  const int64_t drain = c.out_bits == 0 ? 0 : ceil_div(tm * tn * mem.output_bits, bw);
   const int64_t overlapped = std::max<int64_t>(0, transfer - fill - drain);
   out.cycles = fill + std::max(c.compute, overlapped) + drain;
   out.compute_cycles = c.compute;
@@ -278,10 +284,10 @@ void finish_cost(LayerCost& c, const model::Layer& layer, int w_bits, int a_bits
 
 LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
                           int64_t tile_m, int64_t tile_k, int64_t tile_n, LoopOrder order,
-                          int64_t group_block) {
+                          int64_t group_block, const LayerIo& io) {
   check_bits(w_bits, a_bits, p);
   HAQ_ASSERT(p.architecture != Architecture::table && tile_m > 0 && tile_k > 0 && tile_n > 0);
-  MapContext c = make_context(layer, w_bits, a_bits, p, group_block);
+  MapContext c = make_context(layer, w_bits, a_bits, p, group_block, io);
   LayerCost out;
   std::string overflow = tiling_overflow(c, p, tile_m, tile_k, tile_n);
   if (overflow.empty()) {
@@ -295,7 +301,8 @@ LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, con
   return out;
 }
 
-LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p) {
+LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
+                         const LayerIo& io) {
   check_bits(w_bits, a_bits, p);
   LayerCost best;
   if (p.architecture == Architecture::table) {
@@ -321,7 +328,7 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
     if (b >= groups) break;
   }
   {
-    const MapContext c = make_context(layer, w_bits, a_bits, p, block);
+    const MapContext c = make_context(layer, w_bits, a_bits, p, block, io);
     const auto tms = tile_candidates(c.L.m, c.A.granule_m);
     const auto tks = tile_candidates(c.L.k, c.A.granule_k);
     const auto tns = tile_candidates(c.L.n, c.A.granule_n);
@@ -354,7 +361,7 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
   }
   if (!best.fits) {
     // "Does not fit" is a result, not an exception: say what the smallest tile needs.
-    const MapContext c = make_context(layer, w_bits, a_bits, p, 1);
+    const MapContext c = make_context(layer, w_bits, a_bits, p, 1, io);
     best = LayerCost{};
     best.fits = false;
     best.reason = tiling_overflow(c, p, c.A.granule_m, c.A.granule_k, c.A.granule_n);
@@ -375,6 +382,59 @@ const LayerCost& CostTable::at(size_t layer, int w_bits, int a_bits) const {
   return costs[(layer * nw + (w_bits - w_range.min_bits)) * na + (a_bits - a_range.min_bits)];
 }
 
+std::vector<LayerIo> layer_io(const model::Graph& graph) {
+  std::map<std::string, const model::Node*> producer;
+  std::map<std::string, std::vector<const model::Node*>> consumers;
+  for (const auto& node : graph.nodes) {
+    for (const auto& out : node.outputs) producer[out] = &node;
+    for (const auto& in : node.inputs)
+      if (!in.empty()) consumers[in].push_back(&node);
+  }
+  std::set<std::string> layer_nodes, graph_outputs;
+  for (const auto& layer : graph.layers) layer_nodes.insert(layer.name);
+  for (const auto& v : graph.outputs) graph_outputs.insert(v.name);
+  // Depth-first walks over values; `seen` keeps them linear in the graph size.
+  auto from_layer = [&](const std::string& start) {
+    std::set<std::string> seen;
+    std::vector<std::string> stack{start};
+    while (!stack.empty()) {
+      std::string v = stack.back();
+      stack.pop_back();
+      if (!seen.insert(v).second || graph.is_constant(v)) continue;
+      auto it = producer.find(v);
+      if (it == producer.end()) continue;  // a graph input
+      if (layer_nodes.count(it->second->name)) return true;
+      for (const auto& in : it->second->inputs)
+        if (!in.empty()) stack.push_back(in);
+    }
+    return false;
+  };
+  auto only_to_layers = [&](const std::string& start) {
+    std::set<std::string> seen;
+    std::vector<std::string> stack{start};
+    bool any_consumer = false;
+    while (!stack.empty()) {
+      std::string v = stack.back();
+      stack.pop_back();
+      if (!seen.insert(v).second) continue;
+      if (graph_outputs.count(v)) return false;
+      auto it = consumers.find(v);
+      if (it == consumers.end()) continue;  // unused value
+      for (const model::Node* node : it->second) {
+        if (layer_nodes.count(node->name)) {
+          any_consumer = true;
+          continue;
+        }
+        for (const auto& out : node->outputs) stack.push_back(out);
+      }
+    }
+    return any_consumer;
+  };
+  std::vector<LayerIo> io;
+  for (const auto& layer : graph.layers) io.push_back({from_layer(layer.input), only_to_layers(layer.output)});
+  return io;
+}
+
 CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) {
   CostTable t;
   t.profile = p.name;
@@ -383,13 +443,15 @@ CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) 
   t.clock_hz = p.clock_hz();
   t.w_range = p.w_bits;
   t.a_range = p.a_bits;
-  for (const auto& layer : graph.layers) {
+  const std::vector<LayerIo> io = layer_io(graph);
+  for (size_t i = 0; i < graph.layers.size(); ++i) {
+    const model::Layer& layer = graph.layers[i];
     t.layer_names.push_back(layer.name);
     t.layer_macs.push_back(layer.macs);
     t.layer_weight_params.push_back(layer.weight_params);
     for (int w = p.w_bits.min_bits; w <= p.w_bits.max_bits; ++w)
       for (int a = p.a_bits.min_bits; a <= p.a_bits.max_bits; ++a)
-        t.costs.push_back(simulate_layer(layer, w, a, p));
+        t.costs.push_back(simulate_layer(layer, w, a, p, io[i]));
   }
   return t;
 }

@@ -117,6 +117,17 @@ TEST_CASE("bit-fusion: closed-form cycles and traffic of a hand-worked conv") {
   CHECK(c.energy_compute_pj == Approx(1152 * 235.0));
   CHECK(c.energy_sram_pj == Approx(w_sram * 0.02 + in_sram * 0.05 + out_sram * 0.11));
   CHECK(c.energy_dram_pj == Approx(196608 * 15.0));
+
+  // Between two layers (LayerIo both true) the write of the 4-bit input by its
+  // producer is charged here, the output write (and its drain) to the consumers:
+  // read 163840, write 64*8*8*4 = 16384. Transfer ceil(180224/192) = 939, fill 854,
+  // no drain: 85 cycles overlap the 1152 of compute.
+  LayerCost mid = simulate_tiling(l, 4, 4, p, 64, 576, 64, LoopOrder::inputs_outer, 1, LayerIo{true, true});
+  REQUIRE(mid.fits);
+  CHECK(mid.dram_read_bits == 163840);
+  CHECK(mid.dram_write_bits == 16384);
+  CHECK(mid.cycles == 854 + 1152);
+  CHECK(mid.energy_dram_pj == Approx(180224 * 15.0));
 }
 
 TEST_CASE("bit-fusion: throughput follows the fusion factor 8/8 -> 1x, 4/4 -> 4x, 2/2 -> 16x") {

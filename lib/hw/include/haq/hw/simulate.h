@@ -86,17 +86,42 @@ int64_t compute_cycles(const model::Layer& layer, int w_bits, int a_bits,
 /// BitFusion's throughput factor floor(8/max(a,2)) * floor(8/max(w,2)).
 int64_t fusion_factor(int w_bits, int a_bits);
 
+/// Which activation writes to DRAM a layer is charged for. Between two
+/// accelerator layers the producer requantizes the activation tensor to the
+/// bits its consumer reads (the consumer's a_bits) before writing it back, so
+/// the write depends on the consumer's bits, not the producer's. To keep a
+/// layer's cost a function of its own (w_bits, a_bits) only, that write is
+/// charged to the consumer. The default (both false) is a standalone layer:
+/// its input is already in DRAM and its output is written at the profile's
+/// `output_bits`.
+struct LayerIo {
+  /// The input was written by an earlier accelerator layer at this layer's
+  /// a_bits: its write (input elements x a_bits) is charged here.
+  bool input_from_layer = false;
+  /// Every consumer of the output is an accelerator layer, which pays for
+  /// the write: no output write is charged here. False: the output (also)
+  /// leaves the accelerator, written at `output_bits`.
+  bool output_to_layer = false;
+};
+
+/// LayerIo of every layer of a graph, in graph.layers order: a layer's input
+/// comes from a layer if walking back through non-layer nodes (activations,
+/// pooling, reshapes, Adds) reaches a layer's output; its output goes only to
+/// layers if no graph output is reachable from it without passing a layer.
+std::vector<LayerIo> layer_io(const model::Graph& graph);
+
 /// Simulates one layer (mapper included). Bits outside the profile's range are
 /// Error(usage); a `table` profile without a row for the layer is Error(profile).
 LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits,
-                         const HardwareProfile& profile);
+                         const HardwareProfile& profile, const LayerIo& io = {});
 
 /// Cost of one given tiling (tile sizes are clipped to the GEMM; they should be
 /// multiples of the array's granule for the closed-form compute count to hold).
 /// fits == false with a reason if it overflows a buffer. For tests and tools.
 LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits,
                           const HardwareProfile& profile, int64_t tile_m, int64_t tile_k,
-                          int64_t tile_n, LoopOrder order, int64_t group_block = 1);
+                          int64_t tile_n, LoopOrder order, int64_t group_block = 1,
+                          const LayerIo& io = {});
 
 /// Every layer x every supported (w_bits, a_bits), computed once.
 struct CostTable {
@@ -118,7 +143,8 @@ struct CostTable {
   const LayerCost& at(size_t layer, int w_bits, int a_bits) const;
 };
 
-/// Builds the table (pure; about 64 x #layers simulate_layer calls).
+/// Builds the table (pure; about 64 x #layers simulate_layer calls), each
+/// layer simulated with its layer_io(graph).
 CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& profile);
 
 /// Totals of a policy on a cost table.
