@@ -3,7 +3,10 @@
 # (profile, budget), runs ddpg, random, greedy and knapsack at the same number
 # of episodes and prints a markdown table of the chosen policies' test
 # accuracy against fp32 and the best uniform policy that fits the budget, with
-# wall time and evaluations per second. Results go to docs/benchmarks.md by hand.
+# wall time and evaluations per second, then the per-layer bits of ddpg's
+# policy for each hardware target (a table, and an SVG figure written to
+# OUT/MODEL-policies.svg by bench/policy_figure.py). Results go to
+# docs/benchmarks.md by hand.
 #
 #   bench/search_quality.sh [--episodes 600] [--eval-samples 2000] [--models "fmnist-mobilenet fmnist-resnet"]
 #                           [--algos "ddpg random greedy knapsack"] [--out bench-out]
@@ -69,8 +72,9 @@ for model in models:
             print(f"| {model} | {prof} | {b['budget']} | {algo} | {p['accuracy']['chosen']['test']:.2f}% | "
                   f"{p['accuracy']['fp32']['test']:.2f}% | {u} | {b['ratio']:.3f}x | {n} | {e - s:.0f} s | {n / (e - s):.2f} |")
 PY
-# Do the policies differ per hardware? Per-layer bits side by side.
+# Do the policies differ per hardware? Per-layer bits side by side, and a figure.
 for model in $models; do
+  /usr/bin/python3 "$root/bench/policy_figure.py" "$out/$model" "$out/$model-policies.svg" "$model" || true
   echo; echo "Per-layer bits (w/a) of ddpg's policy for $model:"
   /usr/bin/python3 - "$out/$model" <<'PY'
 import json, os, sys
