@@ -10,6 +10,9 @@
 #
 #   bench/search_quality.sh [--episodes 600] [--eval-samples 2000] [--models "fmnist-mobilenet fmnist-resnet"]
 #                           [--algos "ddpg random greedy knapsack"] [--out bench-out]
+#                           [--targets "bismo-edge:latency<=0.5x bismo-cloud:latency<=0.5x bitfusion:energy<=0.5x"]
+# Runs already complete (policy.json and wall.txt present) are kept, so the
+# bench can be resumed or extended run by run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 haq="${HAQ:-${HAQ_BUILD_DIR:-$root/build}/apps/haq/haq}"
@@ -18,6 +21,7 @@ eval_samples=2000
 models="fmnist-mobilenet fmnist-resnet"
 algos="ddpg random greedy knapsack"
 out="$root/bench-out/search-quality"
+targets_list="bismo-edge:latency<=0.5x bismo-cloud:latency<=0.5x bitfusion:energy<=0.5x"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --episodes) episodes="$2"; shift 2 ;;
@@ -25,16 +29,18 @@ while [[ $# -gt 0 ]]; do
     --models) models="$2"; shift 2 ;;
     --algos) algos="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--episodes N] [--eval-samples N] [--models LIST] [--algos LIST] [--out DIR]" >&2; exit 2 ;;
+    --targets) targets_list="$2"; shift 2 ;;
+    *) echo "usage: $0 [--episodes N] [--eval-samples N] [--models LIST] [--algos LIST] [--targets LIST] [--out DIR]" >&2; exit 2 ;;
   esac
 done
-targets=("bismo-edge:latency<=0.5x" "bismo-cloud:latency<=0.5x" "bitfusion:energy<=0.5x")
+read -r -a targets <<< "$targets_list"
 mkdir -p "$out"
 for model in $models; do
   for t in "${targets[@]}"; do
     profile="${t%%:*}"; budget="${t#*:}"
     for algo in $algos; do
       dir="$out/$model/$profile/$algo"
+      [[ -f "$dir/policy.json" && -f "$dir/wall.txt" ]] && continue
       start=$(date +%s.%N)
       "$haq" search "$root/models/$model.onnx" --hw "$root/hardware-profiles/$profile.json" \
         --data fashion-mnist --budget "$budget" --algo "$algo" --episodes "$episodes" \
