@@ -84,15 +84,22 @@ Policy policy_from_json(const nlohmann::json& j, const model::Graph& g, const st
   return p;
 }
 
-Policy load_policy(const std::string& path, const model::Graph& g) {
-  std::string text = read_file(path);
+Policy parse_policy(const std::string& text, const model::Graph& g, const std::string& file) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(ErrorKind::policy, path, fmt::format("byte {}", e.byte), "not valid JSON");
+    fail(ErrorKind::policy, file, fmt::format("byte {}", e.byte), "not valid JSON");
+  } catch (const nlohmann::json::exception& e) {
+    // A number too large for a double (1e999) is out_of_range, not a
+    // parse_error (found by tests/fuzz/fuzz_policy).
+    fail(ErrorKind::policy, file, "", "not valid JSON: {}", e.what());
   }
-  return policy_from_json(j, g, path);
+  return policy_from_json(j, g, file);
+}
+
+Policy load_policy(const std::string& path, const model::Graph& g) {
+  return parse_policy(read_file(path), g, path);
 }
 
 nlohmann::json policy_to_json(const Policy& p) {

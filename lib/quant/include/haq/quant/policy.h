@@ -44,6 +44,11 @@ std::pair<int, int> parse_bits_spec(const std::string& spec);
 /// 1..8. Errors name the file and the JSON pointer (Error(policy)).
 Policy policy_from_json(const nlohmann::json& j, const model::Graph& g, const std::string& file);
 
+/// Parses policy JSON text and checks it (policy_from_json); `file` names the
+/// source in messages. What load_policy does after reading the file; the
+/// fuzz target (tests/fuzz/fuzz_policy.cpp) calls it on bytes in memory.
+Policy parse_policy(const std::string& text, const model::Graph& g, const std::string& file);
+
 /// Reads and checks a policy file.
 Policy load_policy(const std::string& path, const model::Graph& g);
 
