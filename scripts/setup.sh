@@ -4,7 +4,12 @@
 #   scripts/setup.sh --train  also PyTorch/ONNX for scripts/train_reference_models.py
 set -euo pipefail
 packages=(cmake g++ make libcli11-dev nlohmann-json3-dev libfmt-dev libonnx-dev libprotobuf-dev
-          protobuf-compiler libdnnl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev parallel)
+          protobuf-compiler libdnnl-dev ocl-icd-opencl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev parallel
+          clang libclang-rt-dev llvm)
+# ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but its CMake config
+# requires OpenCL. clang + libclang-rt-dev (Debian's default clang, 14 on bookworm, and its
+# libFuzzer/sanitizer runtimes) for scripts/fuzz.sh; llvm for llvm-symbolizer,
+# which turns sanitizer reports into file:line stacks.
 if [[ "${1:-}" == "--train" ]]; then
   packages+=(python3-torch python3-torchvision python3-onnx python3-numpy)
 fi
