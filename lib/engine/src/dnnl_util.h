@@ -24,6 +24,27 @@ struct PostOp {
   float lo = 0, hi = 0;  ///< clip bounds
 };
 
+/// How a quantized layer's input reaches the int8 primitive (see Int8Split):
+/// always u8, signed levels stored as level + zero_point (oneDNN subtracts
+/// it exactly, in s32, padding included); `split`: input channels duplicated
+/// within each group, the primitive holds the two halves of the weights.
+struct Int8Src {
+  int32_t zero_point = 0;
+  bool split = false;
+};
+
+/// The zero point that makes the levels of a signed `bits`-bit quantizer u8.
+inline int32_t signed_zero_point(int bits) { return int32_t{1} << (bits - 1); }
+
+/// Int8Src for a layer reducing over `reduce_per_group` input channels of a
+/// group, whose u8 codes reach `max_code` and weights `max_abs_w`.
+Int8Src plan_int8_src(int64_t reduce_per_group, int32_t max_code, int32_t max_abs_w, int32_t zero_point,
+                      Int8Split mode);
+
+/// Copies `pixels` rows of groups x cg u8 codes to rows of groups x 2cg,
+/// each group's cg codes twice: the input of a split layer.
+void duplicate_channels(const uint8_t* src, uint8_t* dst, int64_t pixels, int64_t groups, int64_t cg);
+
 /// A convolution primitive with its weights (reordered to the primitive's
 /// preferred layout) and bias memory. Activations are NHWC.
 struct ConvPrim {
@@ -32,13 +53,15 @@ struct ConvPrim {
   dnnl::memory weights, bias;
 };
 
-/// Builds a convolution: `src_type` f32, u8 or s8 (then `weights` are s8
-/// levels and `output_scales` has one per output channel); weights are
-/// canonical (OIHW, groups folded into O). Error(unsupported) with `where`
-/// if oneDNN has no implementation.
+/// Builds a convolution: `src_type` f32 or u8 (then `weights` are s8
+/// levels, `output_scales` has one per output channel and `src8` says how
+/// the input is laid out); weights are canonical (OIHW, groups folded into
+/// O). The ConvSpec is the layer's own; a split primitive's src_md has twice
+/// its channels. Error(unsupported) with `where` if oneDNN has no implementation.
 ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
                    const std::vector<float>& bias, const std::vector<float>& output_scales,
-                   const PostOp& post, const std::string& where, dt dst_type = dt::f32);
+                   const PostOp& post, const std::string& where, dt dst_type = dt::f32,
+                   const Int8Src& src8 = {});
 
 /// A matmul primitive (rows x K) x (K x N) with weights and bias memory.
 struct MatmulPrim {
@@ -47,9 +70,11 @@ struct MatmulPrim {
   dnnl::memory weights, bias;
 };
 
-/// Builds a matmul; weights are canonical [N, K] (f32 or s8 levels).
+/// Builds a matmul; weights are canonical [N, K] (f32 or s8 levels); a
+/// split primitive's src_md is rows x 2K.
 MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const void* weights,
                        const std::vector<float>& bias, const std::vector<float>& output_scales,
-                       const PostOp& post, const std::string& where);
+                       const PostOp& post, const std::string& where, dt dst_type = dt::f32,
+                       const Int8Src& src8 = {});
 
 }  // namespace haq::engine::detail

@@ -101,10 +101,12 @@ void reorder_4d(const float* src, bool src_nhwc, float* dst, bool dst_nhwc,
 // Quantizes n contiguous values into u8/s8 levels exactly as ActQuant::level
 // does, in a form the compiler vectorizes (this loop runs over every
 // quantized layer input of every batch).
-void quantize_flat(const float* src, uint8_t* dst, int64_t n, const quant::ActQuant& aq) {
+// The codes are u8: level + zp (zp = 0 for unsigned quantizers).
+void quantize_flat(const float* src, uint8_t* dst, int64_t n, const quant::ActQuant& aq, int32_t zp) {
   if (aq.binary()) {
+    const auto one = static_cast<uint8_t>(zp + 1), minus_one = static_cast<uint8_t>(zp - 1);
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] >= 0.f ? uint8_t{1} : uint8_t{0xff};
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] >= 0.f ? one : minus_one;
     return;
   }
   const float inv = aq.inv_scale, lo = static_cast<float>(aq.lo), hi = static_cast<float>(aq.hi);
@@ -115,7 +117,7 @@ void quantize_flat(const float* src, uint8_t* dst, int64_t n, const quant::ActQu
     v = v >= lo ? v : lo;  // NaN -> lo, as ActQuant::level
     v = v > hi ? hi : v;
     v = (v + magic) - magic;
-    dst[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+    dst[i] = static_cast<uint8_t>(static_cast<int32_t>(v) + zp);
   }
 }
 
@@ -153,6 +155,7 @@ struct Engine::Impl {
     ConvPrim conv;
     MatmulPrim mm;
     quant::ActQuant aq;
+    Int8Src src8;  // zero point of the u8 codes; split input
   };
   std::map<std::tuple<int, int, int>, QPrim> qprims;
 
@@ -182,6 +185,15 @@ struct Engine::Impl {
     vals[id].nhwc = nhwc;
   }
   std::vector<uint8_t> qbuf;  // quantized layer input
+  std::vector<uint8_t> qbuf2;  // the same, channels duplicated, for a split layer
+  // The codes in qbuf as the primitive reads them: qbuf, or for a split layer
+  // its channels duplicated per group into qbuf2.
+  const uint8_t* split_input(const Int8Src& src8, int64_t pixels, int64_t groups, int64_t cg) {
+    if (!src8.split) return qbuf.data();
+    qbuf2.resize(static_cast<size_t>(pixels * groups * cg * 2));
+    duplicate_channels(qbuf.data(), qbuf2.data(), pixels, groups, cg);
+    return qbuf2.data();
+  }
   std::vector<float> tmp;
 
   Impl(Graph graph, EngineOptions o);
@@ -584,14 +596,21 @@ const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits) {
     scales[c] = q.aq.scale * qw.scales[c];
     bias_acc[c] = (b[c] + sh[c]) / scales[c];
   }
-  const dt src_type = q.aq.is_unsigned ? dt::u8 : dt::s8;
+  // u8 codes always (signed levels shifted by a zero point oneDNN removes
+  // exactly), split where this CPU's int8 kernels could saturate.
+  const int32_t zp = q.aq.is_unsigned ? 0 : signed_zero_point(a_bits);
+  int32_t max_w = 0;
+  for (int8_t v : qw.values) max_w = std::max(max_w, std::abs(int32_t{v}));
+  const int64_t reduce = l.kind == LayerKind::conv ? l.c_in / l.groups : l.c_in;
+  q.src8 = plan_int8_src(reduce, q.aq.hi + zp, max_w, zp, opt.int8_split);
   const std::string where = fmt::format("layer '{}'", l.name);
   const PostOp& post = steps[layer_step[li]].post;
   if (l.kind == LayerKind::conv)
-    q.conv = make_conv(conv_spec(l), src_type, qw.values.data(), bias_acc, scales, post, where);
+    q.conv = make_conv(conv_spec(l), dt::u8, qw.values.data(), bias_acc, scales, post, where,
+                       dt::f32, q.src8);
   else
-    q.mm = make_matmul(numel(l.input_shape) / l.c_in, l.c_in, l.c_out, src_type, qw.values.data(),
-                       bias_acc, scales, post, where);
+    q.mm = make_matmul(numel(l.input_shape) / l.c_in, l.c_in, l.c_out, dt::u8, qw.values.data(),
+                       bias_acc, scales, post, where, dt::f32, q.src8);
   return qprims[key] = std::move(q);
 }
 
@@ -630,17 +649,19 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
       const float* src = in.v.data();
       uint8_t* dst = qbuf.data();
       const bool src_nhwc = in.nhwc || nhwc_is_plain(d);
-      if (src_nhwc) quantize_flat(src, dst, N * HW * C, aq);
+      const int32_t zp = q.src8.zero_point;
+      if (src_nhwc) quantize_flat(src, dst, N * HW * C, aq, zp);
       else
 #pragma omp parallel for
       for (int64_t n = 0; n < N; ++n) {
         for (int64_t i = 0; i < HW; ++i)
           for (int64_t c = 0; c < C; ++c) {
             const float x = src_nhwc ? src[(n * HW + i) * C + c] : src[(n * C + c) * HW + i];
-            dst[(n * HW + i) * C + c] = static_cast<uint8_t>(aq.level(x));
+            dst[(n * HW + i) * C + c] = static_cast<uint8_t>(aq.level(x) + zp);
           }
       }
-      memory sm(q.conv.src_md, cpu_engine(), qbuf.data());
+      const uint8_t* codes = split_input(q.src8, N * HW, l.groups, C / l.groups);
+      memory sm(q.conv.src_md, cpu_engine(), const_cast<uint8_t*>(codes));
       memory dm(q.conv.dst_md, cpu_engine(), out.v.data());
       q.conv.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.conv.weights},
                                  {DNNL_ARG_BIAS, q.conv.bias}, {DNNL_ARG_DST, dm}});
@@ -664,8 +685,9 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
     const int64_t n = static_cast<int64_t>(in.v.size());
     const float* src = in.v.data();
     uint8_t* dst = qbuf.data();
-    quantize_flat(src, dst, n, aq);
-    memory sm(q.mm.src_md, cpu_engine(), qbuf.data());
+    quantize_flat(src, dst, n, aq, q.src8.zero_point);
+    const uint8_t* codes = split_input(q.src8, n / l.c_in, 1, l.c_in);
+    memory sm(q.mm.src_md, cpu_engine(), const_cast<uint8_t*>(codes));
     memory dm(q.mm.dst_md, cpu_engine(), out.v.data());
     q.mm.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.mm.weights},
                              {DNNL_ARG_BIAS, q.mm.bias}, {DNNL_ARG_DST, dm}});

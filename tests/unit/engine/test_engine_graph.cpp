@@ -148,7 +148,9 @@ Vec quantized_conv_by_hand(const model::Graph& g, const engine::Engine& e, const
 }  // namespace
 
 TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 inputs, bits 1..8)") {
-  for (bool nonneg : {true, false}) {
+  for (bool nonneg : {true, false})
+  for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
+    INFO((split == engine::Int8Split::always ? "split" : "automatic split"));
     const int64_t B = 4;
     GraphBuilder gb(B, {4, 9, 9}, 11);
     auto c = gb.conv("input", 6, 3, 2, 1);
@@ -159,6 +161,7 @@ TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 input
     engine::EngineOptions o;
     o.batch = B;
     o.bias_correction = false;
+    o.int8_split = split;
     engine::Engine e(g, o);
     e.calibrate(d, idx);
     CHECK(e.calibration()[0].is_unsigned == nonneg);
@@ -185,9 +188,12 @@ TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
   model::Graph g = gb.finish(fc);
   auto d = test::random_dataset(B, 2, 4, 4, -2.f, 1.f, 7, 9);
   std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
+  INFO((split == engine::Int8Split::always ? "split" : "automatic split"));
   engine::EngineOptions o;
   o.batch = B;
   o.bias_correction = false;
+  o.int8_split = split;
   engine::Engine e(g, o);
   e.calibrate(d, idx);
   CHECK_FALSE(e.calibration()[0].is_unsigned);
@@ -207,6 +213,7 @@ TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
         float want = (static_cast<float>(acc) + b[o2] / s) * s;
         CHECK(got[n * 7 + o2] == Approx(want).margin(1e-5));
       }
+  }
   }
 }
 

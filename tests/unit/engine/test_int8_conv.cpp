@@ -8,6 +8,7 @@
 #include "haq/engine/kernels.h"
 
 using haq::engine::ConvSpec;
+using haq::engine::Int8Split;
 
 namespace {
 
@@ -67,11 +68,14 @@ std::vector<Case> cases() {
 
 TEST_CASE("int8 convolution accumulators equal the integer reference for bits 2..8") {
   std::mt19937_64 rng(42);
+  INFO("this CPU's int8 kernels " << (haq::engine::int8_pairs_saturate() ? "saturate pairs (no VNNI)" : "have VNNI"));
   for (const auto& c : cases()) {
     const ConvSpec& s = c.spec;
     for (int bits = 2; bits <= 8; ++bits)
-      for (bool src_unsigned : {true, false}) {
-        INFO(c.name << ", bits " << bits << (src_unsigned ? ", u8" : ", s8"));
+      for (bool src_unsigned : {true, false})
+      for (Int8Split split : {Int8Split::automatic, Int8Split::always}) {
+        INFO(c.name << ", bits " << bits << (src_unsigned ? ", u8" : ", s8")
+                    << (split == Int8Split::always ? ", split" : ""));
         const int a_hi = src_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
         const int a_lo = src_unsigned ? 0 : -a_hi;
         const int w_hi = (1 << (bits - 1)) - 1;
@@ -83,7 +87,7 @@ TEST_CASE("int8 convolution accumulators equal the integer reference for bits 2.
         std::vector<int8_t> w(static_cast<size_t>(s.c_out * (s.c_in / s.groups) * s.kernel_h * s.kernel_w));
         for (auto& v : w) v = static_cast<int8_t>(dw(rng));
         w[0] = static_cast<int8_t>(w_hi), w[1] = static_cast<int8_t>(-w_hi);
-        auto got = haq::engine::conv_int8_accumulators(s, x, src_unsigned, w);
+        auto got = haq::engine::conv_int8_accumulators(s, x, src_unsigned, w, split);
         auto want = reference_acc(s, x, w);
         REQUIRE(got.size() == want.size());
         size_t bad = 0;
@@ -124,4 +128,61 @@ TEST_CASE("int8 convolution with output scales, bias and ReLU dequantizes as spe
       }
     }
   }
+}
+
+// The worst case of CPUs without VNNI: every product at its largest, so
+// that any pair of products added in s16 would saturate (2 * 255 * 127 >
+// 32767). Every accumulator is then a closed form.
+TEST_CASE("int8 convolution and matmul at the extreme levels do not saturate") {
+  ConvSpec s;
+  s.n = 1, s.c_in = 64, s.h = 4, s.w = 4, s.c_out = 8, s.kernel_h = s.kernel_w = 3;
+  s.pads = {1, 1, 1, 1};
+  for (bool src_unsigned : {true, false})
+    for (Int8Split split : {Int8Split::automatic, Int8Split::always}) {
+      INFO((src_unsigned ? "u8 255" : "s8 -127") << (split == Int8Split::always ? ", split" : ""));
+      const int32_t level = src_unsigned ? 255 : -127;
+      std::vector<int32_t> x(static_cast<size_t>(s.c_in * s.h * s.w), level);
+      std::vector<int8_t> w(static_cast<size_t>(s.c_out * s.c_in * 9), 127);
+      auto got = haq::engine::conv_int8_accumulators(s, x, src_unsigned, w, split);
+      // Output (y, x) sees taps inside the 4x4 image only: corners 4, edges 6, inside 9.
+      for (int64_t oc = 0; oc < s.c_out; ++oc)
+        for (int64_t y = 0; y < 4; ++y)
+          for (int64_t xx = 0; xx < 4; ++xx) {
+            const int64_t taps = (y == 0 || y == 3 ? 2 : 3) * (xx == 0 || xx == 3 ? 2 : 3);
+            CHECK(got[static_cast<size_t>((oc * 4 + y) * 4 + xx)] == taps * s.c_in * 127 * level);
+          }
+      const int64_t rows = 3, k = 300, n = 5;
+      std::vector<int32_t> a(static_cast<size_t>(rows * k), level);
+      std::vector<int8_t> b(static_cast<size_t>(n * k), -127);
+      auto mm = haq::engine::matmul_int8_accumulators(rows, k, n, a, src_unsigned, b, split);
+      for (int32_t v : mm) CHECK(v == k * -127 * level);
+    }
+}
+
+TEST_CASE("int8 matmul accumulators equal the integer reference for bits 1..8") {
+  std::mt19937_64 rng(9);
+  const int64_t rows = 7, k = 96, n = 33;
+  for (int bits = 1; bits <= 8; ++bits)
+    for (bool src_unsigned : {true, false})
+      for (Int8Split split : {Int8Split::automatic, Int8Split::always}) {
+        if (bits == 1 && src_unsigned) continue;
+        INFO("bits " << bits << (src_unsigned ? ", u8" : ", s8") << (split == Int8Split::always ? ", split" : ""));
+        const int a_hi = src_unsigned ? (1 << bits) - 1 : std::max(1, (1 << (bits - 1)) - 1);
+        const int a_lo = src_unsigned ? 0 : -a_hi;
+        const int w_hi = std::max(1, (1 << (bits - 1)) - 1);
+        std::uniform_int_distribution<int> da(a_lo, a_hi), dw(-w_hi, w_hi);
+        std::vector<int32_t> x(static_cast<size_t>(rows * k));
+        for (auto& v : x) v = bits == 1 ? (da(rng) >= 0 ? 1 : -1) : da(rng);
+        std::vector<int8_t> w(static_cast<size_t>(n * k));
+        for (auto& v : w) v = static_cast<int8_t>(bits == 1 ? (dw(rng) >= 0 ? 1 : -1) : dw(rng));
+        auto got = haq::engine::matmul_int8_accumulators(rows, k, n, x, src_unsigned, w, split);
+        size_t bad = 0;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < n; ++j) {
+            int64_t acc = 0;
+            for (int64_t i = 0; i < k; ++i) acc += int64_t{x[r * k + i]} * w[j * k + i];
+            bad += got[static_cast<size_t>(r * n + j)] != acc;
+          }
+        CHECK(bad == 0);
+      }
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "haq/data/dataset.h"
+#include "haq/engine/kernels.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
 #include "haq/quant/quantizer.h"
@@ -29,6 +30,9 @@ struct EngineOptions {
   WeightClip weight_clip = WeightClip::mse;  ///< per-channel weight clip
   bool bias_correction = true;               ///< fold the mean weight-quantization shift into the bias
   uint64_t seed = 0;                         ///< recorded; the engine itself draws no random numbers
+  /// Where int8 layers run split (see Int8Split): only where this CPU's
+  /// kernels could saturate, or always (tests; the results are identical).
+  Int8Split int8_split = Int8Split::automatic;
 };
 
 /// What calibration learned about one layer's input.
