@@ -6,12 +6,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace haq::test {
 
-RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_s) {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs `program args...` with stdout/stderr captured; SIGKILLs it at
+// `deadline`, or as soon as `kill_when` returns true (polled every ~20 ms).
+// After a kill the pipes are drained, so everything written before it is kept.
+RunResult run_until(const std::string& program, const std::vector<std::string>& args,
+                    Clock::time_point deadline, const std::function<bool()>& kill_when) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = fork();
@@ -32,14 +42,22 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
   close(out_pipe[1]);
   close(err_pipe[1]);
   RunResult r;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   bool out_open = true, err_open = true, killed = false;
+  Clock::time_point drain_until;
   char buf[65536];
   while (out_open || err_open) {
+    // A killed child's own children (of a script) may hold the pipes: stop draining after a while.
+    if (killed && Clock::now() > drain_until) break;
     pollfd fds[2] = {{out_open ? out_pipe[0] : -1, POLLIN, 0}, {err_open ? err_pipe[0] : -1, POLLIN, 0}};
-    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-    if (ms <= 0) { kill(pid, SIGKILL); killed = true; break; }
-    if (poll(fds, 2, ms) < 0) continue;
+    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (!killed && (ms <= 0 || (kill_when && kill_when()))) {
+      kill(pid, SIGKILL);
+      killed = true;
+      drain_until = Clock::now() + std::chrono::seconds(2);
+    }
+    if (killed) ms = 100;  // drain what was written before the kill
+    else if (kill_when) ms = std::min(ms, 20);
+    if (poll(fds, 2, std::max(ms, 0)) < 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
@@ -51,14 +69,31 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
   close(err_pipe[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (killed) r.exit_code = -9;
-  else if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) r.exit_code = -WTERMSIG(status);
+  if (killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) r.exit_code = -9;
   return r;
+}
+
+}  // namespace
+
+RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_s) {
+  return run_until(program, args, Clock::now() + std::chrono::seconds(timeout_s), {});
 }
 
 RunResult run_haq(const std::vector<std::string>& args, int timeout_s) {
   return run_program(HAQ_BINARY, args, timeout_s);
+}
+
+RunResult run_haq_limited(const std::string& limits, const std::vector<std::string>& args, int timeout_s) {
+  std::vector<std::string> sh_args = {"-c", limits + "\nexec \"$0\" \"$@\"", HAQ_BINARY};
+  sh_args.insert(sh_args.end(), args.begin(), args.end());
+  return run_program("/bin/sh", sh_args, timeout_s);
+}
+
+RunResult run_haq_killed_when(const std::vector<std::string>& args, const std::function<bool()>& kill_when,
+                              int timeout_s) {
+  return run_until(HAQ_BINARY, args, Clock::now() + std::chrono::seconds(timeout_s), kill_when);
 }
 
 }  // namespace haq::test

@@ -1,5 +1,6 @@
 #pragma once
 // Runs the built haq binary and captures its exit code, stdout and stderr.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,4 +13,12 @@ struct RunResult {
 RunResult run_haq(const std::vector<std::string>& args, int timeout_s = 120);
 /// Runs any program the same way.
 RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_s = 120);
+/// Runs `haq args...` through /bin/sh after the shell commands `limits`
+/// (e.g. "ulimit -v 4194304" or "ulimit -f 8; trap '' XFSZ"), so the
+/// limits hold for haq itself. A signal death gives exit_code -SIGNAL.
+RunResult run_haq_limited(const std::string& limits, const std::vector<std::string>& args, int timeout_s = 120);
+/// Runs `haq args...` and SIGKILLs it as soon as `kill_when()` (polled about
+/// every 20 ms) returns true, or at the timeout; exit_code -9 if it was killed.
+RunResult run_haq_killed_when(const std::vector<std::string>& args, const std::function<bool()>& kill_when,
+                              int timeout_s = 120);
 }  // namespace haq::test

@@ -229,21 +229,71 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best_d <= limit ? best : std::string();
 }
 
+namespace {
+
+// "line L column C" of byte offset `byte` in `text`, for people.
+std::string line_column(const std::string& text, size_t byte) {
+  byte = std::min(byte, text.size());
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < byte; ++i) {
+    if (text[i] == '\n') ++line, col = 1;
+    else ++col;
+  }
+  return fmt::format("line {} column {}", line, col);
+}
+
+// nlohmann's parser is iterative, but dump() and every reader that walks the
+// document recurse: refuse absurd nesting before parsing, so that a hostile
+// file is an error rather than a stack overflow.
+constexpr int kMaxJsonDepth = 256;
+
+void check_json_depth(const std::string& text, const std::string& file, ErrorKind kind) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw Error(kind, file, line_column(text, i),
+                    fmt::format("nested deeper than {} levels", kMaxJsonDepth));
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+}  // namespace
+
+nlohmann::json parse_json_document(const std::string& text, const std::string& file, ErrorKind kind) {
+  check_json_depth(text, file, kind);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(kind, file, line_column(text, e.byte == 0 ? 0 : e.byte - 1), "not valid JSON");
+  } catch (const nlohmann::json::exception& e) {
+    // Number overflow (1e999) is out_of_range, not a parse_error; it quotes
+    // the token, which locates it.
+    std::string what = e.what(), where;
+    size_t q = what.find("parsing '");
+    if (q != std::string::npos) {
+      std::string token = what.substr(q + 9, what.find('\'', q + 9) - (q + 9));
+      size_t at = token.empty() ? std::string::npos : text.find(token);
+      if (at != std::string::npos) where = line_column(text, at);
+      throw Error(kind, file, where, fmt::format("number {} is out of range", token));
+    }
+    throw Error(kind, file, where, fmt::format("not valid JSON ({})", what));
+  }
+}
+
 JsonValue parse_json(const std::string& text, const std::string& file, ErrorKind kind) {
   auto ctx = std::make_shared<JsonContext>(JsonContext{file, kind});
-  auto doc = std::make_shared<nlohmann::json>();
-  try {
-    *doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // Convert the byte offset into line:column for people.
-    size_t byte = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < byte; ++i) {
-      if (text[i] == '\n') ++line, col = 1;
-      else ++col;
-    }
-    throw Error(kind, file, fmt::format("line {} column {}", line, col), "not valid JSON");
-  }
+  auto doc = std::make_shared<nlohmann::json>(parse_json_document(text, file, kind));
   const nlohmann::json* root = doc.get();
   return JsonValue(std::move(doc), root, "/", std::move(ctx));
 }

@@ -178,6 +178,10 @@ HardwareProfile profile_from_json(const JsonValue& root, const std::string& dir)
     std::filesystem::path path(csv);
     if (path.is_relative() && !dir.empty()) path = std::filesystem::path(dir) / path;
     p.table.csv = path.string();
+    // Name the profile and its pointer, not only the CSV path it resolved to.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      t->fail_at("csv", fmt::format("no such file '{}' (resolved to {})", csv, path.string()));
     t->finish();
     read_table_csv(p.table, p.w_bits, p.a_bits);
   }

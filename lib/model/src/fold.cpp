@@ -629,10 +629,19 @@ bool fold(NodeCtx& c, const Shape& out_shape, DType out_dtype, Tensor* out) {
   return true;
 }
 
+// A tensor attribute ('value' of Constant, ConstantOfShape); a file that
+// gives it as another kind (a string, say) is a model error, not an empty tensor.
+const Tensor& tensor_attribute(NodeCtx& c, const char* name) {
+  const Attribute& a = c.n.attrs.at(name);
+  if (a.kind != Attribute::Kind::tensor)
+    c.bad(fmt::format("attribute '{}' must be a tensor", name));
+  return a.t;
+}
+
 Tensor constant_value(NodeCtx& c) {
   const Node& n = c.n;
   Tensor t;
-  if (n.has("value")) return n.attrs.at("value").t;
+  if (n.has("value")) return tensor_attribute(c, "value");
   if (n.has("value_float")) {
     t = make_tensor(DType::f32, {});
     t.f32[0] = n.get_float("value_float", 0.f);
@@ -713,7 +722,7 @@ void process_nodes(ImportState& s) {
       Shape dims = c.ints_of(dims_t);
       checked_numel(s, where(node), dims);
       Tensor value = make_tensor(DType::f32, {1});
-      if (node.has("value")) value = node.attrs.at("value").t;
+      if (node.has("value")) value = tensor_attribute(c, "value");
       if (value.numel() != 1) c.bad("value must have one element");
       Tensor t = make_tensor(value.dtype, dims);
       for (int64_t i = 0; i < t.numel(); ++i) tensor_set(t, i, tensor_get(value, 0));

@@ -62,6 +62,8 @@ Policy policy_from_json(const nlohmann::json& j, const model::Graph& g, const st
       fail(ErrorKind::policy, file, ptr + "/name", "unknown layer '{}': the model has no quantizable layer of that name", lb.layer);
     if (by_name.count(lb.layer))
       fail(ErrorKind::policy, file, ptr + "/name", "layer '{}' appears twice", lb.layer);
+    if (e.contains("fp32") && !e["fp32"].is_boolean())
+      fail(ErrorKind::policy, file, ptr + "/fp32", "expected true or false, got {}", e["fp32"].dump());
     if (e.contains("fp32") && e["fp32"] == true) {
       lb.fp32 = true;
       lb.w_bits = lb.a_bits = 32;

@@ -121,6 +121,11 @@ class JsonObject {
   std::set<std::string> known_;
 };
 
+/// Parses JSON text into a plain document, for readers that do not use
+/// JsonValue. Syntax errors, numbers out of range and nesting deeper than 256
+/// levels are Error(kind) naming the file, line and column.
+nlohmann::json parse_json_document(const std::string& text, const std::string& file, ErrorKind kind);
+
 /// Parses JSON text; syntax errors name the file, line and column.
 JsonValue parse_json(const std::string& text, const std::string& file, ErrorKind kind);
 
