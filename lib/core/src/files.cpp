@@ -62,6 +62,20 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   }
 }
 
+void remove_stale_temp_files(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // The mkstemp pattern of write_file_atomic: "." + name + ".tmp." + 6 characters.
+    const size_t at = name.rfind(".tmp.");
+    if (name.size() > 1 && name[0] == '.' && at != std::string::npos && at > 1 &&
+        name.size() == at + 5 + 6) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
 void ensure_output_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

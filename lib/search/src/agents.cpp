@@ -24,7 +24,7 @@ void save_bits(std::ostream& out, const BitsVector& bits) {
 }
 
 BitsVector load_bits(std::istream& in) {
-  BitsVector bits(bin::read_u64(in));
+  BitsVector bits(bin::read_count(in, 16));
   for (auto& b : bits) {
     b.w = static_cast<int>(bin::read_u64(in));
     b.a = static_cast<int>(bin::read_u64(in));

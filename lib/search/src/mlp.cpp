@@ -1,5 +1,6 @@
 #include "haq/search/mlp.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <istream>
@@ -246,9 +247,26 @@ void write_floats(std::ostream& out, const std::vector<float>& v) {
   write_u64(out, v.size());
   out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
 }
-std::vector<float> read_floats(std::istream& in) {
+uint64_t read_count(std::istream& in, uint64_t bytes_each) {
   uint64_t n = read_u64(in);
-  if (n > (uint64_t{1} << 32)) fail(ErrorKind::io, "", "checkpoint", "corrupt array length");
+  // The bytes left: seek to the end and back (in_avail() undercounts a
+  // stringstream that was written to). A stream that cannot seek gets a
+  // fixed bound instead.
+  uint64_t left = uint64_t{1} << 32;
+  const std::istream::pos_type here = in.tellg();
+  if (here != std::istream::pos_type(-1)) {
+    in.seekg(0, std::ios::end);
+    const std::istream::pos_type end = in.tellg();
+    in.seekg(here);
+    if (end != std::istream::pos_type(-1) && end >= here) left = static_cast<uint64_t>(end - here);
+  }
+  if (n > left / std::max<uint64_t>(bytes_each, 1))
+    fail(ErrorKind::io, "", "checkpoint", "corrupt checkpoint: a count of {} does not fit in the {} bytes left",
+         n, left);
+  return n;
+}
+std::vector<float> read_floats(std::istream& in) {
+  uint64_t n = read_count(in, 4);
   std::vector<float> v(n);
   in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 4));
   check(in);
@@ -259,8 +277,7 @@ void write_string(std::ostream& out, const std::string& s) {
   out.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
 std::string read_string(std::istream& in) {
-  uint64_t n = read_u64(in);
-  if (n > (uint64_t{1} << 34)) fail(ErrorKind::io, "", "checkpoint", "corrupt string length");
+  uint64_t n = read_count(in, 1);
   std::string s(n, '\0');
   in.read(s.data(), static_cast<std::streamsize>(n));
   check(in);

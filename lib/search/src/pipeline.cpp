@@ -225,6 +225,9 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
          eng.num_classes());
 
   ensure_output_dir(o.out);
+  // A search killed mid-write may have left temporary files; this folder is ours.
+  remove_stale_temp_files(o.out);
+  remove_stale_temp_files(fs::path(o.out) / "checkpoint");
   ProgressPrinter progress(problem, o.quiet);
   progress.note(fmt::format(
       "haq search: {} ({} layers) on {} [{}], budgets {}, {} x {} episodes, seed {}", o.model,

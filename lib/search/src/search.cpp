@@ -54,7 +54,7 @@ void save_point(std::ostream& out, const EvaluatedPoint& p) {
 
 EvaluatedPoint load_point(std::istream& in) {
   EvaluatedPoint p;
-  p.bits.resize(bin::read_u64(in));
+  p.bits.resize(bin::read_count(in, 16));
   for (auto& b : p.bits) {
     b.w = static_cast<int>(bin::read_u64(in));
     b.a = static_cast<int>(bin::read_u64(in));
@@ -115,9 +115,9 @@ void load_checkpoint(const std::string& file, const std::string& identity, Searc
       fail(ErrorKind::usage, file, "--resume",
            "the checkpoint was made by a different search: {}", what);
     }
-    r.points.resize(bin::read_u64(in));
+    r.points.resize(bin::read_count(in, 8 * 10));
     for (auto& p : r.points) p = load_point(in);
-    r.episodes.resize(bin::read_u64(in));
+    r.episodes.resize(bin::read_count(in, 8 * 6));
     for (auto& e : r.episodes) {
       e.episode = static_cast<int>(bin::read_u64(in));
       e.point = static_cast<int>(bin::read_u64(in));
@@ -174,8 +174,13 @@ SearchResult run_search(const SearchOptions& options, const SearchProblem& probl
     for (size_t i = 0; i < r.points.size(); ++i) index[r.points[i].key] = static_cast<int>(i);
     r.resumed_from = static_cast<int>(r.episodes.size());
   }
-  if (!hooks.out_dir.empty())
+  if (!hooks.out_dir.empty()) {
     ensure_output_dir(std::filesystem::path(hooks.out_dir) / "checkpoint");
+    // A kill between the checkpoint's write and the log's leaves the log one
+    // episode short; rewrite it from the checkpoint, also when no episode is left to run.
+    if (options.resume)
+      write_file_atomic(std::filesystem::path(hooks.out_dir) / "search.jsonl", search_jsonl(r, problem));
+  }
 
   r.stop_reason = "episodes";
   for (int episode = static_cast<int>(r.episodes.size()); episode < options.episodes; ++episode) {

@@ -88,6 +88,10 @@ void write_floats(std::ostream& out, const std::vector<float>& v);
 std::vector<float> read_floats(std::istream& in);
 void write_string(std::ostream& out, const std::string& s);
 std::string read_string(std::istream& in);
+/// Reads a count of items of at least `bytes_each` bytes that follow in `in`;
+/// a count the rest of the stream cannot hold is a corrupt checkpoint
+/// (Error(io)), so that no corrupt length is ever allocated.
+uint64_t read_count(std::istream& in, uint64_t bytes_each);
 }  // namespace bin
 
 }  // namespace haq::search
