@@ -45,6 +45,14 @@ Int8Src plan_int8_src(int64_t reduce_per_group, int32_t max_code, int32_t max_ab
 /// each group's cg codes twice: the input of a split layer.
 void duplicate_channels(const uint8_t* src, uint8_t* dst, int64_t pixels, int64_t groups, int64_t cg);
 
+/// Quantization of a layer's output by its consumers' (unsigned) activation
+/// quantizer, inside the primitive: after the fused activation, x *
+/// inv_scale, clip to [lo, hi]; the store to u8 rounds half to even.
+struct OutQuant {
+  bool on = false;
+  float inv_scale = 1.f, lo = 0.f, hi = 0.f;
+};
+
 /// A convolution primitive with its weights (reordered to the primitive's
 /// preferred layout) and bias memory. Activations are NHWC.
 struct ConvPrim {
@@ -61,7 +69,7 @@ struct ConvPrim {
 ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
                    const std::vector<float>& bias, const std::vector<float>& output_scales,
                    const PostOp& post, const std::string& where, dt dst_type = dt::f32,
-                   const Int8Src& src8 = {});
+                   const Int8Src& src8 = {}, const OutQuant& out_quant = {});
 
 /// A matmul primitive (rows x K) x (K x N) with weights and bias memory.
 struct MatmulPrim {

@@ -74,6 +74,10 @@ bool nhwc_is_plain(const std::vector<int64_t>& d) {
 struct Buf {
   std::vector<float> v;
   bool nhwc = false;
+  // Instead of v: NHWC u8 codes of the consumers' activation quantizer,
+  // written by a quantized producer (see Impl::direct_outputs).
+  bool quantized = false;
+  std::vector<uint8_t> q;
 };
 
 // One node, prepared.
@@ -157,7 +161,11 @@ struct Engine::Impl {
     quant::ActQuant aq;
     Int8Src src8;  // zero point of the u8 codes; split input
   };
-  std::map<std::tuple<int, int, int>, QPrim> qprims;
+  // Key: layer, w_bits, a_bits, and the output's encoding: (-1, 0) for f32,
+  // else (consumer layer, its a_bits), whose quantizer the u8 output is in.
+  std::map<std::tuple<int, int, int, int, int>, QPrim> qprims;
+  std::vector<std::vector<int>> readers;  // per value: the steps reading it
+  std::vector<std::pair<int, int>> out_enc;  // per step, for the current policy
 
   std::vector<Buf> vals;
   std::vector<std::vector<float>> pool;  // freed buffers, reused (no page faults per batch)
@@ -181,6 +189,7 @@ struct Engine::Impl {
   }
   void set_out(int id, std::vector<float>&& res, bool nhwc) {
     release(std::move(vals[id].v));
+    vals[id].quantized = false;
     vals[id].v = std::move(res);
     vals[id].nhwc = nhwc;
   }
@@ -188,10 +197,11 @@ struct Engine::Impl {
   std::vector<uint8_t> qbuf2;  // the same, channels duplicated, for a split layer
   // The codes in qbuf as the primitive reads them: qbuf, or for a split layer
   // its channels duplicated per group into qbuf2.
-  const uint8_t* split_input(const Int8Src& src8, int64_t pixels, int64_t groups, int64_t cg) {
-    if (!src8.split) return qbuf.data();
+  const uint8_t* split_input(const Int8Src& src8, const uint8_t* codes, int64_t pixels, int64_t groups,
+                             int64_t cg) {
+    if (!src8.split) return codes;
     qbuf2.resize(static_cast<size_t>(pixels * groups * cg * 2));
-    duplicate_channels(qbuf.data(), qbuf2.data(), pixels, groups, cg);
+    duplicate_channels(codes, qbuf2.data(), pixels, groups, cg);
     return qbuf2.data();
   }
   std::vector<float> tmp;
@@ -222,7 +232,8 @@ struct Engine::Impl {
   const quant::QuantizedWeights& weights_q(int li, int w_bits);
   const std::vector<float>& shift(int li, int w_bits);
   quant::ActQuant act_quant(int li, int a_bits);
-  const QPrim& qprim(int li, int w_bits, int a_bits);
+  const QPrim& qprim(int li, int w_bits, int a_bits, std::pair<int, int> out = {-1, 0});
+  void direct_outputs(const quant::Policy* p);
   std::set<std::string> nonneg_values(const std::set<std::string>& nonneg_inputs) const;
 };
 
@@ -341,6 +352,12 @@ void Engine::Impl::prepare() {
     for (int v : steps[si].in)
       if (v >= 0) last_use[v] = static_cast<int>(si);
   last_use[output_id] = static_cast<int>(steps.size());
+  readers.assign(value_name.size(), {});
+  for (size_t si = 0; si < steps.size(); ++si)
+    if (!steps[si].skip)
+      for (int v : steps[si].in)
+        if (v >= 0) readers[v].push_back(static_cast<int>(si));
+  out_enc.assign(steps.size(), {-1, 0});
   sample_in = numel(value_shape[input_id]) / g.batch;
   classes = numel(value_shape[output_id]) / g.batch;
 
@@ -430,6 +447,7 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
   Buf& in = vals[input_id];
   in.v.assign(input, input + numel(value_shape[input_id]));
   in.nhwc = false;
+  direct_outputs(p);
   for (size_t si = 0; si < steps.size(); ++si) {
     const Step& s = steps[si];
     if (s.skip) continue;
@@ -445,6 +463,7 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
     for (int v : s.in)
       if (v >= 0 && last_use[v] == static_cast<int>(si) && v != input_id) {
         release(std::move(vals[v].v));
+        vals[v].quantized = false;  // its u8 buffer is kept for the next batch
       }
   }
   Buf& out = plain(output_id);
@@ -579,8 +598,9 @@ quant::ActQuant Engine::Impl::act_quant(int li, int a_bits) {
   return quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
 }
 
-const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits) {
-  auto key = std::make_tuple(li, w_bits, a_bits);
+const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits,
+                                                std::pair<int, int> out) {
+  auto key = std::make_tuple(li, w_bits, a_bits, out.first, out.second);
   auto it = qprims.find(key);
   if (it != qprims.end()) return it->second;
   const Layer& l = g.layers[li];
@@ -605,13 +625,58 @@ const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits) {
   q.src8 = plan_int8_src(reduce, q.aq.hi + zp, max_w, zp, opt.int8_split);
   const std::string where = fmt::format("layer '{}'", l.name);
   const PostOp& post = steps[layer_step[li]].post;
+  OutQuant oq;
+  if (out.first >= 0) {
+    const quant::ActQuant cq = act_quant(out.first, out.second);
+    HAQ_ASSERT(cq.is_unsigned && !cq.binary());
+    oq = {true, cq.inv_scale, static_cast<float>(cq.lo), static_cast<float>(cq.hi)};
+  }
   if (l.kind == LayerKind::conv)
     q.conv = make_conv(conv_spec(l), dt::u8, qw.values.data(), bias_acc, scales, post, where,
-                       dt::f32, q.src8);
+                       oq.on ? dt::u8 : dt::f32, q.src8, oq);
   else
     q.mm = make_matmul(numel(l.input_shape) / l.c_in, l.c_in, l.c_out, dt::u8, qw.values.data(),
                        bias_acc, scales, post, where, dt::f32, q.src8);
   return qprims[key] = std::move(q);
+}
+
+// Which quantized convolutions write their output straight as u8 codes:
+// those whose every reader is a quantized convolution taking it as its input
+// with one and the same unsigned activation quantizer (a chain conv -> conv,
+// ReLU fused). The codes are the ones quantize_flat would write from the f32
+// output: after the fused activation, x * inv_scale, clip to [lo, hi], and
+// oneDNN's store to u8 rounds half to even. This saves writing the f32
+// output and the quantizing pass over it.
+void Engine::Impl::direct_outputs(const quant::Policy* p) {
+  std::fill(out_enc.begin(), out_enc.end(), std::pair<int, int>{-1, 0});
+  if (!p || calibrating || !opt.direct_u8_outputs) return;
+  auto quantized_conv = [&](const Step& st) {
+    return st.op == Op::layer && g.layers[st.layer].kind == LayerKind::conv &&
+           !p->layers[st.layer].fp32;
+  };
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const Step& s = steps[si];
+    if (s.skip || !quantized_conv(s) || s.out == output_id || readers[s.out].empty()) continue;
+    std::pair<int, int> enc{-1, 0};
+    quant::ActQuant first;
+    bool ok = true;
+    for (int r : readers[s.out]) {
+      const Step& rs = steps[r];
+      if (!quantized_conv(rs) || rs.in[0] != s.out) { ok = false; break; }
+      const int a_bits = p->layers[rs.layer].a_bits;
+      const quant::ActQuant aq = act_quant(rs.layer, a_bits);
+      if (!aq.is_unsigned || aq.binary()) { ok = false; break; }
+      if (enc.first < 0) {
+        enc = {rs.layer, a_bits};
+        first = aq;
+      } else if (aq.bits != first.bits || aq.scale != first.scale || aq.inv_scale != first.inv_scale ||
+                 aq.lo != first.lo || aq.hi != first.hi) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) out_enc[si] = enc;
+  }
 }
 
 void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
@@ -641,11 +706,17 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
       cp.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, cp.weights},
                              {DNNL_ARG_BIAS, cp.bias}, {DNNL_ARG_DST, dm}});
     } else {
-      const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits);
-      // Quantize the input into NHWC levels.
+      const int si = layer_step[li];
+      const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits, out_enc[si]);
       const int64_t N = d[0], C = d[1], H = d[2], W = d[3], HW = H * W;
-      qbuf.resize(in.v.size());
       const quant::ActQuant aq = q.aq;
+      const uint8_t* codes = nullptr;
+      if (in.quantized) {
+        // Its producer already wrote our codes (direct_outputs checked the quantizer).
+        codes = split_input(q.src8, in.q.data(), N * HW, l.groups, C / l.groups);
+      } else {
+      // Quantize the input into NHWC levels.
+      qbuf.resize(numel(d));
       const float* src = in.v.data();
       uint8_t* dst = qbuf.data();
       const bool src_nhwc = in.nhwc || nhwc_is_plain(d);
@@ -660,9 +731,17 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
             dst[(n * HW + i) * C + c] = static_cast<uint8_t>(aq.level(x) + zp);
           }
       }
-      const uint8_t* codes = split_input(q.src8, N * HW, l.groups, C / l.groups);
+      codes = split_input(q.src8, qbuf.data(), N * HW, l.groups, C / l.groups);
+      }
+      void* dst_data = out.v.data();
+      if (out_enc[si].first >= 0) {
+        out.q.resize(static_cast<size_t>(out_n));
+        dst_data = out.q.data();
+        release(std::move(out.v));
+        out.quantized = true;
+      }
       memory sm(q.conv.src_md, cpu_engine(), const_cast<uint8_t*>(codes));
-      memory dm(q.conv.dst_md, cpu_engine(), out.v.data());
+      memory dm(q.conv.dst_md, cpu_engine(), dst_data);
       q.conv.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.conv.weights},
                                  {DNNL_ARG_BIAS, q.conv.bias}, {DNNL_ARG_DST, dm}});
     }
@@ -686,7 +765,7 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
     const float* src = in.v.data();
     uint8_t* dst = qbuf.data();
     quantize_flat(src, dst, n, aq, q.src8.zero_point);
-    const uint8_t* codes = split_input(q.src8, n / l.c_in, 1, l.c_in);
+    const uint8_t* codes = split_input(q.src8, qbuf.data(), n / l.c_in, 1, l.c_in);
     memory sm(q.mm.src_md, cpu_engine(), const_cast<uint8_t*>(codes));
     memory dm(q.mm.dst_md, cpu_engine(), out.v.data());
     q.mm.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, q.mm.weights},
@@ -1159,6 +1238,18 @@ const EngineOptions& Engine::options() const { return impl_->opt; }
 bool Engine::calibrated() const { return impl_->calibrated; }
 std::vector<LayerCalibration> Engine::calibration() const { return impl_->calib; }
 int64_t Engine::num_classes() const { return impl_->classes; }
+
+std::vector<std::string> Engine::u8_output_layers(const quant::Policy& p) {
+  Impl& m = *impl_;
+  if (p.layers.size() != m.g.layers.size())
+    fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p.layers.size(),
+         m.g.layers.size());
+  m.direct_outputs(&p);
+  std::vector<std::string> names;
+  for (size_t si = 0; si < m.steps.size(); ++si)
+    if (m.out_enc[si].first >= 0) names.push_back(m.g.layers[m.steps[si].layer].name);
+  return names;
+}
 
 Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_bits) {
   Impl& m = *impl_;

@@ -45,18 +45,21 @@ dnnl::stream& cpu_stream() {
 namespace {
 
 dnnl::primitive_attr make_attr(const std::vector<float>& output_scales, int mask,
-                               const PostOp& post, int32_t src_zero_point = 0) {
+                               const PostOp& post, int32_t src_zero_point = 0,
+                               const OutQuant& oq = {}) {
   dnnl::primitive_attr attr;
   if (!output_scales.empty()) attr.set_output_scales(mask, output_scales);
   if (src_zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {src_zero_point});
-  if (post.kind != PostOp::Kind::none) {
-    dnnl::post_ops po;
-    if (post.kind == PostOp::Kind::relu)
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-    else
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, post.lo, post.hi);
-    attr.set_post_ops(po);
+  dnnl::post_ops po;
+  if (post.kind == PostOp::Kind::relu)
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  else if (post.kind == PostOp::Kind::clip)
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, post.lo, post.hi);
+  if (oq.on) {
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, oq.inv_scale, 0.f);
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, oq.lo, oq.hi);
   }
+  if (po.len() > 0) attr.set_post_ops(po);
   return attr;
 }
 
@@ -108,7 +111,8 @@ void duplicate_channels(const uint8_t* src, uint8_t* dst, int64_t pixels, int64_
 
 ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
                    const std::vector<float>& bias, const std::vector<float>& output_scales,
-                   const PostOp& post, const std::string& where, dt dst_type, const Int8Src& src8) {
+                   const PostOp& post, const std::string& where, dt dst_type, const Int8Src& src8,
+                   const OutQuant& out_quant) {
   const bool int8 = src_type != dt::f32;
   const dt wei_type = int8 ? dt::s8 : dt::f32;
   const int64_t mult = src8.split ? 2 : 1;
@@ -139,7 +143,7 @@ ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
         bias_md, dst_md, {s.stride_h, s.stride_w}, {s.dilation_h - 1, s.dilation_w - 1},
         {s.pads[0], s.pads[1]}, {s.pads[2], s.pads[3]});
     dnnl::convolution_forward::primitive_desc pd(
-        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post, src8.zero_point),
+        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post, src8.zero_point, out_quant),
         cpu_engine());
     out.prim = dnnl::convolution_forward(pd);
     out.src_md = pd.src_desc();

@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <random>
 
 #include "graph_builder.h"
 #include "haq/engine/engine.h"
+#include "reference_models.h"
 
 using namespace haq;
 using haq::test::GraphBuilder;
@@ -283,4 +285,48 @@ TEST_CASE("score: top1, top5 and fidelity on known logits") {
   auto b = engine::score(logits, 7, {2, 4}, {});
   CHECK(b.top1 == 0.0);
   CHECK(b.top5 == 100.0);
+}
+
+// Direct u8 outputs (a quantized conv writing its consumers' codes) are an
+// optimisation only: the logits must be bit-identical to the f32 round trip,
+// on the reference models under uniform and mixed policies, split or not.
+TEST_CASE("direct u8 outputs give the same logits as quantizing the f32 output") {
+  const int64_t B = 64;
+  const auto& d = test::fashion_mnist_test();
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < B; ++i) idx.push_back(i * 131 % d.size());
+  for (const std::string name : {"fmnist-mobilenet", "fmnist-resnet"}) {
+    model::ImportOptions io;
+    io.batch = B;
+    const auto g = model::import_onnx(test::source_path("models/" + name + ".onnx"), io);
+    std::mt19937 rng(3);
+    std::vector<quant::Policy> policies = {quant::uniform_policy(g, 8, 8), quant::uniform_policy(g, 4, 4),
+                                           quant::uniform_policy(g, 3, 5, true)};
+    quant::Policy mixed = quant::uniform_policy(g, 8, 8);
+    for (auto& l : mixed.layers) l.w_bits = 2 + static_cast<int>(rng() % 7), l.a_bits = 2 + static_cast<int>(rng() % 7);
+    policies.push_back(mixed);
+    for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
+      std::vector<std::vector<float>> logits[2];
+      for (bool direct : {false, true}) {
+        engine::EngineOptions o;
+        o.batch = B;
+        o.int8_split = split;
+        o.direct_u8_outputs = direct;
+        engine::Engine e(g, o);
+        e.calibrate(d, idx);
+        for (size_t k = 0; k < policies.size(); ++k) {
+          if (direct && name == "fmnist-mobilenet") CHECK(e.u8_output_layers(policies[k]).size() >= 5);
+          if (!direct) CHECK(e.u8_output_layers(policies[k]).empty());
+          logits[direct].push_back(e.run(policies[k], d, idx));
+        }
+      }
+      for (size_t k = 0; k < policies.size(); ++k) {
+        INFO(name << ", policy " << k << (split == engine::Int8Split::always ? ", split" : ""));
+        REQUIRE(logits[0][k].size() == logits[1][k].size());
+        size_t differ = 0;
+        for (size_t i = 0; i < logits[0][k].size(); ++i) differ += logits[0][k][i] != logits[1][k][i];
+        CHECK(differ == 0);
+      }
+    }
+  }
 }

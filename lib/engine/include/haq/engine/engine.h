@@ -33,6 +33,10 @@ struct EngineOptions {
   /// Where int8 layers run split (see Int8Split): only where this CPU's
   /// kernels could saturate, or always (tests; the results are identical).
   Int8Split int8_split = Int8Split::automatic;
+  /// A quantized convolution whose readers are all quantized convolutions
+  /// with one unsigned activation quantizer writes their u8 codes directly
+  /// (same codes, no f32 round trip). Off: always f32 (tests compare both).
+  bool direct_u8_outputs = true;
 };
 
 /// What calibration learned about one layer's input.
@@ -80,6 +84,9 @@ class Engine {
   /// policy runs fp32.
   std::vector<float> run_batch(const quant::Policy* p, const std::vector<float>& input);
 
+  /// Names of the layers that, under `p`, write their output directly as
+  /// their consumers' u8 codes (see EngineOptions::direct_u8_outputs).
+  std::vector<std::string> u8_output_layers(const quant::Policy& p);
   /// Number of output classes (elements per sample of the first output).
   int64_t num_classes() const;
 
