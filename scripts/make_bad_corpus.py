@@ -13,6 +13,7 @@ MANIFEST.tsv columns (tab-separated, '#' lines are comments):
               inspect   haq inspect FILE
               profile   haq simulate models/fmnist-mlp.onnx --hw FILE --table-out T
               policy    haq simulate models/fmnist-mlp.onnx --hw bismo-edge --policy FILE --table-out T
+              check     haq check FILE --model models/fmnist-mlp.onnx --hw bismo-edge --data fashion-mnist
               idx       haq eval models/fmnist-mlp.onnx --data DIR-OF-FILE --samples 8 --calib 8
               npy       haq eval models/fmnist-mlp.onnx --data DIR/x.npy,DIR/y.npy --samples 8 --calib 8
   expected  a substring stderr must contain (the place and what is wrong)
@@ -116,6 +117,13 @@ def onnx_cases():
     sw = helper.make_tensor("fc.weight", TensorProto.STRING, [3, 4], [b"w"] * 12)
     save("string_initializer.onnx", gemm_model(sw))
     case("string_initializer.onnx", "inspect", "'fc.weight'")
+    # A node name that is not UTF-8 (found by fuzz_onnx: JSON outputs cannot
+    # hold it). Python's protobuf refuses such a string, so the serialized
+    # bytes are patched.
+    data = gemm_model(weight("fc.weight", (3, 4)), name="fc.NOT-UTF8").SerializeToString()
+    assert data.count(b"fc.NOT-UTF8") == 1
+    write_bytes("name_not_utf8.onnx", data.replace(b"fc.NOT-UTF8", b"fc.\xff\xfeT-UTF8"))
+    case("name_not_utf8.onnx", "inspect", "node 0: name 'fc.\\xff\\xfeT-UTF8' is not valid UTF-8")
 
     # Graph structure.
     save("cycle.onnx", model_of([
@@ -328,11 +336,19 @@ def policy_cases():
     write_text("policy_w_bits_overflow.json", json.dumps(
         {"layers": [{"name": n, "w_bits": 8, "a_bits": 8} for n in LAYERS]}).replace('"w_bits": 8', '"w_bits": 1e999', 1))
     case("policy_w_bits_overflow.json", "policy", "1e999")
+    # Valid layers and a deeply nested extra key: the parser keeps extra keys
+    # (copied recursively), which overflowed the stack before the depth limit.
     depth = 100000
-    write_text("policy_deep_nesting.json", '{"layers": ' + "[" * depth + "]" * depth + "}")
-    case("policy_deep_nesting.json", "policy", "/layers/0")
+    write_text("policy_deep_nesting.json", json.dumps(
+        {"layers": [{"name": n, "w_bits": 8, "a_bits": 8} for n in LAYERS]})[:-1] +
+        ', "note": ' + "[" * depth + "]" * depth + "}")
+    case("policy_deep_nesting.json", "policy", "nested deeper than 256 levels")
     write_text("policy_top_array.json", json.dumps([{"name": LAYERS[0], "w_bits": 8, "a_bits": 8}]))
     case("policy_top_array.json", "policy", "/: expected a JSON object")
+    # haq check reads a policy with its own, lenient parser: the same hostile JSON.
+    case("policy_not_json.json", "check", "line 1 column 1: not valid JSON")
+    case("policy_w_bits_overflow.json", "check", "number 1e999 is out of range")
+    case("policy_deep_nesting.json", "check", "nested deeper than 256 levels")
 
 
 # ---------------------------------------------------------------- datasets

@@ -16,6 +16,7 @@
 #include "command.h"
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/core/json_reader.h"
 #include "haq/core/rng.h"
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
@@ -96,12 +97,9 @@ int run_check(const CheckOptions& o) {
     fail(ErrorKind::usage, "", "--max-accuracy-drop", "must be a non-negative number of points");
 
   // 1. The policy file, leniently: only its structure must be valid.
-  nlohmann::json pj;
-  try {
-    pj = nlohmann::json::parse(read_file(o.policy));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::policy, o.policy, "", "not valid JSON: {}", e.what());
-  }
+  // Core's parser: besides syntax, it refuses numbers out of range and
+  // nesting that copying the document below would recurse through.
+  nlohmann::json pj = parse_json_document(read_file(o.policy), o.policy, ErrorKind::policy);
   if (!pj.is_object() || !pj.contains("layers") || !pj["layers"].is_array())
     fail(ErrorKind::policy, o.policy, "", "expected an object with a \"layers\" array (a policy.json from haq search)");
   if (pj.contains("schema") && pj["schema"] != "haq.policy/1")

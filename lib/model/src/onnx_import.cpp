@@ -183,6 +183,9 @@ Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx
   if (out.dtype == DType::f32) out.f32.resize(static_cast<size_t>(n));
   else out.i64.resize(static_cast<size_t>(n));
   if (raw) {
+    // An empty tensor has no bytes to copy (memcpy to the null data() of an
+    // empty vector is undefined; found by the bad-input corpus under UBSan).
+    if (bytes_needed == 0) return out;
     const char* p = raw->data();
     // ONNX raw data is little-endian, like every host haq runs on.
     if (out.dtype == DType::f32) {
@@ -310,6 +313,80 @@ void topo_sort(const ImportState& s, onnx::GraphProto* g, const std::vector<std:
   g->mutable_node()->Swap(&nodes);
 }
 
+// ONNX strings are UTF-8, and haq writes the names into JSON (inspect
+// --json, policies, search logs), which cannot hold other bytes: a name that
+// is not valid UTF-8 is refused here, not when a report is written (found by
+// tests/fuzz/fuzz_onnx).
+bool is_utf8(const std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp, min;
+    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return false;
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid.
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// The string for a message: printable ASCII as is, every other byte as \xNN.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+void check_utf8(const ImportState& s, const std::string& where, const char* what, const std::string& text) {
+  if (!is_utf8(text))
+    s.fail_at(ErrorKind::model, where, fmt::format("{} '{}' is not valid UTF-8", what, escaped(text)));
+}
+
+// Every string the importer keeps: names of nodes, values, ops and attributes,
+// string attributes, the producer. Places are indices, as the names cannot be printed.
+void check_strings(const ImportState& s, const onnx::ModelProto& model) {
+  check_utf8(s, "producer_name", "producer name", model.producer_name());
+  check_utf8(s, "producer_version", "producer version", model.producer_version());
+  const onnx::GraphProto& g = model.graph();
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto& n = g.node(i);
+    const std::string at = fmt::format("node {}", i);
+    check_utf8(s, at, "name", n.name());
+    check_utf8(s, at, "op_type", n.op_type());
+    check_utf8(s, at, "domain", n.domain());
+    for (const auto& v : n.input()) check_utf8(s, at, "input", v);
+    for (const auto& v : n.output()) check_utf8(s, at, "output", v);
+    for (const auto& a : n.attribute()) {
+      check_utf8(s, at, "attribute name", a.name());
+      check_utf8(s, at + ": attribute '" + escaped(a.name()) + "'", "string", a.s());
+      for (const auto& v : a.strings()) check_utf8(s, at + ": attribute '" + escaped(a.name()) + "'", "string", v);
+    }
+  }
+  for (int i = 0; i < g.initializer_size(); ++i)
+    check_utf8(s, fmt::format("initializer {}", i), "name", g.initializer(i).name());
+  for (int i = 0; i < g.input_size(); ++i) check_utf8(s, fmt::format("input {}", i), "name", g.input(i).name());
+  for (int i = 0; i < g.output_size(); ++i) check_utf8(s, fmt::format("output {}", i), "name", g.output(i).name());
+  for (int i = 0; i < g.value_info_size(); ++i)
+    check_utf8(s, fmt::format("value_info {}", i), "name", g.value_info(i).name());
+}
+
 Graph import_model(onnx::ModelProto& model, const std::string& source, const ImportOptions& options) {
   ImportState s;
   s.file = source;
@@ -332,6 +409,7 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
   graph.producer_version = model.producer_version();
   graph.ir_version = model.ir_version();
   if (!model.has_graph()) s.fail_at(ErrorKind::model, "graph", "the model has no graph");
+  check_strings(s, model);
   onnx::GraphProto* g = model.mutable_graph();
 
   // Node names: unique, generated where missing, so every message can name the node.

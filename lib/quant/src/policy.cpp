@@ -5,6 +5,7 @@
 
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/core/json_reader.h"
 
 namespace haq::quant {
 
@@ -87,17 +88,11 @@ Policy policy_from_json(const nlohmann::json& j, const model::Graph& g, const st
 }
 
 Policy parse_policy(const std::string& text, const model::Graph& g, const std::string& file) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(ErrorKind::policy, file, fmt::format("byte {}", e.byte), "not valid JSON");
-  } catch (const nlohmann::json::exception& e) {
-    // A number too large for a double (1e999) is out_of_range, not a
-    // parse_error (found by tests/fuzz/fuzz_policy).
-    fail(ErrorKind::policy, file, "", "not valid JSON: {}", e.what());
-  }
-  return policy_from_json(j, g, file);
+  // Core's parser: syntax errors by line and column, numbers out of range
+  // (1e999, found by tests/fuzz/fuzz_policy) and nesting deeper than 256
+  // levels are Error(policy). The depth limit matters: extra keys are kept
+  // in Policy::meta, and copying or writing a deeply nested value recurses.
+  return policy_from_json(parse_json_document(text, file, ErrorKind::policy), g, file);
 }
 
 Policy load_policy(const std::string& path, const model::Graph& g) {
