@@ -415,10 +415,12 @@ def dataset_cases():
     idx_case("idx_count_mismatch", idx([n - 1, 28, 28], images(n - 1)), good_lab, LAB,
              "count mismatch: 10 labels, but")
     train = (good_img, good_lab)
-    # Both checks need the model, so they come after loading and name the
-    # dataset (the folder), not one of its files.
-    idx_case("idx_label_out_of_range", good_img, idx([n], labels(n, 4, 200)), "",
-             "labels: the dataset has 201 classes but the model outputs 10 values per sample", train=train)
+    # Labels are read knowing the model's number of outputs: the error names
+    # the labels file and the sample.
+    idx_case("idx_label_out_of_range", good_img, idx([n], labels(n, 4, 200)), LAB,
+             "sample 4: label 200 out of range 0..9", train=train)
+    # The image size needs the model, so it is checked after loading and
+    # names the dataset (the folder), not one of its files.
     idx_case("idx_wrong_image_size", idx([n, 32, 32], images(n, 32, 32)), good_lab, "",
              "the samples are 1x32x32", train=(idx([n, 32, 32], images(n, 32, 32)), good_lab))
     idx_case("idx_huge_header", idx([1 << 24, 1 << 16, 1 << 16], bytes(64)), good_lab, IMG, "header:")

@@ -198,8 +198,13 @@ int run_check(const CheckOptions& o) {
   }
   int64_t used_samples = 0;
   if (rec_acc) {
+    engine::EngineOptions eo;
+    eo.batch = g.batch;
+    eo.seed = seed;
+    engine::Engine eng(g, eo);
     data::DataSpec spec;
     spec.data = o.data;
+    spec.num_classes = eng.num_classes();  // a bad label names its file and sample
     const data::Dataset train = data::load_dataset(spec, data::Split::train);
     const data::Dataset test = data::load_dataset(spec, data::Split::test);
     if (test.labels.empty()) fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
@@ -207,13 +212,6 @@ int run_check(const CheckOptions& o) {
     const auto calib_idx = data::sample_indices(train, calib_samples, derive_seed(seed, "search.calib"));
     const auto test_idx = data::sample_indices(test, test_samples, derive_seed(seed, "search.test"));
     used_samples = static_cast<int64_t>(test_idx.size());
-    engine::EngineOptions eo;
-    eo.batch = g.batch;
-    eo.seed = seed;
-    engine::Engine eng(g, eo);
-    if (test.num_classes > eng.num_classes())
-      fail(ErrorKind::data, test.source, "labels", "the dataset has {} classes but the model outputs {} values per sample",
-           test.num_classes, eng.num_classes());
     eng.calibrate(train, calib_idx);
     engine::PolicyEvaluator ev(eng, test, test_idx);
     const double now = ev.evaluate(policy).top1;

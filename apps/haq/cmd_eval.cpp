@@ -65,13 +65,6 @@ int run_eval(const EvalOptions& o) {
     policy_name = fmt::format("w{}a{}", bits.first, bits.second);
   }
 
-  data::DataSpec spec;
-  spec.data = o.data;
-  const data::Dataset test = data::load_dataset(spec, data::Split::test);
-  const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
-  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
-
   engine::EngineOptions eo;
   eo.batch = g.batch;  // a model with a fixed batch dim runs at that batch
   eo.calib = calib_method;
@@ -80,10 +73,15 @@ int run_eval(const EvalOptions& o) {
   eo.seed = o.seed;
   const std::string model_path = g.source.empty() ? o.model : g.source;
   engine::Engine e(std::move(g), eo);
-  if (test.num_classes > e.num_classes())
-    fail(ErrorKind::data, test.source, "labels",
-         "the dataset has {} classes but the model outputs {} values per sample", test.num_classes,
-         e.num_classes());
+  // Labels are checked against the model's outputs as they are read, so an
+  // error names the labels file and the sample.
+  data::DataSpec spec;
+  spec.data = o.data;
+  spec.num_classes = e.num_classes();
+  const data::Dataset test = data::load_dataset(spec, data::Split::test);
+  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
+  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
   std::string metric = o.metric;
   if (test.labels.empty() && metric != "fidelity") metric = "fidelity";
 

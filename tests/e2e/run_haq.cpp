@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -94,6 +96,13 @@ RunResult run_haq_limited(const std::string& limits, const std::vector<std::stri
 RunResult run_haq_killed_when(const std::vector<std::string>& args, const std::function<bool()>& kill_when,
                               int timeout_s) {
   return run_until(HAQ_BINARY, args, Clock::now() + std::chrono::seconds(timeout_s), kill_when);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace haq::test

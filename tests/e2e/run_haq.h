@@ -11,6 +11,8 @@ struct RunResult {
 };
 /// Runs `haq args...` (no shell), with a timeout in seconds (killed -> exit_code -9).
 RunResult run_haq(const std::vector<std::string>& args, int timeout_s = 120);
+/// The whole content of a file ("" if it cannot be read).
+std::string read_text(const std::string& path);
 /// Runs any program the same way.
 RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_s = 120);
 /// Runs `haq args...` through /bin/sh after the shell commands `limits`

@@ -25,16 +25,10 @@ using haq::test::run_haq_limited;
 using haq::test::scratch_dir;
 using haq::test::source_path;
 namespace fs = std::filesystem;
+using haq::test::read_text;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 fs::path tiny_config(const fs::path& dir) {
   fs::path cfg = dir / "tiny.json";
@@ -54,7 +48,7 @@ std::vector<std::string> search_args(const fs::path& cfg, const fs::path& out, i
 /// Lines of search.jsonl on disk (0 if absent); races with the writer are
 /// harmless: the file is replaced by rename, never written in place.
 int logged_episodes(const fs::path& out) {
-  std::string s = slurp(out / "search.jsonl");
+  std::string s = read_text(out / "search.jsonl");
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
@@ -68,7 +62,7 @@ bool is_temp_file(const fs::path& p) {
 /// (lib/search/src/search.cpp: magic, identity, points, episodes); fails the
 /// test if the file is not a complete checkpoint prefix of that shape.
 int checkpoint_episodes(const fs::path& file) {
-  const std::string b = slurp(file);
+  const std::string b = read_text(file);
   size_t at = 0;
   auto u64 = [&]() {
     REQUIRE(at + 8 <= b.size());
@@ -128,7 +122,7 @@ DirState check_search_dir(const fs::path& out) {
       ++st.temp_files;
       continue;
     }
-    const std::string text = slurp(p);
+    const std::string text = read_text(p);
     if (rel == "policy.json" || rel == "pareto.json" || rel == "config.json" || rel == "job.json") {
       CHECK(nlohmann::json::accept(text));
     } else if (rel == "search.jsonl") {
@@ -250,12 +244,12 @@ TEST_CASE("faults: a search killed -9 at random moments resumes to the uninterru
   CHECK(st.logged_episodes == kEpisodes);
   for (const char* f : {"policy.json", "pareto.json", "points.csv"}) {
     INFO(f);
-    CHECK(slurp(dir / "ref" / f) == slurp(out / f));
+    CHECK(read_text(dir / "ref" / f) == read_text(out / f));
   }
 
   // A checkpoint damaged by something else than haq (a cut copy, a bad disk):
   // --resume is a clear exit 2, never an allocation of a corrupt length.
-  const std::string state = slurp(out / "checkpoint" / "state.bin");
+  const std::string state = read_text(out / "checkpoint" / "state.bin");
   uint64_t identity_len;
   std::memcpy(&identity_len, state.data() + 8, 8);
   std::string huge_count = state;
@@ -287,7 +281,7 @@ TEST_CASE("faults: an unwritable or full output folder is exit 2 with nothing ha
     auto t = run_haq({"simulate", model, "--hw", hw, "--table-out", (dir / "a-file" / "t.csv").string()});
     CHECK(t.exit_code == 2);
     CHECK_THAT(t.err, Contains("haq: error: " + (dir / "a-file" / "t.csv").string() + ": "));
-    CHECK(slurp(dir / "a-file") == "x");
+    CHECK(read_text(dir / "a-file") == "x");
   }
 
   // A read-only folder (chmod does not stop root, so probe first).
@@ -360,7 +354,7 @@ TEST_CASE("faults: a sweep killed -9 resumes without redoing finished jobs", "[f
   REQUIRE(fs::exists(out / first / "policy.json"));
   REQUIRE_FALSE(fs::exists(out / second / "job.json"));
   const auto first_time = fs::last_write_time(out / first / "policy.json");
-  const std::string first_policy = slurp(out / first / "policy.json");
+  const std::string first_policy = read_text(out / first / "policy.json");
   check_search_dir(out / second);
 
   auto again = run_haq({"sweep", sweep.string(), "--out", out.string()}, 300);
@@ -370,7 +364,7 @@ TEST_CASE("faults: a sweep killed -9 resumes without redoing finished jobs", "[f
   CHECK_THAT(again.err, Contains(second + ": resuming from its checkpoint"));
   CHECK_THAT(again.out, Contains("ran 1"));
   CHECK(fs::last_write_time(out / first / "policy.json") == first_time);  // not redone
-  CHECK(slurp(out / first / "policy.json") == first_policy);
+  CHECK(read_text(out / first / "policy.json") == first_policy);
   CHECK(fs::exists(out / second / "job.json"));
   const DirState st = check_search_dir(out / second);
   CHECK(st.logged_episodes == 6);

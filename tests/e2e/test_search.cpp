@@ -3,7 +3,6 @@
 // or infeasible budgets exit 2 before anything is written.
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -16,15 +15,9 @@ using haq::test::run_haq;
 using haq::test::scratch_dir;
 using haq::test::source_path;
 namespace fs = std::filesystem;
+using haq::test::read_text;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A few episodes on few samples: seconds. The config makes DDPG learn after
 // 4 warm-up episodes so that its updates are exercised too.
@@ -53,7 +46,7 @@ TEST_CASE("haq search: a tiny search writes every output, byte-identical across 
   for (const char* f : {"policy.json", "pareto.json", "points.csv", "report.html", "report.md",
                         "search.jsonl", "config.json", "checkpoint/state.bin"})
     CHECK(fs::exists(dir / "a" / f));
-  auto policy = nlohmann::json::parse(slurp(dir / "a" / "policy.json"));
+  auto policy = nlohmann::json::parse(read_text(dir / "a" / "policy.json"));
   CHECK(policy["schema"] == "haq.policy/1");
   REQUIRE(policy["layers"].size() == 3);
   CHECK(policy["budgets"][0]["ratio"].get<double>() <= 0.5);
@@ -65,9 +58,9 @@ TEST_CASE("haq search: a tiny search writes every output, byte-identical across 
     CHECK(l.contains("latency_s"));
   }
   // search.jsonl: one line per episode
-  std::string log = slurp(dir / "a" / "search.jsonl");
+  std::string log = read_text(dir / "a" / "search.jsonl");
   CHECK(std::count(log.begin(), log.end(), '\n') == 10);
-  auto config = nlohmann::json::parse(slurp(dir / "a" / "config.json"));
+  auto config = nlohmann::json::parse(read_text(dir / "a" / "config.json"));
   CHECK(config["episodes"] == 10);
   CHECK(config["ddpg"]["warmup"] == 4);
   CHECK(config["seed"] == 3);
@@ -75,7 +68,7 @@ TEST_CASE("haq search: a tiny search writes every output, byte-identical across 
   auto b = run_haq(tiny_args(cfg, dir / "b", 10), 600);
   REQUIRE(b.exit_code == 0);
   for (const char* f : {"policy.json", "pareto.json", "points.csv"})
-    CHECK(slurp(dir / "a" / f) == slurp(dir / "b" / f));
+    CHECK(read_text(dir / "a" / f) == read_text(dir / "b" / f));
 
   // the policy is an input of eval
   auto ev = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
@@ -96,8 +89,8 @@ TEST_CASE("haq search: resume from the checkpoint equals an uninterrupted run", 
   auto rest = run_haq(args, 600);
   INFO(rest.err);
   REQUIRE(rest.exit_code == 0);
-  CHECK(slurp(dir / "straight" / "policy.json") == slurp(dir / "resumed" / "policy.json"));
-  CHECK(slurp(dir / "straight" / "points.csv") == slurp(dir / "resumed" / "points.csv"));
+  CHECK(read_text(dir / "straight" / "policy.json") == read_text(dir / "resumed" / "policy.json"));
+  CHECK(read_text(dir / "straight" / "points.csv") == read_text(dir / "resumed" / "points.csv"));
   // a resume with another seed is refused
   auto other = tiny_args(cfg, dir / "resumed", 12);
   other[other.size() - 4] = "4";  // --seed
@@ -151,7 +144,7 @@ TEST_CASE("haq search: the baseline agents run through the CLI", "[search]") {
     auto r = run_haq(args, 600);
     INFO(algo << ": " << r.err);
     REQUIRE(r.exit_code == 0);
-    auto policy = nlohmann::json::parse(slurp(dir / algo / "policy.json"));
+    auto policy = nlohmann::json::parse(read_text(dir / algo / "policy.json"));
     CHECK(policy["algo"] == algo);
     CHECK(policy["totals"]["latency_ratio"].get<double>() <= 0.5);
   }

@@ -18,15 +18,9 @@ using haq::test::run_program;
 using haq::test::scratch_dir;
 using haq::test::source_path;
 namespace fs = std::filesystem;
+using haq::test::read_text;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // 1 model x 2 profiles x 1 budget x 1 algo x 1 seed, a few episodes on few samples.
 fs::path tiny_sweep(const fs::path& dir) {
@@ -82,7 +76,7 @@ TEST_CASE(
   CHECK_THAT(a.out,
              Contains("2 of 2 jobs; ran 2 (0 without a policy within the budgets), skipped 0"));
   CHECK(complete_jobs(dir / "a") == ids);
-  const auto list = nlohmann::json::parse(slurp(dir / "a" / "sweep.json"));
+  const auto list = nlohmann::json::parse(read_text(dir / "a" / "sweep.json"));
   REQUIRE(list["jobs"].size() == 2);
   CHECK(list["jobs"][0]["id"] == kIds[0]);
   CHECK(list["jobs"][1]["id"] == kIds[1]);
@@ -105,8 +99,8 @@ TEST_CASE(
   }
   CHECK(complete_jobs(dir / "b") == ids);
   for (const auto& id : kIds)
-    CHECK(slurp(dir / "a" / id / "policy.json") == slurp(dir / "b" / id / "policy.json"));
-  CHECK(slurp(dir / "a" / "sweep.json") == slurp(dir / "b" / "sweep.json"));
+    CHECK(read_text(dir / "a" / id / "policy.json") == read_text(dir / "b" / id / "policy.json"));
+  CHECK(read_text(dir / "a" / "sweep.json") == read_text(dir / "b" / "sweep.json"));
 
   // A job killed mid-search (a checkpoint, no job.json) resumes from its
   // checkpoint and ends where the uninterrupted run did.
@@ -123,25 +117,25 @@ TEST_CASE(
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.err, Contains(kIds[0] + ": resuming from its checkpoint"));
-  CHECK(slurp(dir / "a" / kIds[0] / "policy.json") == slurp(dir / "c" / kIds[0] / "policy.json"));
+  CHECK(read_text(dir / "a" / kIds[0] / "policy.json") == read_text(dir / "c" / kIds[0] / "policy.json"));
 
   // Merge: one row per job, a 2 x 2 cross matrix whose diagonal equals each job's own figures.
   auto m = run_haq({"merge", (dir / "a").string(), "--out", (dir / "m").string()}, 120);
   INFO(m.err);
   REQUIRE(m.exit_code == 0);
-  const auto merged = lines_of(slurp(dir / "m" / "merged.csv"));
+  const auto merged = lines_of(read_text(dir / "m" / "merged.csv"));
   REQUIRE(merged.size() == 3);
   CHECK(merged[0].rfind("model,profile,budget,algo,seed,acc_test_pct,", 0) == 0);
   CHECK(merged[1].rfind("fmnist-mlp,bismo-cloud,latency-0.6x,ddpg,0,", 0) == 0);
   CHECK(merged[2].rfind("fmnist-mlp,bismo-edge,latency-0.6x,ddpg,0,", 0) == 0);
-  const auto cross = lines_of(slurp(dir / "m" / "cross.csv"));
+  const auto cross = lines_of(read_text(dir / "m" / "cross.csv"));
   REQUIRE(cross.size() == 5);
   CHECK(cross[1].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-cloud,bismo-cloud,", 0) == 0);
   CHECK(cross[2].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-cloud,bismo-edge,", 0) == 0);
   CHECK(cross[3].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-edge,bismo-cloud,", 0) == 0);
   CHECK(cross[4].rfind("fmnist-mlp,latency-0.6x,ddpg,0,bismo-edge,bismo-edge,", 0) == 0);
   for (const auto& [row, id] : {std::pair{1, kIds[1]}, std::pair{4, kIds[0]}}) {
-    const auto pol = nlohmann::json::parse(slurp(dir / "a" / id / "policy.json"));
+    const auto pol = nlohmann::json::parse(read_text(dir / "a" / id / "policy.json"));
     std::vector<std::string> f;
     std::istringstream in(cross[row]);
     for (std::string x; std::getline(in, x, ',');) f.push_back(x);
@@ -150,14 +144,14 @@ TEST_CASE(
     CHECK(std::stod(f[8]) == Approx(pol["totals"]["latency_ratio"].get<double>()).epsilon(1e-5));
     CHECK(std::stod(f[8]) <= 0.6 + 1e-5);
   }
-  const std::string md = slurp(dir / "m" / "merged.md");
+  const std::string md = read_text(dir / "m" / "merged.md");
   CHECK_THAT(md, Contains("## Cross-hardware"));
   CHECK_THAT(md, Contains("| tuned for \\ measured on | bismo-cloud | bismo-edge |"));
   // Deterministic: merging the sharded run gives the same cross matrix.
   auto m2 =
       run_haq({"merge", (dir / "b").string(), "--out", (dir / "m2").string(), "--quiet"}, 120);
   REQUIRE(m2.exit_code == 0);
-  CHECK(slurp(dir / "m" / "cross.csv") == slurp(dir / "m2" / "cross.csv"));
+  CHECK(read_text(dir / "m" / "cross.csv") == read_text(dir / "m2" / "cross.csv"));
 }
 
 TEST_CASE("scripts/sweep_parallel.sh runs two shards under GNU parallel and merges", "[sweep]") {
@@ -172,8 +166,8 @@ TEST_CASE("scripts/sweep_parallel.sh runs two shards under GNU parallel and merg
   INFO(r.err);  // "GNU parallel is missing" if the Debian package is not installed
   REQUIRE(r.exit_code == 0);
   CHECK(complete_jobs(dir / "p") == std::set<std::string>(kIds.begin(), kIds.end()));
-  CHECK(lines_of(slurp(dir / "p" / "merged" / "cross.csv")).size() == 5);
-  CHECK(lines_of(slurp(dir / "p" / "merged" / "merged.csv")).size() == 3);
+  CHECK(lines_of(read_text(dir / "p" / "merged" / "cross.csv")).size() == 5);
+  CHECK(lines_of(read_text(dir / "p" / "merged" / "merged.csv")).size() == 3);
 }
 
 TEST_CASE("scripts/sweep_slurm.sh: an array task runs its shard", "[sweep]") {

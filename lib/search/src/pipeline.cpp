@@ -199,9 +199,15 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // such reference, so use its highest bits.
   problem.budgets = resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
 
-  // Data (bad data is an error before OUT exists).
+  // Data (bad data is an error before OUT exists). Labels are checked
+  // against the model's outputs as they are read, naming file and sample.
+  engine::EngineOptions eo;
+  eo.batch = run.graph.batch;
+  eo.seed = o.seed;
+  engine::Engine eng(run.graph, eo);
   data::DataSpec spec;
   spec.data = o.data;
+  spec.num_classes = eng.num_classes();
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
   if (train.labels.empty() || test.labels.empty())
@@ -215,14 +221,6 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.calib_samples = static_cast<int64_t>(calib_idx.size());
   run.test_samples = static_cast<int64_t>(test_idx.size());
 
-  engine::EngineOptions eo;
-  eo.batch = run.graph.batch;
-  eo.seed = o.seed;
-  engine::Engine eng(run.graph, eo);
-  if (test.num_classes > eng.num_classes())
-    fail(ErrorKind::data, test.source, "labels",
-         "the dataset has {} classes but the model outputs {} values per sample", test.num_classes,
-         eng.num_classes());
 
   ensure_output_dir(o.out);
   // A search killed mid-write may have left temporary files; this folder is ours.
