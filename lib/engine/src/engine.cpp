@@ -687,8 +687,12 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   const bool quantized = p && !p->layers[li].fp32;
   Buf& out = vals[s.out];
   const int64_t out_n = numel(value_shape[s.out]);
-  if (out.v.capacity() < static_cast<size_t>(out_n)) set_out(s.out, acquire(out_n), false);
-  out.v.resize(static_cast<size_t>(out_n));
+  // A conv writing u8 codes for its readers (direct_outputs) needs no f32 buffer.
+  const bool direct_u8 = quantized && out_enc[layer_step[li]].first >= 0;
+  if (!direct_u8) {
+    if (out.v.capacity() < static_cast<size_t>(out_n)) set_out(s.out, acquire(out_n), false);
+    out.v.resize(static_cast<size_t>(out_n));
+  }
   auto& strm = cpu_stream();
   if (l.kind == LayerKind::conv) {
     const auto& d = value_shape[in_id];
@@ -734,7 +738,7 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
       codes = split_input(q.src8, qbuf.data(), N * HW, l.groups, C / l.groups);
       }
       void* dst_data = out.v.data();
-      if (out_enc[si].first >= 0) {
+      if (direct_u8) {
         out.q.resize(static_cast<size_t>(out_n));
         dst_data = out.q.data();
         release(std::move(out.v));
