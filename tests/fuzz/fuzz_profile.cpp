@@ -4,6 +4,7 @@
 // the table CSV (written as example-table.csv next to the profile); without a
 // NUL that file is the repository's example.
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "fuzz_harness.h"
@@ -16,7 +17,7 @@ namespace haq::fuzz {
 
 Outcome run_profile(const uint8_t* data, size_t size) {
   static const std::string example_csv =
-      read_file(std::string(HAQ_SOURCE_DIR) + "/hardware-profiles/example-table.csv");
+      read_file((std::filesystem::path(HAQ_SOURCE_DIR) / "hardware-profiles/example-table.csv").string());
   static const std::string dir = (work_dir() / "profile").string();
   static const std::string file = dir + "/profile.json";
   static const bool made = std::filesystem::create_directories(dir);
