@@ -19,6 +19,9 @@ py=/usr/bin/python3
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 threads="${ORT_THREADS:-2}"
+# Quantized bitwidths to time (HAQ_BITS="w8a8 w8a7": also W8A7, which needs no
+# split on CPUs without VNNI, docs/quantization.md).
+bits_list="${HAQ_BITS:-w8a8}"
 # oneDNN's OpenMP threads spin while waiting; on a shared machine that costs
 # more than it saves. Override by setting OMP_WAIT_POLICY yourself.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
@@ -43,25 +46,29 @@ json_field() { "$py" -c "import sys, json; j = json.load(sys.stdin); print(j$1)"
 bench() {
   local name=$1 model=$2 c=$3 h=$4 w=$5 classes=$6 batch=$7 samples=$8 runs=$9
   random_data "$samples" "$c" "$h" "$w" "$classes" "$batch" "$tmp/$name"
-  local out
-  out="$("$haq" eval "$model" --data "$tmp/$name-img.npy,$tmp/$name-lab.npy" --batch "$batch" \
-         --samples "$samples" --calib "$batch" --bits w8a8 --json)"
-  local fp q
-  fp="$(echo "$out" | json_field '["fp32"]["samples_per_second"]')"
-  q="$(echo "$out" | json_field '["quantized"]["samples_per_second"]')"
   local ort
   ort="$(cd "$root/tests/ort" && node run_ort.js "$model" "$tmp/$name-batch.bin" "$batch,$c,$h,$w" \
          "$tmp/$name-ort.bin" --threads "$threads" --runs "$runs" | json_field '["samples_per_second"]')"
-  "$py" - "$name" "$batch" "$fp" "$q" "$ort" <<'PY'
+  local bits out fp q
+  for bits in $bits_list; do
+    out="$("$haq" eval "$model" --data "$tmp/$name-img.npy,$tmp/$name-lab.npy" --batch "$batch" \
+           --samples "$samples" --calib "$batch" --bits "$bits" --json)"
+    fp="$(echo "$out" | json_field '["fp32"]["samples_per_second"]')"
+    q="$(echo "$out" | json_field '["quantized"]["samples_per_second"]')"
+    "$py" - "$name" "$batch" "$bits" "$fp" "$q" "$ort" <<'PY'
 import sys
-name, batch = sys.argv[1], sys.argv[2]
-fp, q, ort = map(float, sys.argv[3:6])
-print(f"{name:<18} batch {batch:>4}  haq fp32 {fp:9.1f}/s  haq W8A8 {q:9.1f}/s  "
-      f"ORT fp32 {ort:9.1f}/s  W8A8/ORT {q / ort:5.2f}x  fp32/ORT {fp / ort:5.2f}x")
+name, batch, bits = sys.argv[1], sys.argv[2], sys.argv[3].upper()
+fp, q, ort = map(float, sys.argv[4:7])
+print(f"{name:<18} batch {batch:>4}  haq fp32 {fp:9.1f}/s  haq {bits} {q:9.1f}/s  "
+      f"ORT fp32 {ort:9.1f}/s  {bits}/ORT {q / ort:5.2f}x  fp32/ORT {fp / ort:5.2f}x")
 PY
+  done
 }
 
-echo "haq: $haq; ONNX Runtime: $threads threads; $(nproc) cores"
+isa="AVX2 or older (no VNNI: W8A8 layers run split)"
+grep -qw avx512_vnni /proc/cpuinfo && isa="AVX-512 VNNI"
+grep -qw avx_vnni /proc/cpuinfo && isa="AVX-VNNI"
+echo "haq: $haq; ONNX Runtime: $threads threads; $(nproc) cores; int8: $isa"
 if [[ -f "$root/models/fmnist-mobilenet.onnx" ]]; then
   bench fmnist-mobilenet "$root/models/fmnist-mobilenet.onnx" 1 28 28 10 256 2560 10
 else
