@@ -50,10 +50,14 @@ for model in $models; do
       if [[ "$algo" != ddpg && -f "$ddpg_policy" ]]; then
         n_episodes=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["search"]["policies_evaluated"])' "$ddpg_policy")
       fi
+      # A run killed midway continues from its checkpoint (same result as
+      # an uninterrupted run; its wall time then counts only the last part).
+      resume=()
+      [[ -d "$dir/checkpoint" ]] && resume=(--resume)
       start=$(date +%s.%N)
       "$haq" search "$root/models/$model.onnx" --hw "$root/hardware-profiles/$profile.json" \
         --data fashion-mnist --budget "$budget" --algo "$algo" --episodes "$n_episodes" \
-        --eval-samples "$eval_samples" --seed 0 --quiet --out "$dir" || true
+        --eval-samples "$eval_samples" --seed 0 --quiet "${resume[@]}" --out "$dir" || true
       end=$(date +%s.%N)
       echo "$start $end" > "$dir/wall.txt"
     done

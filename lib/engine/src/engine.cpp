@@ -16,6 +16,7 @@
 #include <numeric>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -100,6 +101,20 @@ void reorder_4d(const float* src, bool src_nhwc, float* dst, bool dst_nhwc,
   memory t({dims, dt::f32, dst_nhwc ? tag::nhwc : tag::nchw}, cpu_engine(), dst);
   dnnl::reorder(s, t).execute(cpu_stream(), s, t);
   cpu_stream().wait();
+}
+
+// Elementwise loops, in parallel and vectorised (plain loops over restrict
+// pointers: GCC does not vectorise the same loop written with a lambda).
+// Their results do not depend on how the range is split.
+enum class Pointwise { relu, clip, leaky_relu };
+template <Pointwise K>
+void pointwise(const float* __restrict x, float* __restrict y, int64_t n, float lo, float hi, float alpha) {
+#pragma omp parallel for simd schedule(static) if (n >= 16384)
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (K == Pointwise::relu) y[i] = x[i] > 0.f ? x[i] : 0.f;
+    else if constexpr (K == Pointwise::clip) y[i] = std::min(std::max(x[i], lo), hi);
+    else y[i] = x[i] >= 0.f ? x[i] : alpha * x[i];
+  }
 }
 
 // Quantizes n contiguous values into u8/s8 levels exactly as ActQuant::level
@@ -792,9 +807,9 @@ void Engine::Impl::exec_unary(const Step& s) {
   const float alpha = n.get_float("alpha", s.op == Op::hard_sigmoid ? 0.2f : 0.01f);
   const float beta = n.get_float("beta", 0.5f);
   switch (s.op) {
-    case Op::relu: for (int64_t i = 0; i < cnt; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f; break;
-    case Op::clip: for (int64_t i = 0; i < cnt; ++i) y[i] = std::min(std::max(x[i], lo), hi); break;
-    case Op::leaky_relu: for (int64_t i = 0; i < cnt; ++i) y[i] = x[i] >= 0.f ? x[i] : alpha * x[i]; break;
+    case Op::relu: pointwise<Pointwise::relu>(x, y, cnt, lo, hi, alpha); break;
+    case Op::clip: pointwise<Pointwise::clip>(x, y, cnt, lo, hi, alpha); break;
+    case Op::leaky_relu: pointwise<Pointwise::leaky_relu>(x, y, cnt, lo, hi, alpha); break;
     case Op::sigmoid: for (int64_t i = 0; i < cnt; ++i) y[i] = 1.f / (1.f + std::exp(-x[i])); break;
     case Op::tanh: for (int64_t i = 0; i < cnt; ++i) y[i] = std::tanh(x[i]); break;
     case Op::hard_sigmoid:
@@ -823,6 +838,38 @@ float binop(Op op, float a, float b) {
     case Op::max: return std::max(a, b);
     case Op::min: return std::min(a, b);
     default: return 0;
+  }
+}
+
+template <Op OP>
+inline float binop_of(float a, float b) {
+  if constexpr (OP == Op::add) return a + b;
+  else if constexpr (OP == Op::sub) return a - b;
+  else if constexpr (OP == Op::mul) return a * b;
+  else if constexpr (OP == Op::div) return a / b;
+  else if constexpr (OP == Op::max) return std::max(a, b);
+  else return std::min(a, b);
+}
+
+// r = a op b elementwise; a or b a single value broadcast when its stride is 0.
+template <Op OP, int SA, int SB>
+void binop_loop(const float* __restrict a, const float* __restrict b, float* __restrict r, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= 16384)
+  for (int64_t i = 0; i < n; ++i) r[i] = binop_of<OP>(a[i * SA], b[i * SB]);
+}
+
+// Calls body(std::integral_constant<Op, op>{}): the op is chosen once, so
+// the loops in body are specialised and vectorised.
+template <class Body>
+void with_binop(Op op, Body&& body) {
+  switch (op) {
+    case Op::add: return body(std::integral_constant<Op, Op::add>{});
+    case Op::sub: return body(std::integral_constant<Op, Op::sub>{});
+    case Op::mul: return body(std::integral_constant<Op, Op::mul>{});
+    case Op::div: return body(std::integral_constant<Op, Op::div>{});
+    case Op::max: return body(std::integral_constant<Op, Op::max>{});
+    case Op::min: return body(std::integral_constant<Op, Op::min>{});
+    default: HAQ_ASSERT(false);
   }
 }
 
@@ -859,7 +906,8 @@ void Engine::Impl::exec_binary(const Step& s) {
       vals[s.in[0]].nhwc == vals[s.in[1]].nhwc) {
     const float* a = vals[s.in[0]].v.data();
     const float* b = vals[s.in[1]].v.data();
-    for (int64_t i = 0; i < cnt; ++i) res[i] = binop(s.op, a[i], b[i]);
+    float* r = res.data();
+    with_binop(s.op, [&](auto op) { binop_loop<decltype(op)::value, 1, 1>(a, b, r, cnt); });
     set_out(s.out, std::move(res), vals[s.in[0]].nhwc);
     return;
   }
@@ -871,7 +919,13 @@ void Engine::Impl::exec_binary(const Step& s) {
     const bool nhwc = vals[s.in[full]].nhwc;
     auto f = [&](float v, float k) { return full == 0 ? binop(s.op, v, k) : binop(s.op, k, v); };
     if (c.size() == 1) {
-      for (int64_t i = 0; i < cnt; ++i) res[i] = f(x[i], c[0]);
+      const float k = c[0];
+      float* r = res.data();
+      with_binop(s.op, [&](auto op) {
+        constexpr Op o = decltype(op)::value;
+        if (full == 0) binop_loop<o, 1, 0>(x, &k, r, cnt);
+        else binop_loop<o, 0, 1>(&k, x, r, cnt);
+      });
       set_out(s.out, std::move(res), nhwc);
       return;
     }
