@@ -147,12 +147,28 @@ Vec quantized_conv_by_hand(const model::Graph& g, const engine::Engine& e, const
   return acc;
 }
 
+// Both ways int8 layers run: split only where this CPU could saturate, and always.
+constexpr engine::Int8Split kSplits[] = {engine::Int8Split::automatic, engine::Int8Split::always};
+const char* split_name(engine::Int8Split s) { return s == engine::Int8Split::always ? "split" : "automatic split"; }
+
+/// An engine for `g` (batch B, no bias correction) calibrated on d[idx].
+engine::Engine calibrated(const model::Graph& g, int64_t B, engine::Int8Split split, const data::Dataset& d,
+                          const std::vector<int64_t>& idx) {
+  engine::EngineOptions o;
+  o.batch = B;
+  o.bias_correction = false;
+  o.int8_split = split;
+  engine::Engine e(g, o);
+  e.calibrate(d, idx);
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 inputs, bits 1..8)") {
   for (bool nonneg : {true, false})
-  for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
-    INFO((split == engine::Int8Split::always ? "split" : "automatic split"));
+  for (auto split : kSplits) {
+    INFO(split_name(split));
     const int64_t B = 4;
     GraphBuilder gb(B, {4, 9, 9}, 11);
     auto c = gb.conv("input", 6, 3, 2, 1);
@@ -160,12 +176,7 @@ TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 input
     model::Graph g = gb.finish(r);
     auto d = test::random_dataset(B, 4, 9, 9, nonneg ? 0.f : -1.f, 1.f, 6, 5);
     std::vector<int64_t> idx = {0, 1, 2, 3};
-    engine::EngineOptions o;
-    o.batch = B;
-    o.bias_correction = false;
-    o.int8_split = split;
-    engine::Engine e(g, o);
-    e.calibrate(d, idx);
+    engine::Engine e = calibrated(g, B, split, d, idx);
     CHECK(e.calibration()[0].is_unsigned == nonneg);
     for (auto [wb, ab] : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 3}, {1, 8}, {8, 1}, {5, 6}}) {
       INFO("w" << wb << "a" << ab << (nonneg ? " u8" : " s8"));
@@ -190,32 +201,27 @@ TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
   model::Graph g = gb.finish(fc);
   auto d = test::random_dataset(B, 2, 4, 4, -2.f, 1.f, 7, 9);
   std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 6, 7};
-  for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
-  INFO((split == engine::Int8Split::always ? "split" : "automatic split"));
-  engine::EngineOptions o;
-  o.batch = B;
-  o.bias_correction = false;
-  o.int8_split = split;
-  engine::Engine e(g, o);
-  e.calibrate(d, idx);
-  CHECK_FALSE(e.calibration()[0].is_unsigned);
-  for (int bits : {2, 4, 8}) {
-    auto got = e.run(quant::uniform_policy(g, bits, bits), d, idx);
-    const auto& l = g.layers[0];
-    auto cal = e.calibration()[0];
-    auto aq = quant::make_act_quant(cal.thresholds[bits], bits, false);
-    const auto& w = g.constants.at(l.weight).f32;
-    auto qw = quant::quantize_weights(w.data(), 7, 32, bits, quant::WeightClip::mse);
-    const auto& b = g.constants.at(l.bias).f32;
-    for (int64_t n = 0; n < B; ++n)
-      for (int64_t o2 = 0; o2 < 7; ++o2) {
-        int64_t acc = 0;
-        for (int64_t k = 0; k < 32; ++k) acc += aq.level(d.images[n * 32 + k]) * qw.values[o2 * 32 + k];
-        float s = aq.scale * qw.scales[o2];
-        float want = (static_cast<float>(acc) + b[o2] / s) * s;
-        CHECK(got[n * 7 + o2] == Approx(want).margin(1e-5));
-      }
-  }
+  for (auto split : kSplits) {
+    INFO(split_name(split));
+    engine::Engine e = calibrated(g, B, split, d, idx);
+    CHECK_FALSE(e.calibration()[0].is_unsigned);
+    for (int bits : {2, 4, 8}) {
+      auto got = e.run(quant::uniform_policy(g, bits, bits), d, idx);
+      const auto& l = g.layers[0];
+      auto cal = e.calibration()[0];
+      auto aq = quant::make_act_quant(cal.thresholds[bits], bits, false);
+      const auto& w = g.constants.at(l.weight).f32;
+      auto qw = quant::quantize_weights(w.data(), 7, 32, bits, quant::WeightClip::mse);
+      const auto& b = g.constants.at(l.bias).f32;
+      for (int64_t n = 0; n < B; ++n)
+        for (int64_t o2 = 0; o2 < 7; ++o2) {
+          int64_t acc = 0;
+          for (int64_t k = 0; k < 32; ++k) acc += aq.level(d.images[n * 32 + k]) * qw.values[o2 * 32 + k];
+          float s = aq.scale * qw.scales[o2];
+          float want = (static_cast<float>(acc) + b[o2] / s) * s;
+          CHECK(got[n * 7 + o2] == Approx(want).margin(1e-5));
+        }
+    }
   }
 }
 
@@ -305,7 +311,7 @@ TEST_CASE("direct u8 outputs give the same logits as quantizing the f32 output")
     quant::Policy mixed = quant::uniform_policy(g, 8, 8);
     for (auto& l : mixed.layers) l.w_bits = 2 + static_cast<int>(rng() % 7), l.a_bits = 2 + static_cast<int>(rng() % 7);
     policies.push_back(mixed);
-    for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
+    for (auto split : kSplits) {
       std::vector<std::vector<float>> logits[2];
       for (bool direct : {false, true}) {
         engine::EngineOptions o;
@@ -321,7 +327,7 @@ TEST_CASE("direct u8 outputs give the same logits as quantizing the f32 output")
         }
       }
       for (size_t k = 0; k < policies.size(); ++k) {
-        INFO(name << ", policy " << k << (split == engine::Int8Split::always ? ", split" : ""));
+        INFO(name << ", policy " << k << ", " << split_name(split));
         REQUIRE(logits[0][k].size() == logits[1][k].size());
         size_t differ = 0;
         for (size_t i = 0; i < logits[0][k].size(); ++i) differ += logits[0][k][i] != logits[1][k][i];
