@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "run_haq.h"
+#include "tiny_search.h"
 #include "test_paths.h"
 
 using Catch::Matchers::Contains;
@@ -31,18 +32,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 fs::path tiny_config(const fs::path& dir) {
-  fs::path cfg = dir / "tiny.json";
-  std::ofstream(cfg) << R"({"schema": "haq.search/1", "ddpg": {"warmup": 4, "hidden": 64},
-    "eval_samples": 100, "calib_samples": 32, "test_samples": 100, "batch": 100,
-    "max_front_points": 3})";
-  return cfg;
+  return haq::test::tiny_search_config(dir, 100, 32, 100, R"("max_front_points": 3,)");
 }
 
 std::vector<std::string> search_args(const fs::path& cfg, const fs::path& out, int episodes) {
-  return {"search", source_path("models/fmnist-mlp.onnx"), "--hw",
-          source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist",
-          "--budget", "latency<=0.5x", "--config", cfg.string(), "--episodes",
-          std::to_string(episodes), "--seed", "5", "--quiet", "--out", out.string()};
+  return haq::test::tiny_search_args(cfg, out, episodes, 5);
 }
 
 /// Lines of search.jsonl on disk (0 if absent); races with the writer are

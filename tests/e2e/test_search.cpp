@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "run_haq.h"
+#include "tiny_search.h"
 #include "test_paths.h"
 
 using Catch::Matchers::Contains;
@@ -19,20 +20,10 @@ using haq::test::read_text;
 
 namespace {
 
-// A few episodes on few samples: seconds. The config makes DDPG learn after
-// 4 warm-up episodes so that its updates are exercised too.
-fs::path tiny_config(const fs::path& dir) {
-  fs::path cfg = dir / "tiny.json";
-  std::ofstream(cfg) << R"({"schema": "haq.search/1", "ddpg": {"warmup": 4, "hidden": 64},
-    "eval_samples": 200, "calib_samples": 64, "test_samples": 300, "batch": 100})";
-  return cfg;
-}
+fs::path tiny_config(const fs::path& dir) { return haq::test::tiny_search_config(dir, 200, 64, 300); }
 
 std::vector<std::string> tiny_args(const fs::path& cfg, const fs::path& out, int episodes) {
-  return {"search", source_path("models/fmnist-mlp.onnx"), "--hw",
-          source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist",
-          "--budget", "latency<=0.5x", "--config", cfg.string(), "--episodes",
-          std::to_string(episodes), "--seed", "3", "--quiet", "--out", out.string()};
+  return haq::test::tiny_search_args(cfg, out, episodes, 3);
 }
 
 }  // namespace
