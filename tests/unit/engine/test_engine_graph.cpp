@@ -151,13 +151,17 @@ Vec quantized_conv_by_hand(const model::Graph& g, const engine::Engine& e, const
 constexpr engine::Int8Split kSplits[] = {engine::Int8Split::automatic, engine::Int8Split::always};
 const char* split_name(engine::Int8Split s) { return s == engine::Int8Split::always ? "split" : "automatic split"; }
 
-/// An engine for `g` (batch B, no bias correction) calibrated on d[idx].
-engine::Engine calibrated(const model::Graph& g, int64_t B, engine::Int8Split split, const data::Dataset& d,
-                          const std::vector<int64_t>& idx) {
+engine::EngineOptions options(int64_t batch, engine::Int8Split split, bool bias_correction = false) {
   engine::EngineOptions o;
-  o.batch = B;
-  o.bias_correction = false;
+  o.batch = batch;
+  o.bias_correction = bias_correction;
   o.int8_split = split;
+  return o;
+}
+
+/// An engine for `g` calibrated on d[idx].
+engine::Engine calibrated(const model::Graph& g, const engine::EngineOptions& o, const data::Dataset& d,
+                          const std::vector<int64_t>& idx) {
   engine::Engine e(g, o);
   e.calibrate(d, idx);
   return e;
@@ -176,7 +180,7 @@ TEST_CASE("quantized conv layer equals the quantizer arithmetic (u8 and s8 input
     model::Graph g = gb.finish(r);
     auto d = test::random_dataset(B, 4, 9, 9, nonneg ? 0.f : -1.f, 1.f, 6, 5);
     std::vector<int64_t> idx = {0, 1, 2, 3};
-    engine::Engine e = calibrated(g, B, split, d, idx);
+    engine::Engine e = calibrated(g, options(B, split), d, idx);
     CHECK(e.calibration()[0].is_unsigned == nonneg);
     for (auto [wb, ab] : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 3}, {1, 8}, {8, 1}, {5, 6}}) {
       INFO("w" << wb << "a" << ab << (nonneg ? " u8" : " s8"));
@@ -203,7 +207,7 @@ TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
   std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 6, 7};
   for (auto split : kSplits) {
     INFO(split_name(split));
-    engine::Engine e = calibrated(g, B, split, d, idx);
+    engine::Engine e = calibrated(g, options(B, split), d, idx);
     CHECK_FALSE(e.calibration()[0].is_unsigned);
     for (int bits : {2, 4, 8}) {
       auto got = e.run(quant::uniform_policy(g, bits, bits), d, idx);
@@ -314,12 +318,9 @@ TEST_CASE("direct u8 outputs give the same logits as quantizing the f32 output")
     for (auto split : kSplits) {
       std::vector<std::vector<float>> logits[2];
       for (bool direct : {false, true}) {
-        engine::EngineOptions o;
-        o.batch = B;
-        o.int8_split = split;
+        engine::EngineOptions o = options(B, split, /*bias_correction=*/true);
         o.direct_u8_outputs = direct;
-        engine::Engine e(g, o);
-        e.calibrate(d, idx);
+        engine::Engine e = calibrated(g, o, d, idx);
         for (size_t k = 0; k < policies.size(); ++k) {
           if (direct && name == "fmnist-mobilenet") CHECK(e.u8_output_layers(policies[k]).size() >= 5);
           if (!direct) CHECK(e.u8_output_layers(policies[k]).empty());
