@@ -89,8 +89,8 @@ struct Step {
   std::vector<int> in;                    // value id per input, -1 if constant or absent
   std::vector<const model::Tensor*> cin;  // constant per input, or null
   int out = -1;                           // value id written
-  PostOp post;                            // fused activation (layers only)
-  bool skip = false;                      // fused into the preceding layer
+  PostOp post;                            // fused activation (layers and binary ops)
+  bool skip = false;                      // fused into the step producing its input
 };
 
 void reorder_4d(const float* src, bool src_nhwc, float* dst, bool dst_nhwc,
@@ -345,8 +345,8 @@ void Engine::Impl::prepare() {
       if (p != producer_step.end()) {
         Step& ls = steps[p->second];
         const std::string& mid = n.inputs[0];
-        if (ls.op == Op::layer && ls.post.kind == PostOp::Kind::none && consumers[mid] == 1 &&
-            !outputs.count(mid)) {
+        if ((ls.op == Op::layer || is_binary(ls.op)) && ls.post.kind == PostOp::Kind::none &&
+            consumers[mid] == 1 && !outputs.count(mid)) {
           ls.post.kind = s.op == Op::relu ? PostOp::Kind::relu : PostOp::Kind::clip;
           ls.post.lo = n.get_float("min", -std::numeric_limits<float>::infinity());
           ls.post.hi = n.get_float("max", std::numeric_limits<float>::infinity());
@@ -851,11 +851,40 @@ inline float binop_of(float a, float b) {
   else return std::min(a, b);
 }
 
-// r = a op b elementwise; a or b a single value broadcast when its stride is 0.
-template <Op OP, int SA, int SB>
-void binop_loop(const float* __restrict a, const float* __restrict b, float* __restrict r, int64_t n) {
+// A fused Relu or Clip after the op, as the unfused steps compute them.
+template <PostOp::Kind K>
+inline float post_of(float v, float lo, float hi) {
+  if constexpr (K == PostOp::Kind::relu) return v > 0.f ? v : 0.f;
+  else if constexpr (K == PostOp::Kind::clip) return std::min(std::max(v, lo), hi);
+  else return v;
+}
+
+// r = post(a op b) elementwise; a or b a single value broadcast when its stride is 0.
+template <Op OP, int SA, int SB, PostOp::Kind K>
+void binop_loop(const float* __restrict a, const float* __restrict b, float* __restrict r, int64_t n,
+                float lo, float hi) {
 #pragma omp parallel for simd schedule(static) if (n >= 16384)
-  for (int64_t i = 0; i < n; ++i) r[i] = binop_of<OP>(a[i * SA], b[i * SB]);
+  for (int64_t i = 0; i < n; ++i) r[i] = post_of<K>(binop_of<OP>(a[i * SA], b[i * SB]), lo, hi);
+}
+
+template <Op OP, int SA, int SB>
+void binop_loop(const float* a, const float* b, float* r, int64_t n, const PostOp& post) {
+  switch (post.kind) {
+    case PostOp::Kind::none: return binop_loop<OP, SA, SB, PostOp::Kind::none>(a, b, r, n, 0, 0);
+    case PostOp::Kind::relu: return binop_loop<OP, SA, SB, PostOp::Kind::relu>(a, b, r, n, 0, 0);
+    case PostOp::Kind::clip:
+      return binop_loop<OP, SA, SB, PostOp::Kind::clip>(a, b, r, n, post.lo, post.hi);
+  }
+}
+
+// The fused post-op of a binary step on the paths without a fused loop.
+void apply_post(float* r, int64_t n, const PostOp& post) {
+  if (post.kind == PostOp::Kind::none) return;
+  const float lo = post.lo, hi = post.hi;
+  const bool relu = post.kind == PostOp::Kind::relu;
+#pragma omp parallel for simd schedule(static) if (n >= 16384)
+  for (int64_t i = 0; i < n; ++i)
+    r[i] = relu ? post_of<PostOp::Kind::relu>(r[i], lo, hi) : post_of<PostOp::Kind::clip>(r[i], lo, hi);
 }
 
 // Calls body(std::integral_constant<Op, op>{}): the op is chosen once, so
@@ -907,7 +936,7 @@ void Engine::Impl::exec_binary(const Step& s) {
     const float* a = vals[s.in[0]].v.data();
     const float* b = vals[s.in[1]].v.data();
     float* r = res.data();
-    with_binop(s.op, [&](auto op) { binop_loop<decltype(op)::value, 1, 1>(a, b, r, cnt); });
+    with_binop(s.op, [&](auto op) { binop_loop<decltype(op)::value, 1, 1>(a, b, r, cnt, s.post); });
     set_out(s.out, std::move(res), vals[s.in[0]].nhwc);
     return;
   }
@@ -923,8 +952,8 @@ void Engine::Impl::exec_binary(const Step& s) {
       float* r = res.data();
       with_binop(s.op, [&](auto op) {
         constexpr Op o = decltype(op)::value;
-        if (full == 0) binop_loop<o, 1, 0>(x, &k, r, cnt);
-        else binop_loop<o, 0, 1>(&k, x, r, cnt);
+        if (full == 0) binop_loop<o, 1, 0>(x, &k, r, cnt, s.post);
+        else binop_loop<o, 0, 1>(&k, x, r, cnt, s.post);
       });
       set_out(s.out, std::move(res), nhwc);
       return;
@@ -944,6 +973,7 @@ void Engine::Impl::exec_binary(const Step& s) {
               res[k] = f(x[k], c[ch]);
             }
       }
+      apply_post(res.data(), cnt, s.post);
       set_out(s.out, std::move(res), nhwc);
       return;
     }
@@ -973,6 +1003,7 @@ void Engine::Impl::exec_binary(const Step& s) {
       idx[k] = 0;
     }
   }
+  apply_post(res.data(), cnt, s.post);
   set_out(s.out, std::move(res), false);
 }
 
