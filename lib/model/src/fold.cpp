@@ -111,6 +111,13 @@ struct NodeCtx {
     if (a < -r || a >= r) bad(fmt::format("{} {} is out of range for rank {}", what, a, r));
     return a < 0 ? a + r : a;
   }
+  /// A 0/1 attribute (keepdims, transA, ...): ONNX's shape inference treats
+  /// any other value as 0 where runtimes treat it as 1, so it is refused.
+  int64_t flag(const std::string& k, int64_t fallback) const {
+    const int64_t v = n.get_int(k, fallback);
+    if (v != 0 && v != 1) bad(fmt::format("attribute '{}' must be 0 or 1, got {}", k, v));
+    return v;
+  }
   void set_int(const std::string& k, int64_t v) {
     n.attrs[k].kind = Attribute::Kind::i;
     n.attrs[k].i = v;
@@ -252,11 +259,11 @@ void normalise(NodeCtx& c, int64_t opset) {
       axes = n.get_ints("axes");
     }
     const int64_t r = c.rank(0);
-    if (axes.empty() && n.get_int("noop_with_empty_axes", 0) == 0)
+    if (axes.empty() && c.flag("noop_with_empty_axes", 0) == 0)
       for (int64_t k = 0; k < r; ++k) axes.push_back(k);
     n.attrs.erase("noop_with_empty_axes");
     c.set_ints("axes", normal_axes(c, axes, r));
-    c.set_int("keepdims", n.get_int("keepdims", 1));
+    c.set_int("keepdims", c.flag("keepdims", 1));
   } else if (op == "Pad") {
     const int64_t r = c.rank(0);
     std::vector<int64_t> pads;
@@ -334,14 +341,14 @@ void normalise(NodeCtx& c, int64_t opset) {
         c.bad(fmt::format("perm {} is not a permutation of {} axes", dims_str(perm), r));
     c.set_ints("perm", perm);
   } else if (op == "Gemm") {
-    c.set_int("transA", n.get_int("transA", 0));
-    c.set_int("transB", n.get_int("transB", 0));
+    c.set_int("transA", c.flag("transA", 0));
+    c.set_int("transB", c.flag("transB", 0));
     c.set_float("alpha", n.get_float("alpha", 1.f));
     c.set_float("beta", n.get_float("beta", 1.f));
   } else if (op == "Conv") {
     c.set_int("group", n.get_int("group", 1));
   } else if (op == "Reshape") {
-    c.set_int("allowzero", n.get_int("allowzero", 0));
+    c.set_int("allowzero", c.flag("allowzero", 0));
   }
 }
 
@@ -377,7 +384,7 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
     const Shape& x = c.shape(0);
     if (x.size() < 3) c.bad(fmt::format("input {} has no spatial dims", dims_str(x)));
     if (!node.has("kernel_shape")) c.bad("kernel_shape is required");
-    Shape sp = window_op(c, x, node.get_ints("kernel_shape"), node.get_int("ceil_mode", 0) != 0, op == "MaxPool");
+    Shape sp = window_op(c, x, node.get_ints("kernel_shape"), c.flag("ceil_mode", 0) != 0, op == "MaxPool");
     Shape out = {x[0], x[1]};
     out.insert(out.end(), sp.begin(), sp.end());
     return {out};
