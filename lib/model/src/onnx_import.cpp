@@ -443,6 +443,23 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     }
   }
 
+  // Window attributes that ONNX's own shape inference (below) divides by or
+  // sizes with: a zero stride there is a SIGFPE inside libonnx, so they are
+  // checked first, for every node.
+  for (const auto& n : g->node())
+    for (const auto& a : n.attribute()) {
+      const std::string& k = a.name();
+      const bool positive = k == "strides" || k == "dilations" || k == "kernel_shape" || k == "group";
+      if (!positive && (k != "pads" || n.op_type() == "Pad")) continue;  // Pad-2's may crop
+      auto check = [&](int64_t v) {
+        if (positive ? v > 0 : v >= 0) return;
+        s.fail_at(ErrorKind::model, fmt::format("node '{}' ({})", n.name(), n.op_type()),
+                  fmt::format("attribute '{}' holds {}; it must be {}", k, v, positive ? "positive" : ">= 0"));
+      };
+      for (int64_t v : a.ints()) check(v);
+      if (a.has_i()) check(a.i());
+    }
+
   // Names: initializers, graph inputs, node outputs must be unique producers.
   std::map<std::string, onnx::TensorProto*> initializers;
   for (auto& t : *g->mutable_initializer()) {
