@@ -3,7 +3,8 @@
 #   scripts/fuzz.sh SECONDS [TARGET...]     targets: onnx profile policy idx npy (default: all)
 # Environment: HAQ_FUZZ_BUILD_DIR (default build-fuzz), HAQ_FUZZ_PARALLEL (targets
 # run at once, default 2), HAQ_FUZZ_RSS_MB (memory limit per target, default 2048),
-# HAQ_FUZZ_TIMEOUT_S (limit for one input, default 10).
+# HAQ_FUZZ_TIMEOUT_S (limit for one input, default 10), HAQ_FUZZ_SEED (libFuzzer's
+# -seed: the same seed replays the same mutations; unset or 0: a new one each run).
 # Prints executions, exec/s, seconds and crashes per target. Exits non-zero if
 # any target crashed, leaked, hit a sanitizer, a timeout or the memory limit;
 # the input is saved in BUILD/fuzz-artifacts/TARGET/ (and printed in base64 if
@@ -58,7 +59,7 @@ run_one() {
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
     "$build/tests/fuzz/fuzz_$t" "$corpus" "$seeds" -max_total_time="$seconds" \
     -timeout="$timeout_s" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    -artifact_prefix="$artifacts/" -print_final_stats=1 -seed="${HAQ_FUZZ_SEED:-0}" >"$log" 2>&1 || rc=$?
   end=$(date +%s)
   echo "$rc $((end - start))" >"$log.result"
 }

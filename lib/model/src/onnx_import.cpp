@@ -460,6 +460,30 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       if (a.has_i()) check(a.i());
     }
 
+  // Conv without kernel_shape: libonnx's inference takes the kernel from the
+  // weight's type and indexes the input's dims with it unchecked (a SEGV
+  // when the ranks differ, a null dereference without a weight). A weight is
+  // required, and kernel_shape is set from an initializer weight, so that
+  // ONNX checks it against the input's rank.
+  for (auto& n : *g->mutable_node()) {
+    if (n.op_type() != "Conv" && n.op_type() != "ConvTranspose") continue;
+    const std::string at = fmt::format("node '{}' ({})", n.name(), n.op_type());
+    if (n.input_size() < 2 || n.input(1).empty()) s.fail_at(ErrorKind::model, at, "a convolution needs a weight input");
+    bool has_kernel = false;
+    for (const auto& a : n.attribute()) has_kernel |= a.name() == "kernel_shape";
+    if (has_kernel) continue;
+    for (const auto& t : g->initializer()) {
+      if (t.name() != n.input(1)) continue;
+      if (t.dims_size() < 3)
+        s.fail_at(ErrorKind::model, at, fmt::format("weight '{}' has rank {}; a convolution's is at least 3", t.name(), t.dims_size()));
+      auto* a = n.add_attribute();
+      a->set_name("kernel_shape");
+      a->set_type(onnx::AttributeProto::INTS);
+      for (int k = 2; k < t.dims_size(); ++k) a->add_ints(t.dims(k));
+      break;
+    }
+  }
+
   // Names: initializers, graph inputs, node outputs must be unique producers.
   std::map<std::string, onnx::TensorProto*> initializers;
   for (auto& t : *g->mutable_initializer()) {
