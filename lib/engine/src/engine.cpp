@@ -106,13 +106,21 @@ void reorder_4d(const float* src, bool src_nhwc, float* dst, bool dst_nhwc,
 // Elementwise loops, in parallel and vectorised (plain loops over restrict
 // pointers: GCC does not vectorise the same loop written with a lambda).
 // Their results do not depend on how the range is split.
+// Relu or Clip, standalone or fused after a binary op (one formula for both).
+template <PostOp::Kind K>
+inline float post_of(float v, float lo, float hi) {
+  if constexpr (K == PostOp::Kind::relu) return v > 0.f ? v : 0.f;
+  else if constexpr (K == PostOp::Kind::clip) return std::min(std::max(v, lo), hi);
+  else return v;
+}
+
 enum class Pointwise { relu, clip, leaky_relu };
 template <Pointwise K>
 void pointwise(const float* __restrict x, float* __restrict y, int64_t n, float lo, float hi, float alpha) {
 #pragma omp parallel for simd schedule(static) if (n >= 16384)
   for (int64_t i = 0; i < n; ++i) {
-    if constexpr (K == Pointwise::relu) y[i] = x[i] > 0.f ? x[i] : 0.f;
-    else if constexpr (K == Pointwise::clip) y[i] = std::min(std::max(x[i], lo), hi);
+    if constexpr (K == Pointwise::relu) y[i] = post_of<PostOp::Kind::relu>(x[i], lo, hi);
+    else if constexpr (K == Pointwise::clip) y[i] = post_of<PostOp::Kind::clip>(x[i], lo, hi);
     else y[i] = x[i] >= 0.f ? x[i] : alpha * x[i];
   }
 }
@@ -849,14 +857,6 @@ inline float binop_of(float a, float b) {
   else if constexpr (OP == Op::div) return a / b;
   else if constexpr (OP == Op::max) return std::max(a, b);
   else return std::min(a, b);
-}
-
-// A fused Relu or Clip after the op, as the unfused steps compute them.
-template <PostOp::Kind K>
-inline float post_of(float v, float lo, float hi) {
-  if constexpr (K == PostOp::Kind::relu) return v > 0.f ? v : 0.f;
-  else if constexpr (K == PostOp::Kind::clip) return std::min(std::max(v, lo), hi);
-  else return v;
 }
 
 // r = post(a op b) elementwise; a or b a single value broadcast when its stride is 0.
