@@ -86,6 +86,15 @@ report::ReportInput report_input(const SearchRun& run) {
               {"bits searched", fmt::format("w {}..{}, a {}..{}", run.problem.w_range.min,
                                             run.problem.w_range.max, run.problem.a_range.min,
                                             run.problem.a_range.max)}};
+  if (run.has_chosen)
+    in.facts.push_back(
+        {"chosen policy",
+         run.selection.done
+             ? fmt::format("{}: the best of {} candidates re-measured on {} other train samples",
+                           haq::search::point_label(run, run.chosen.point),
+                           run.selection.candidates.size(), run.select_samples)
+             : fmt::format("{}: the best on the evaluation split",
+                           haq::search::point_label(run, run.chosen.point))});
   if (run.has_chosen) {
     in.chosen = design_point(run.chosen, "chosen", true);
     in.chosen.episode = res.points[run.chosen.point].episode;
@@ -95,14 +104,19 @@ report::ReportInput report_input(const SearchRun& run) {
   std::vector<double> test_acc(res.points.size(), report::kNaN);
   for (const auto& f : run.front) test_acc[f.point] = f.acc_test;
   if (run.has_chosen) test_acc[run.chosen.point] = run.chosen.acc_test;
+  std::vector<double> select_acc(res.points.size(), report::kNaN);
+  for (size_t k = 0; k < run.selection.candidates.size(); ++k)
+    select_acc[run.selection.candidates[k]] = run.selection.accuracy[k];
+  if (run.has_chosen) in.chosen.acc_select = select_acc[run.chosen.point];
   for (size_t i = 0; i < res.points.size(); ++i) {
     const auto& p = res.points[i];
     report::DesignPoint d;
-    d.label = fmt::format("{}#{}", o.algo, p.episode);
+    d.label = haq::search::point_label(run, static_cast<int>(i));
     d.kind = "search";
     d.policy = haq::search::to_policy(run.problem.layers, p.bits);
     d.acc_search = p.accuracy_pct;
     d.acc_test = test_acc[i];
+    d.acc_select = select_acc[i];
     d.latency_s = p.costs.latency_s;
     d.energy_pj = p.costs.energy_pj;
     d.size_bits = p.costs.size_bits;
@@ -130,7 +144,8 @@ struct Cli {
   std::string config, model, hw, data, algo, out, time_budget;
   std::vector<std::string> budgets;
   int episodes = 0;
-  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0;
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
+  int select_top = 0;
   uint64_t seed = 0;
   bool resume = false, quiet = false;
 };
@@ -149,6 +164,8 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--eval-samples")) o.eval_samples = c.eval_samples;
   if (given("--calib-samples")) o.calib_samples = c.calib_samples;
   if (given("--test-samples")) o.test_samples = c.test_samples;
+  if (given("--select-samples")) o.select_samples = c.select_samples;
+  if (given("--select-top")) o.select_top = c.select_top;
   if (given("--seed")) o.seed = c.seed;
   if (given("--time-budget")) o.time_budget_s = search::parse_duration_s(c.time_budget);
   if (given("--out")) o.out = c.out;
@@ -197,6 +214,14 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "search evaluation subset, train samples disjoint from calibration (default 2000)");
   sub.add_option("--calib-samples", c->calib_samples, "calibration samples from the train split (default 512)");
   sub.add_option("--test-samples", c->test_samples, "test samples for the final figures (default 0: all)");
+  sub.add_option("--select-samples", c->select_samples,
+                 "the final choice re-measures the best candidates on this many other train samples "
+                 "(default 10000; 0: choose by the search's evaluation subset)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--select-top", c->select_top,
+                 "candidates of the final choice: the best N feasible policies found, and the fitting "
+                 "uniform ones (default 8)")
+      ->check(CLI::NonNegativeNumber);
   sub.add_option("--seed", c->seed, "random seed (default 0)");
   sub.add_option("--time-budget", c->time_budget, "stop cleanly after this wall time, e.g. 90s, 20m, 1.5h");
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");

@@ -3,6 +3,7 @@
 // or infeasible budgets exit 2 before anything is written.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,30 @@ TEST_CASE("haq search: a tiny search writes every output, byte-identical across 
   for (const auto& l : policy["layers"]) {
     CHECK(l["w_bits"].get<int>() >= 2);
     CHECK(l.contains("latency_s"));
+  }
+  // the final choice: the best on 10000 other train samples of the candidates
+  CHECK(policy["search"]["select_samples"] == 10000);
+  CHECK(policy["search"]["select_candidates"].get<int>() >= 2);
+  {
+    std::istringstream csv(read_text(dir / "a" / "points.csv"));
+    std::string line;
+    std::getline(csv, line);
+    REQUIRE(line.rfind("index,label,kind,episode,feasible,pareto,acc_search,acc_test,acc_select,", 0) == 0);
+    double chosen = -1, best = -1;
+    int measured = 0;
+    while (std::getline(csv, line)) {
+      std::vector<std::string> f;
+      std::istringstream cells(line);
+      for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
+      if (!line.empty() && line.back() == ',') f.push_back("");
+      REQUIRE(f.size() == 18);
+      if (f[8].empty()) continue;
+      ++measured;
+      best = std::max(best, std::stod(f[8]));
+      if (f[2] == "chosen") chosen = std::stod(f[8]);
+    }
+    CHECK(measured == policy["search"]["select_candidates"].get<int>());
+    CHECK(chosen == best);
   }
   // search.jsonl: one line per episode
   std::string log = read_text(dir / "a" / "search.jsonl");

@@ -123,6 +123,7 @@ std::vector<DesignPoint> candidate_points(const ReportInput& in) {
     };
     fill(first.acc_search, p.acc_search);
     fill(first.acc_test, p.acc_test);
+    fill(first.acc_select, p.acc_select);
     fill(first.latency_s, p.latency_s);
     fill(first.energy_pj, p.energy_pj);
     fill(first.size_bits, p.size_bits);

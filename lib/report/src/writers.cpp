@@ -61,15 +61,15 @@ std::string points_csv(const ReportInput& in) {
   const std::vector<size_t> front = report_front(in);
   const std::set<size_t> on_front(front.begin(), front.end());
   std::string out =
-      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,latency_s,energy_pj,size_bits,"
+      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,acc_select,latency_s,energy_pj,size_bits,"
       "bops,"
       "latency_x_w8a8,energy_x_w8a8,size_x_w8a8,bops_x_w8a8,policy\n";
   for (size_t i = 0; i < all.size(); ++i) {
     const DesignPoint& p = all[i];
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", i, csv_field(p.label),
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", i, csv_field(p.label),
         csv_field(p.kind), p.episode, p.feasible ? 1 : 0, on_front.count(i) ? 1 : 0,
-        csv_num(p.acc_search), csv_num(p.acc_test), csv_num(p.latency_s), csv_num(p.energy_pj),
+        csv_num(p.acc_search), csv_num(p.acc_test), csv_num(p.acc_select), csv_num(p.latency_s), csv_num(p.energy_pj),
         csv_num(p.size_bits), csv_num(p.bops), csv_num(ratio(p.latency_s, in.w8a8_latency_s)),
         csv_num(ratio(p.energy_pj, in.w8a8_energy_pj)),
         csv_num(ratio(p.size_bits, in.w8a8_size_bits)), csv_num(ratio(p.bops, in.w8a8_bops)),
@@ -117,6 +117,7 @@ nlohmann::ordered_json pareto_json(const ReportInput& in) {
     e["accuracy"] = jnum(objective_value(p, split));
     e["acc_search"] = jnum(p.acc_search);
     e["acc_test"] = jnum(p.acc_test);
+    e["acc_select"] = jnum(p.acc_select);
     e["latency_s"] = jnum(p.latency_s);
     e["energy_pj"] = jnum(p.energy_pj);
     e["size_bits"] = jnum(p.size_bits);

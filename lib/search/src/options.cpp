@@ -55,6 +55,8 @@ SearchOptions read_search_config(const std::string& path, SearchOptions o) {
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
+  if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
+  if (auto v = obj.opt("select_top")) o.select_top = static_cast<int>(v->as_int(0, 100000));
   if (auto v = obj.opt("max_front_points")) o.max_front_points = static_cast<int>(v->as_int(1, 100000));
   if (auto v = obj.opt("quiet")) o.quiet = v->as_bool();
   if (auto v = obj.opt("ddpg")) {
@@ -98,6 +100,8 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["test_samples"] = o.test_samples;
   j["batch"] = o.batch;
   j["max_front_points"] = o.max_front_points;
+  j["select_samples"] = o.select_samples;
+  j["select_top"] = o.select_top;
   j["quiet"] = o.quiet;
   const auto& p = o.ddpg;
   j["ddpg"] = {{"hidden", p.hidden},

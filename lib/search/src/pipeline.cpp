@@ -18,6 +18,7 @@
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
 #include "haq/search/mlp.h"
+#include "haq/search/select.h"
 
 namespace haq::search {
 
@@ -128,16 +129,17 @@ BitRange intersect(BitRange wanted, hw::BitRange supported, const char* what) {
   return r;
 }
 
-// Evaluation subset: `count` train samples not used for calibration.
-std::vector<int64_t> eval_subset(int64_t train_size, const std::vector<int64_t>& calib,
-                                 int64_t count, uint64_t seed) {
+// `count` train samples, none of them in `taken`, drawn with the seed's
+// `stream` (all that are left if fewer), sorted.
+std::vector<int64_t> disjoint_subset(int64_t train_size, const std::vector<int64_t>& taken,
+                                     int64_t count, uint64_t seed, const char* stream) {
   std::vector<char> used(static_cast<size_t>(train_size), 0);
-  for (int64_t i : calib) used[static_cast<size_t>(i)] = 1;
+  for (int64_t i : taken) used[static_cast<size_t>(i)] = 1;
   std::vector<int64_t> rest;
   for (int64_t i = 0; i < train_size; ++i)
     if (!used[static_cast<size_t>(i)]) rest.push_back(i);
   if (count >= static_cast<int64_t>(rest.size())) return rest;
-  auto rng = make_rng(seed, "search.eval");
+  auto rng = make_rng(seed, stream);
   for (int64_t i = 0; i < count; ++i) {  // partial Fisher-Yates
     size_t j = static_cast<size_t>(i) +
                static_cast<size_t>(uniform01(rng) * static_cast<double>(rest.size() - i));
@@ -152,7 +154,7 @@ std::vector<int64_t> eval_subset(int64_t train_size, const std::vector<int64_t>&
 nlohmann::json identity_of(const SearchOptions& o) {
   auto j = search_options_to_json(o);
   for (const char* k : {"out", "episodes", "time_budget", "quiet", "test_samples",
-                        "max_front_points"})
+                        "max_front_points", "select_samples", "select_top"})
     j.erase(k);
   return j;
 }
@@ -213,13 +215,19 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   if (train.labels.empty() || test.labels.empty())
     fail(ErrorKind::data, train.source, "labels", "the search needs labelled data");
   const auto calib_idx = data::sample_indices(train, o.calib_samples, derive_seed(o.seed, "search.calib"));
-  const auto eval_idx = eval_subset(train.size(), calib_idx, o.eval_samples, o.seed);
+  const auto eval_idx = disjoint_subset(train.size(), calib_idx, o.eval_samples, o.seed, "search.eval");
+  std::vector<int64_t> taken = calib_idx;
+  taken.insert(taken.end(), eval_idx.begin(), eval_idx.end());
+  const auto select_idx = o.select_samples > 0 && o.select_top > 0
+                              ? disjoint_subset(train.size(), taken, o.select_samples, o.seed, "search.select")
+                              : std::vector<int64_t>{};
   const auto test_idx = data::sample_indices(test, o.test_samples, derive_seed(o.seed, "search.test"));
   if (eval_idx.empty())
     fail(ErrorKind::data, train.source, "", "no train samples left for evaluation after calibration");
   run.eval_samples = static_cast<int64_t>(eval_idx.size());
   run.calib_samples = static_cast<int64_t>(calib_idx.size());
   run.test_samples = static_cast<int64_t>(test_idx.size());
+  run.select_samples = static_cast<int64_t>(select_idx.size());
 
 
   ensure_output_dir(o.out);
@@ -254,6 +262,23 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     progress.note(fmt::format("search stopped ({}) after {} episodes; writing the best found so far",
                               run.result.stop_reason, run.result.episodes.size()));
 
+  // The choice: the best few on a larger subset the search never saw.
+  run.chosen.point = run.result.best;
+  if (run.result.best >= 0 && !select_idx.empty()) {
+    progress.note(fmt::format("choosing: the best {} feasible policies and the fitting uniform ones "
+                              "measured again on {} other train samples",
+                              o.select_top, select_idx.size()));
+    std::vector<ExtraCandidate> uniform;
+    for (int k = 2; k <= 8; ++k)
+      uniform.push_back({fmt::format("uniform-{}", k),
+                         to_bits(quant::uniform_policy(run.graph, k, k, true))});
+    engine::PolicyEvaluator select_eval(eng, train, select_idx);
+    run.selection = select_policy(run.result, problem, uniform, o.select_top, [&](const quant::Policy& p) {
+      return select_eval.evaluate(p).top1;
+    });
+    if (run.selection.done) run.chosen.point = run.selection.chosen;
+  }
+
   // Final figures on the test split.
   progress.note(fmt::format("measuring the chosen policy, the front and the baselines on {} test samples",
                             test_idx.size()));
@@ -280,11 +305,10 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     run.uniform.push_back(m);
   }
   const auto& pts = run.result.points;
-  if (run.result.best >= 0) {
+  if (run.chosen.point >= 0) {
     run.has_chosen = true;
     run.chosen.label = "chosen";
-    run.chosen.point = run.result.best;
-    run.chosen.policy = to_policy(problem.layers, pts[run.result.best].bits);
+    run.chosen.policy = to_policy(problem.layers, pts[run.chosen.point].bits);
     measure(run.chosen);
   }
   // Front over (search accuracy up, first budget's metric down), capped.
@@ -312,7 +336,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   }
   for (size_t i : front) {
     MeasuredPolicy m;
-    m.label = fmt::format("{}#{}", o.algo, pts[i].episode);
+    m.label = point_label(run, static_cast<int>(i));
     m.point = static_cast<int>(i);
     m.policy = to_policy(problem.layers, pts[i].bits);
     measure(m);
@@ -322,6 +346,11 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   if (run.has_chosen)
     write_file_atomic(fs::path(o.out) / "policy.json", policy_json(run).dump(2) + "\n");
   return run;
+}
+
+std::string point_label(const SearchRun& run, int point) {
+  const EvaluatedPoint& p = run.result.points.at(static_cast<size_t>(point));
+  return p.episode >= 0 ? fmt::format("{}#{}", run.options.algo, p.episode) : p.phase;
 }
 
 nlohmann::json policy_json(const SearchRun& run) {
@@ -372,11 +401,14 @@ nlohmann::json policy_json(const SearchRun& run) {
                     {"bops_ratio", ratio(c.bops, ref.bops)}};
   meta["search"] = {{"episodes", run.result.episodes.size()},
                     {"policies_evaluated", run.result.points.size()},
-                    {"chosen_episode", run.result.best >= 0 ? run.result.points[run.result.best].episode : -1},
+                    {"chosen_episode", run.chosen.point >= 0 ? run.result.points[run.chosen.point].episode : -1},
+                    {"chosen_from", run.chosen.point >= 0 ? point_label(run, run.chosen.point) : ""},
                     {"eval_split", "train"},
                     {"eval_samples", run.eval_samples},
                     {"calib_samples", run.calib_samples},
                     {"test_samples", run.test_samples},
+                    {"select_samples", run.selection.done ? run.select_samples : 0},
+                    {"select_candidates", run.selection.candidates.size()},
                     {"batch", o.batch},
                     {"w_bits", {run.problem.w_range.min, run.problem.w_range.max}},
                     {"a_bits", {run.problem.a_range.min, run.problem.a_range.max}}};

@@ -41,6 +41,7 @@ ReportInput two_points() {
   b.feasible = false;
   b.acc_search = 80.25;
   b.acc_test = 79.5;
+  b.acc_select = 81.75;
   b.latency_s = 0.0015;
   b.energy_pj = 7.5e5;
   b.size_bits = 6000;
@@ -59,11 +60,11 @@ size_t count(const std::string& s, const std::string& what) {
 
 TEST_CASE("points.csv: exact content for two points") {
   const std::string expected =
-      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,latency_s,energy_pj,size_bits,"
-      "bops,"
+      "index,label,kind,episode,feasible,pareto,acc_search,acc_test,acc_select,latency_s,energy_pj,"
+      "size_bits,bops,"
       "latency_x_w8a8,energy_x_w8a8,size_x_w8a8,bops_x_w8a8,policy\n"
-      "0,ddpg#0,search,0,1,1,85.5,,0.001,500000,4000,250000,0.5,0.5,0.5,0.25,w4a4 w8a8\n"
-      "1,\"odd, \"\"name\"\"\",search,1,0,0,80.25,79.5,0.0015,750000,6000,,0.75,0.75,0.75,,w6a6 "
+      "0,ddpg#0,search,0,1,1,85.5,,,0.001,500000,4000,250000,0.5,0.5,0.5,0.25,w4a4 w8a8\n"
+      "1,\"odd, \"\"name\"\"\",search,1,0,0,80.25,79.5,81.75,0.0015,750000,6000,,0.75,0.75,0.75,,w6a6 "
       "fp32\n";
   CHECK(points_csv(two_points()) == expected);
 }

@@ -52,6 +52,7 @@ struct DesignPoint {
   quant::Policy policy;      ///< bits per layer (may be empty for fp32)
   double acc_search = kNaN;  ///< top-1 accuracy (%) on the search's evaluation split
   double acc_test = kNaN;    ///< top-1 accuracy (%) on the held-out test split
+  double acc_select = kNaN;  ///< top-1 accuracy (%) on the final choice's subset (candidates only)
   double latency_s = kNaN;   ///< model latency on the profile (s)
   double energy_pj = kNaN;   ///< model energy on the profile (pJ)
   double size_bits = kNaN;   ///< weight storage (bits)

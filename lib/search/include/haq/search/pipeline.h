@@ -14,6 +14,7 @@
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
 #include "haq/search/search.h"
+#include "haq/search/select.h"
 
 namespace haq::search {
 
@@ -37,10 +38,11 @@ struct SearchRun {
   SearchResult result;
   MeasuredPolicy fp32, w8a8;            ///< references
   std::vector<MeasuredPolicy> uniform;  ///< uniform-k, k = 2..8, first and last layer at 8 bits
+  Selection selection;                  ///< the re-measurement that chose (done: false if off)
   bool has_chosen = false;
-  MeasuredPolicy chosen;                ///< the best feasible policy
+  MeasuredPolicy chosen;                ///< the chosen policy (point: its index in result.points)
   std::vector<MeasuredPolicy> front;    ///< front over (accuracy, first budget) re-measured on test
-  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0;
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
   double setup_s = 0, search_s = 0, final_s = 0;  ///< wall times (not written to deterministic files)
 };
 
@@ -49,6 +51,10 @@ struct SearchRun {
 /// checkpoint/ as it goes and policy.json at the end. Progress goes to
 /// stderr unless options.quiet.
 SearchRun run_search_pipeline(const SearchOptions& options);
+
+/// How a point is named in the report: "ddpg#123" (the episode that found
+/// it), or its phase ("uniform-4") for a candidate the selection added.
+std::string point_label(const SearchRun& run, int point);
 
 /// policy.json for a run (deterministic: no timings).
 nlohmann::json policy_json(const SearchRun& run);

@@ -40,6 +40,8 @@ struct SearchOptions {
   int64_t test_samples = 0;          ///< final figures on this many test samples (0: the full test split)
   int64_t batch = 100;               ///< inference batch for accuracy runs
   int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
+  int64_t select_samples = 10000;    ///< the final choice re-measures candidates on this many other train samples (0: off)
+  int select_top = 8;                ///< ... the best this many feasible policies of the search, and the fitting uniform ones
   // Output
   bool quiet = false;                ///< no progress output
   std::string config;                ///< config file the options came from ("" if none)

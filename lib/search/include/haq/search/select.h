@@ -1,0 +1,44 @@
+#pragma once
+/// \file
+/// The final choice of `haq search`. The search measures hundreds of policies
+/// on a small subset (--eval-samples) and the best of many noisy measurements
+/// is biased upward (the winner's curse): the policy that scores highest there
+/// is often not the best one. So the best few feasible policies, and the
+/// uniform policies that fit the budgets, are measured again on a larger
+/// subset disjoint from the search's and from calibration, and the best there
+/// is chosen (docs/search.md, "How the policy is chosen").
+
+#include <string>
+#include <vector>
+
+#include "haq/search/search.h"
+
+namespace haq::search {
+
+/// A policy offered to the selection besides the search's own points.
+struct ExtraCandidate {
+  std::string label;  ///< e.g. "uniform-4"; becomes the point's phase
+  BitsVector bits;
+};
+
+/// What the selection measured.
+struct Selection {
+  bool done = false;            ///< false: no feasible point, or selection off
+  std::vector<int> candidates;  ///< indices into SearchResult::points, in measuring order
+  std::vector<double> accuracy; ///< top-1 % on the selection subset, per candidate
+  int chosen = -1;              ///< index into SearchResult::points
+};
+
+/// Offers `extra` (each within the searched bit ranges and every budget) to
+/// the selection: each not yet among `result.points` is appended as a point
+/// with episode -1, phase = its label and accuracy measured by
+/// problem.accuracy. Then measures with `select_accuracy` the `top` best
+/// feasible points of the search (by better_point) and the feasible extras,
+/// and chooses the highest; ties go to the higher search accuracy, then the
+/// lower cost on the first budget's metric, then the earlier point. Extras
+/// outside the ranges or over a budget are skipped. Deterministic.
+Selection select_policy(SearchResult& result, const SearchProblem& problem,
+                        const std::vector<ExtraCandidate>& extra, int top,
+                        const AccuracyFn& select_accuracy);
+
+}  // namespace haq::search
