@@ -67,15 +67,15 @@ done
 /usr/bin/python3 - "$out" "$models" "$algos" <<'PY'
 import csv, json, os, sys
 out, models, algos = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-print("| model | profile | budget | algo | test top-1 | fp32 | best fitting uniform | ratio | policies | wall | evals/s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| model | profile | budget | algo | test top-1 | chosen from | fp32 | best fitting uniform | ratio | policies | wall | evals/s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for model in models:
     for prof in ("bismo-edge", "bismo-cloud", "bitfusion"):
         for algo in algos:
             d = os.path.join(out, model, prof, algo)
             pj = os.path.join(d, "policy.json")
             if not os.path.exists(pj):
-                print(f"| {model} | {prof} | | {algo} | (no policy) | | | | | | |"); continue
+                print(f"| {model} | {prof} | | {algo} | (no policy) | | | | | | | |"); continue
             p = json.load(open(pj))
             b = p["budgets"][0]
             best_u = None
@@ -85,10 +85,17 @@ for model in models:
                         acc = row.get("acc_test") or ""
                         if acc and (best_u is None or float(acc) > best_u[1]):
                             best_u = (row.get("label"), float(acc))
+            # A uniform policy chosen by the final choice is the chosen row of
+            # points.csv (one row per distinct policy): count it as a uniform too.
+            src = p["search"].get("chosen_from", "")
+            if src.startswith("uniform-"):
+                acc = p["accuracy"]["chosen"]["test"]
+                if best_u is None or acc > best_u[1]:
+                    best_u = (src, acc)
             s, e = map(float, open(os.path.join(d, "wall.txt")).read().split())
             n = p["search"]["policies_evaluated"]
             u = f"{best_u[0]} {best_u[1]:.2f}%" if best_u else "none fits"
-            print(f"| {model} | {prof} | {b['budget']} | {algo} | {p['accuracy']['chosen']['test']:.2f}% | "
+            print(f"| {model} | {prof} | {b['budget']} | {algo} | {p['accuracy']['chosen']['test']:.2f}% | {src or '-'} | "
                   f"{p['accuracy']['fp32']['test']:.2f}% | {u} | {b['ratio']:.3f}x | {n} | {e - s:.0f} s | {n / (e - s):.2f} |")
 PY
 # Do the policies differ per hardware? Per-layer bits side by side, and a figure.

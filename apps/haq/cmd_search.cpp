@@ -78,7 +78,7 @@ report::ReportInput report_input(const SearchRun& run) {
   in.fp32_acc = run.fp32.acc_test;
   const auto& res = run.result;
   in.facts = {{"episodes", std::to_string(res.episodes.size())},
-              {"policies evaluated", std::to_string(res.points.size())},
+              {"policies evaluated", std::to_string(haq::search::policies_searched(run))},
               {"search stopped", res.stop_reason},
               {"evaluation split", fmt::format("{} train samples (disjoint from calibration)", run.eval_samples)},
               {"calibration", fmt::format("{} train samples", run.calib_samples)},
@@ -145,7 +145,7 @@ struct Cli {
   std::vector<std::string> budgets;
   int episodes = 0;
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
-  int select_top = 0;
+  int select_top = 0, refine_rounds = 0;
   uint64_t seed = 0;
   bool resume = false, quiet = false;
 };
@@ -166,6 +166,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--test-samples")) o.test_samples = c.test_samples;
   if (given("--select-samples")) o.select_samples = c.select_samples;
   if (given("--select-top")) o.select_top = c.select_top;
+  if (given("--refine-rounds")) o.refine_rounds = c.refine_rounds;
   if (given("--seed")) o.seed = c.seed;
   if (given("--time-budget")) o.time_budget_s = search::parse_duration_s(c.time_budget);
   if (given("--out")) o.out = c.out;
@@ -222,6 +223,10 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "candidates of the final choice: the best N feasible policies found, and the fitting "
                  "uniform ones (default 8)")
       ->check(CLI::NonNegativeNumber);
+  sub.add_option("--refine-rounds", c->refine_rounds,
+                 "then rounds of one-bit moves from the chosen policy, measured on the same samples "
+                 "(default 3; 0: none)")
+      ->check(CLI::Range(0, 1000));
   sub.add_option("--seed", c->seed, "random seed (default 0)");
   sub.add_option("--time-budget", c->time_budget, "stop cleanly after this wall time, e.g. 90s, 20m, 1.5h");
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");

@@ -43,7 +43,7 @@ const fs::path& search_dir() {
     auto dir = scratch_dir("e2e-check");
     fs::path cfg = dir / "tiny.json";
     std::ofstream(cfg) << R"({"schema": "haq.search/1", "eval_samples": 200, "calib_samples": 64,
-      "test_samples": 500, "batch": 100})";
+      "test_samples": 500, "batch": 100, "select_samples": 1000, "refine_moves": 4})";
     auto s = run_haq({"search", source_path("models/fmnist-mlp.onnx"), "--hw",
                       source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist", "--budget",
                       "latency<=0.6x", "--config", cfg.string(), "--episodes", "6", "--seed", "5", "--quiet",

@@ -332,6 +332,8 @@ TEST_CASE("faults: a sweep killed -9 resumes without redoing finished jobs", "[f
                       {"eval_samples", 100},
                       {"calib_samples", 32},
                       {"test_samples", 100},
+                      {"select_samples", 1000},
+                      {"refine_moves", 4},
                       {"max_front_points", 2}};
   const fs::path sweep = dir / "sweep.json";
   std::ofstream(sweep) << j.dump(2);

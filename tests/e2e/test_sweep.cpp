@@ -36,6 +36,8 @@ fs::path tiny_sweep(const fs::path& dir) {
                       {"eval_samples", 200},
                       {"calib_samples", 64},
                       {"test_samples", 300},
+                      {"select_samples", 1000},
+                      {"refine_moves", 4},
                       {"max_front_points", 2}};
   fs::path f = dir / "tiny-sweep.json";
   std::ofstream(f) << j.dump(2);

@@ -15,13 +15,15 @@ namespace haq::test {
 
 /// Writes DIR/tiny.json, a search config with these sample counts plus
 /// `extra` (more JSON members, each followed by a comma), and returns its path.
+/// The final choice runs on 1000 samples with 4 moves per refinement round.
 inline std::filesystem::path tiny_search_config(const std::filesystem::path& dir, int eval_samples,
                                                 int calib_samples, int test_samples,
                                                 const std::string& extra = "") {
   std::filesystem::path cfg = dir / "tiny.json";
   std::ofstream(cfg) << fmt::format(
       R"({{"schema": "haq.search/1", "ddpg": {{"warmup": 4, "hidden": 64}}, {}
-  "eval_samples": {}, "calib_samples": {}, "test_samples": {}, "batch": 100}})",
+  "eval_samples": {}, "calib_samples": {}, "test_samples": {}, "batch": 100,
+  "select_samples": 1000, "refine_moves": 4}})",
       extra, eval_samples, calib_samples, test_samples);
   return cfg;
 }

@@ -5,6 +5,7 @@
 #include "haq/core/error.h"
 #include "haq/core/json_reader.h"
 #include "haq/search/search.h"
+#include "option_keys.h"
 
 namespace haq::search {
 
@@ -23,21 +24,11 @@ BitRange read_range(const JsonValue& v) {
 
 }  // namespace
 
-SearchOptions read_search_config(const std::string& path, SearchOptions o) {
-  JsonValue root = read_json_file(path, ErrorKind::config);
-  JsonObject obj = root.object();
-  if (auto v = obj.opt("schema")) {
-    if (v->as_string() != "haq.search/1") v->fail("expected \"haq.search/1\"");
-  }
-  obj.allow("description");
-  if (auto v = obj.opt("model")) o.model = v->as_string();
-  if (auto v = obj.opt("hw")) o.hw = v->as_string();
+namespace detail {
+
+void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("data")) o.data = v->as_string(true);
-  if (auto v = obj.opt("budgets")) o.budgets = v->as_string_array(1);
-  if (auto v = obj.opt("out")) o.out = v->as_string();
-  if (auto v = obj.opt("algo")) o.algo = v->as_enum(agent_names());
   if (auto v = obj.opt("episodes")) o.episodes = static_cast<int>(v->as_int(1, 1000000));
-  if (auto v = obj.opt("seed")) o.seed = static_cast<uint64_t>(v->as_int(0));
   if (auto v = obj.opt("time_budget")) {
     if (v->raw().is_string()) {
       try {
@@ -57,8 +48,28 @@ SearchOptions read_search_config(const std::string& path, SearchOptions o) {
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
   if (auto v = obj.opt("select_top")) o.select_top = static_cast<int>(v->as_int(0, 100000));
+  if (auto v = obj.opt("refine_rounds")) o.refine_rounds = static_cast<int>(v->as_int(0, 1000));
+  if (auto v = obj.opt("refine_moves")) o.refine_moves = static_cast<int>(v->as_int(1, 100000));
   if (auto v = obj.opt("max_front_points")) o.max_front_points = static_cast<int>(v->as_int(1, 100000));
+}
+
+}  // namespace detail
+
+SearchOptions read_search_config(const std::string& path, SearchOptions o) {
+  JsonValue root = read_json_file(path, ErrorKind::config);
+  JsonObject obj = root.object();
+  if (auto v = obj.opt("schema")) {
+    if (v->as_string() != "haq.search/1") v->fail("expected \"haq.search/1\"");
+  }
+  obj.allow("description");
+  if (auto v = obj.opt("model")) o.model = v->as_string();
+  if (auto v = obj.opt("hw")) o.hw = v->as_string();
+  if (auto v = obj.opt("budgets")) o.budgets = v->as_string_array(1);
+  if (auto v = obj.opt("out")) o.out = v->as_string();
+  if (auto v = obj.opt("algo")) o.algo = v->as_enum(agent_names());
+  if (auto v = obj.opt("seed")) o.seed = static_cast<uint64_t>(v->as_int(0));
   if (auto v = obj.opt("quiet")) o.quiet = v->as_bool();
+  detail::read_shared_keys(obj, o);
   if (auto v = obj.opt("ddpg")) {
     JsonObject d = v->object();
     auto& p = o.ddpg;
@@ -102,6 +113,8 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["max_front_points"] = o.max_front_points;
   j["select_samples"] = o.select_samples;
   j["select_top"] = o.select_top;
+  j["refine_rounds"] = o.refine_rounds;
+  j["refine_moves"] = o.refine_moves;
   j["quiet"] = o.quiet;
   const auto& p = o.ddpg;
   j["ddpg"] = {{"hidden", p.hidden},

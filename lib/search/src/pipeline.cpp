@@ -154,7 +154,8 @@ std::vector<int64_t> disjoint_subset(int64_t train_size, const std::vector<int64
 nlohmann::json identity_of(const SearchOptions& o) {
   auto j = search_options_to_json(o);
   for (const char* k : {"out", "episodes", "time_budget", "quiet", "test_samples",
-                        "max_front_points", "select_samples", "select_top"})
+                        "max_front_points", "select_samples", "select_top", "refine_rounds",
+                        "refine_moves"})
     j.erase(k);
   return j;
 }
@@ -276,6 +277,12 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     run.selection = select_policy(run.result, problem, uniform, o.select_top, [&](const quant::Policy& p) {
       return select_eval.evaluate(p).top1;
     });
+    if (run.selection.done && o.refine_rounds > 0) {
+      progress.note(fmt::format("refining: up to {} rounds of {} one-bit moves around the best",
+                                o.refine_rounds, o.refine_moves));
+      refine_selection(run.selection, run.result, problem, o.refine_rounds, o.refine_moves,
+                       [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; });
+    }
     if (run.selection.done) run.chosen.point = run.selection.chosen;
   }
 
@@ -348,6 +355,11 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   return run;
 }
 
+size_t policies_searched(const SearchRun& run) {
+  return static_cast<size_t>(std::count_if(run.result.points.begin(), run.result.points.end(),
+                                           [](const EvaluatedPoint& e) { return e.episode >= 0; }));
+}
+
 std::string point_label(const SearchRun& run, int point) {
   const EvaluatedPoint& p = run.result.points.at(static_cast<size_t>(point));
   return p.episode >= 0 ? fmt::format("{}#{}", run.options.algo, p.episode) : p.phase;
@@ -400,7 +412,7 @@ nlohmann::json policy_json(const SearchRun& run) {
                     {"size_ratio", ratio(static_cast<double>(c.size_bits), static_cast<double>(ref.size_bits))},
                     {"bops_ratio", ratio(c.bops, ref.bops)}};
   meta["search"] = {{"episodes", run.result.episodes.size()},
-                    {"policies_evaluated", run.result.points.size()},
+                    {"policies_evaluated", policies_searched(run)},
                     {"chosen_episode", run.chosen.point >= 0 ? run.result.points[run.chosen.point].episode : -1},
                     {"chosen_from", run.chosen.point >= 0 ? point_label(run, run.chosen.point) : ""},
                     {"eval_split", "train"},

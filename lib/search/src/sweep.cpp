@@ -19,21 +19,13 @@
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
 #include "haq/search/agent.h"
+#include "option_keys.h"
 
 namespace haq::search {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-BitRange read_range(const JsonValue& v) {
-  auto arr = v.array(2, 2);
-  BitRange r;
-  r.min = static_cast<int>(arr[0].as_int(1, 8));
-  r.max = static_cast<int>(arr[1].as_int(1, 8));
-  if (r.min > r.max) v.fail("expected [min, max] with min <= max");
-  return r;
-}
 
 std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
 
@@ -101,27 +93,7 @@ SweepSpec read_sweep_file(const std::string& path) {
     for (const auto& x : v->array(1)) s.seeds.push_back(static_cast<uint64_t>(x.as_int(0)));
   }
   SearchOptions& o = s.common;
-  if (auto v = obj.opt("data")) o.data = v->as_string(true);
-  if (auto v = obj.opt("episodes")) o.episodes = static_cast<int>(v->as_int(1, 1000000));
-  if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
-  if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
-  if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
-  if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
-  if (auto v = obj.opt("max_front_points"))
-    o.max_front_points = static_cast<int>(v->as_int(1, 100000));
-  if (auto v = obj.opt("w_bits")) o.w_bits = read_range(*v);
-  if (auto v = obj.opt("a_bits")) o.a_bits = read_range(*v);
-  if (auto v = obj.opt("time_budget")) {
-    if (v->raw().is_string()) {
-      try {
-        o.time_budget_s = parse_duration_s(v->as_string());
-      } catch (const Error& e) {
-        v->fail(e.message());
-      }
-    } else {
-      o.time_budget_s = v->as_number(0);
-    }
-  }
+  detail::read_shared_keys(obj, o);
   obj.finish();
   // Ids must be unique: checked here so that a bad file fails before any job runs.
   (void)expand_jobs(s);

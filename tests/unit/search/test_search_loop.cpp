@@ -139,8 +139,13 @@ TEST_CASE("search: config files are strict", "[search][config]") {
   auto good = (dir / "good.json").string();
   write_file_atomic(good, R"({"schema": "haq.search/1", "model": "m.onnx", "hw": "p.json",
     "budgets": ["latency<=0.5x"], "algo": "random", "episodes": 12, "time_budget": "2m",
-    "w_bits": [3, 8], "ddpg": {"warmup": 4}})");
+    "w_bits": [3, 8], "ddpg": {"warmup": 4}, "select_samples": 500, "select_top": 3,
+    "refine_rounds": 0, "refine_moves": 5})");
   auto o = read_search_config(good, default_search_options());
+  CHECK(o.select_samples == 500);
+  CHECK(o.select_top == 3);
+  CHECK(o.refine_rounds == 0);
+  CHECK(o.refine_moves == 5);
   CHECK(o.model == "m.onnx");
   CHECK(o.algo == "random");
   CHECK(o.episodes == 12);

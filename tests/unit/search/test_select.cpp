@@ -116,3 +116,112 @@ TEST_CASE("select: fitting extras join as points and the others are skipped", "[
   CHECK(u4.accuracy_pct == Approx(p.accuracy(to_policy(p.layers, uniform(4, 4)))));
   CHECK(r.points[1].phase == "uniform-3");
 }
+
+namespace {
+
+// Accuracy of exactly the surrogate's form, so a fit can recover it.
+double noise_form(const BitsVector& b) {
+  const double cw[5] = {-100, -20, 0, -60, -5}, ca[5] = {-50, -10, -5, -30, -80};
+  double acc = 95;
+  for (size_t l = 0; l < b.size(); ++l)
+    acc += cw[l] * std::ldexp(1.0, -2 * b[l].w) + ca[l] * std::ldexp(1.0, -2 * b[l].a);
+  return acc;
+}
+
+SearchProblem noise_problem() {
+  auto p = fake::fake_problem("latency<=0.4x");
+  p.accuracy = [](const quant::Policy& pol) { return noise_form(to_bits(pol)); };
+  return p;
+}
+
+// 80 pseudo-random policies (a fixed LCG), measured like the search does.
+SearchResult random_points(const SearchProblem& p) {
+  SearchResult r;
+  uint64_t s = 12345;
+  auto next = [&] {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int>((s >> 33) % 7) + 2;
+  };
+  for (int i = 0; i < 80; ++i) {
+    BitsVector b(5);
+    for (auto& x : b) x = {next(), next()};
+    r.points.push_back(point(p, b, noise_form(b), i));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("select: the surrogate fit recovers coefficients of its own form", "[search][select]") {
+  auto p = noise_problem();
+  SearchResult r = random_points(p);
+  Surrogate s = fit_surrogate(r.points, 5, -1e9, 1e-12);
+  REQUIRE(s.cw.size() == 5);
+  CHECK(s.c0 == Approx(95).epsilon(1e-6));
+  CHECK(s.cw[0] == Approx(-100).epsilon(1e-4));
+  CHECK(s.cw[3] == Approx(-60).epsilon(1e-4));
+  CHECK(s.ca[4] == Approx(-80).epsilon(1e-4));
+  CHECK(std::abs(s.cw[2]) < 1e-3);
+  BitsVector b(5, Bits{3, 5});
+  CHECK(s.predict(b) == Approx(noise_form(b)).epsilon(1e-6));
+  // points below the floor are left out; with fewer than two, no fit
+  CHECK(fit_surrogate(r.points, 5, 1e9).cw.empty());
+}
+
+TEST_CASE("select: refinement takes the best one-bit move within the budget", "[search][select]") {
+  auto p = noise_problem();
+  SearchResult r = random_points(p);
+  // Start from the search's best feasible point.
+  AccuracyFn exact = [](const quant::Policy& pol) { return noise_form(to_bits(pol)); };
+  Selection s = select_policy(r, p, {}, 1, exact);
+  REQUIRE(s.done);
+  const BitsVector start = r.points[s.chosen].bits;
+  const size_t before = r.points.size();
+
+  // Brute force: every one-bit move (one side up, optionally another down) that fits.
+  double best = noise_form(start);
+  for (size_t l = 0; l < 5; ++l)
+    for (int side = 0; side < 2; ++side) {
+      BitsVector up = start;
+      int& u = side ? up[l].a : up[l].w;
+      if (++u > 8) continue;
+      auto see = [&](const BitsVector& b) {
+        if (within_budgets(p.costs.total(b), p.budgets)) best = std::max(best, noise_form(b));
+      };
+      see(up);
+      for (size_t l2 = 0; l2 < 5; ++l2)
+        for (int side2 = 0; side2 < 2; ++side2) {
+          if (l2 == l && side2 == side) continue;
+          BitsVector b = up;
+          int& d = side2 ? b[l2].a : b[l2].w;
+          if (--d < 2) continue;
+          see(b);
+        }
+    }
+  REQUIRE(best > noise_form(start));  // the start can be improved
+
+  SECTION("one round, one move: the predicted best is the true best") {
+    refine_selection(s, r, p, 1, 1, exact);
+    CHECK(noise_form(r.points[s.chosen].bits) == Approx(best));
+    CHECK(s.candidates.size() == 2);
+    CHECK(r.points[s.chosen].episode == -1);
+    CHECK(r.points[s.chosen].phase == "refine-1");
+    CHECK(r.points[s.chosen].feasible);
+    CHECK(r.points.size() == before + 1);
+  }
+  SECTION("more rounds climb further, every candidate within the budget") {
+    refine_selection(s, r, p, 4, 3, exact);
+    CHECK(noise_form(r.points[s.chosen].bits) >= best);
+    for (size_t k = 0; k < s.candidates.size(); ++k) {
+      CHECK(r.points[s.candidates[k]].feasible);
+      CHECK(s.accuracy[k] == Approx(noise_form(r.points[s.candidates[k]].bits)));
+    }
+    CHECK(s.candidates.size() > 4);
+  }
+  SECTION("no rounds: nothing changes") {
+    const int chosen = s.chosen;
+    refine_selection(s, r, p, 0, 3, exact);
+    CHECK(s.chosen == chosen);
+    CHECK(r.points.size() == before);
+  }
+}

@@ -168,7 +168,7 @@ TEST_CASE("sweep files are read strictly") {
     "budgets": ["latency<=0.5x", ["energy<=0.5x", "size<=0.3x"]],
     "algos": ["ddpg", "random"], "seeds": [3],
     "data": "mnist", "episodes": 7, "eval_samples": 100, "calib_samples": 32, "test_samples": 50,
-    "time_budget": "2m", "w_bits": [2, 6]
+    "time_budget": "2m", "w_bits": [2, 6], "select_samples": 300, "refine_rounds": 1
   })");
   const SweepSpec s = read_sweep_file(good.string());
   CHECK(s.budgets.size() == 2u);
@@ -179,6 +179,8 @@ TEST_CASE("sweep files are read strictly") {
   CHECK(s.common.test_samples == 50);
   CHECK(s.common.time_budget_s == 120.0);
   CHECK(s.common.w_bits.max == 6);
+  CHECK(s.common.select_samples == 300);
+  CHECK(s.common.refine_rounds == 1);
   CHECK(expand_jobs(s).size() == 8u);
 
   auto message_of = [&](const std::string& text) {

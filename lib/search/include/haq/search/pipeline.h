@@ -56,6 +56,10 @@ SearchRun run_search_pipeline(const SearchOptions& options);
 /// it), or its phase ("uniform-4") for a candidate the selection added.
 std::string point_label(const SearchRun& run, int point);
 
+/// Distinct policies the search itself proposed and measured (the final
+/// choice may add uniform ones as points).
+size_t policies_searched(const SearchRun& run);
+
 /// policy.json for a run (deterministic: no timings).
 nlohmann::json policy_json(const SearchRun& run);
 

@@ -42,6 +42,8 @@ struct SearchOptions {
   int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
   int64_t select_samples = 10000;    ///< the final choice re-measures candidates on this many other train samples (0: off)
   int select_top = 8;                ///< ... the best this many feasible policies of the search, and the fitting uniform ones
+  int refine_rounds = 3;             ///< then rounds of one-bit moves from the chosen policy on that subset (0: none)
+  int refine_moves = 12;             ///< moves measured per round
   // Output
   bool quiet = false;                ///< no progress output
   std::string config;                ///< config file the options came from ("" if none)

@@ -41,4 +41,30 @@ Selection select_policy(SearchResult& result, const SearchProblem& problem,
                         const std::vector<ExtraCandidate>& extra, int top,
                         const AccuracyFn& select_accuracy);
 
+/// A surrogate of the accuracy, fitted on the search's measurements:
+/// accuracy ~ c0 + sum over layers of cw[l] * 4^-w[l] + ca[l] * 4^-a[l]
+/// (quantization noise power falls by 4 per bit), by ridge regression.
+struct Surrogate {
+  double c0 = 0;
+  std::vector<double> cw, ca;
+  double predict(const BitsVector& bits) const;
+};
+
+/// Fits the surrogate on the feasible and infeasible points whose accuracy is
+/// at least `floor_pct` (the region near the best); `ridge` weighs the
+/// penalty on the layer coefficients. Empty (cw.empty()) with fewer than two points.
+Surrogate fit_surrogate(const std::vector<EvaluatedPoint>& points, size_t num_layers,
+                        double floor_pct, double ridge = 1e-3);
+
+/// Refines a done selection, on the same larger subset: `rounds` times,
+/// from the chosen policy, the `per_round` moves the surrogate predicts best
+/// (one layer's w or a bits up by one, alone or with one other layer's w or a
+/// down by one, within the ranges and every budget, not measured on the
+/// subset yet) are measured on the search's subset (problem.accuracy, as new
+/// points with episode -1 and phase "refine-1", "refine-2", ...) and on the larger subset; the
+/// best there becomes the chosen policy if it beats it. Stops early when no
+/// move is predicted to gain or none beats the chosen one. Deterministic.
+void refine_selection(Selection& selection, SearchResult& result, const SearchProblem& problem,
+                      int rounds, int per_round, const AccuracyFn& select_accuracy);
+
 }  // namespace haq::search

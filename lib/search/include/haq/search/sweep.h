@@ -51,6 +51,7 @@ struct SweepJob {
 /// "profiles", "budgets" (each entry a budget string or a list of them),
 /// optional "algos", "seeds", and the common search options "data",
 /// "episodes", "eval_samples", "calib_samples", "test_samples", "batch",
+/// "select_samples", "select_top", "refine_rounds", "refine_moves",
 /// "max_front_points", "time_budget", "w_bits", "a_bits"; "schema"
 /// ("haq.sweep/1") and "description" are accepted.
 SweepSpec read_sweep_file(const std::string& path);
