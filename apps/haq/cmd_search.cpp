@@ -90,7 +90,8 @@ report::ReportInput report_input(const SearchRun& run) {
     in.facts.push_back(
         {"chosen policy",
          run.selection.done
-             ? fmt::format("{}: the best of {} candidates re-measured on {} other train samples",
+             ? fmt::format("{}: the best of {} policies re-measured on {} other train samples "
+                           "(the search's best, the fitting uniform ones, refinement moves)",
                            haq::search::point_label(run, run.chosen.point),
                            run.selection.candidates.size(), run.select_samples)
              : fmt::format("{}: the best on the evaluation split",
