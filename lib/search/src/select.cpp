@@ -1,4 +1,5 @@
-// The final choice: re-measure the best candidates on a larger disjoint subset.
+// The final choice: re-measure the best candidates on a larger disjoint subset,
+// then refine the winner there with one-bit moves ranked by a surrogate.
 #include "haq/search/select.h"
 
 #include <algorithm>
@@ -75,9 +76,7 @@ Selection select_policy(SearchResult& result, const SearchProblem& problem,
   return s;
 }
 
-}  // namespace haq::search
-
-namespace haq::search {
+// ---------------------------------------------------------------- refinement
 
 namespace {
 
