@@ -102,6 +102,12 @@ struct NodeCtx {
     if (!t) fail(ErrorKind::unsupported, fmt::format("input {} ({}) must be a constant", i, what));
     return *t;
   }
+  /// The one value of a constant input that must hold a single element.
+  double scalar_of(size_t i, const char* what) const {
+    const Tensor& t = need_constant(i, what);
+    if (t.numel() != 1) bad(fmt::format("input {} ({}) must have one element, it has {}", i, what, t.numel()));
+    return tensor_get(t, 0);
+  }
   std::vector<int64_t> ints_of(const Tensor& t) const {
     std::vector<int64_t> v(static_cast<size_t>(t.numel()));
     for (int64_t i = 0; i < t.numel(); ++i) v[i] = static_cast<int64_t>(tensor_get(t, i));
@@ -218,8 +224,8 @@ void normalise(NodeCtx& c, int64_t opset) {
       lo = n.get_float("min", lo);
       hi = n.get_float("max", hi);
     } else {
-      if (c.has_input(1)) lo = static_cast<float>(tensor_get(c.need_constant(1, "min"), 0));
-      if (c.has_input(2)) hi = static_cast<float>(tensor_get(c.need_constant(2, "max"), 0));
+      if (c.has_input(1)) lo = static_cast<float>(c.scalar_of(1, "min"));
+      if (c.has_input(2)) hi = static_cast<float>(c.scalar_of(2, "max"));
       c.truncate_inputs(1);
     }
     c.set_float("min", lo);
@@ -270,7 +276,7 @@ void normalise(NodeCtx& c, int64_t opset) {
     float value = 0.f;
     if (opset >= 11) {
       pads = c.ints_of(c.need_constant(1, "pads"));
-      if (c.has_input(2)) value = static_cast<float>(tensor_get(c.need_constant(2, "constant_value"), 0));
+      if (c.has_input(2)) value = static_cast<float>(c.scalar_of(2, "constant_value"));
       if (c.has_input(3)) {  // opset 18: pads given for some axes only
         auto axes = c.ints_of(c.need_constant(3, "axes"));
         if (pads.size() != 2 * axes.size()) c.bad("pads must have two entries per axis");
