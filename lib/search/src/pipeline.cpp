@@ -265,7 +265,8 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
 
   // The choice: the best few on a larger subset the search never saw.
   run.chosen.point = run.result.best;
-  if (run.result.best >= 0 && !select_idx.empty()) {
+  // After Ctrl-C the user wants the outputs now: the search's best is kept.
+  if (run.result.best >= 0 && !select_idx.empty() && run.result.stop_reason != "interrupted") {
     progress.note(fmt::format("choosing: the best {} feasible policies and the fitting uniform ones "
                               "measured again on {} other train samples",
                               o.select_top, select_idx.size()));
@@ -274,14 +275,12 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
       uniform.push_back({fmt::format("uniform-{}", k),
                          to_bits(quant::uniform_policy(run.graph, k, k, true))});
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
-    run.selection = select_policy(run.result, problem, uniform, o.select_top, [&](const quant::Policy& p) {
-      return select_eval.evaluate(p).top1;
-    });
+    const AccuracyFn select_accuracy = [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; };
+    run.selection = select_policy(run.result, problem, uniform, o.select_top, select_accuracy);
     if (run.selection.done && o.refine_rounds > 0) {
       progress.note(fmt::format("refining: up to {} rounds of {} one-bit moves around the best",
                                 o.refine_rounds, o.refine_moves));
-      refine_selection(run.selection, run.result, problem, o.refine_rounds, o.refine_moves,
-                       [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; });
+      refine_selection(run.selection, run.result, problem, o.refine_rounds, o.refine_moves, select_accuracy);
     }
     if (run.selection.done) run.chosen.point = run.selection.chosen;
   }

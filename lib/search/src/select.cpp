@@ -213,7 +213,7 @@ void refine_selection(Selection& sel, SearchResult& result, const SearchProblem&
     double best_new_acc = before;
     int tried = 0;
     for (const Move& mv : moves) {
-      if (tried >= per_round) break;
+      if (tried >= per_round || stop_requested()) break;
       const quant::Policy policy = to_policy(problem.layers, mv.bits);
       const std::string key = quant::policy_key(policy);
       if (measured.count(key)) continue;

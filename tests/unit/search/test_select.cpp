@@ -218,6 +218,15 @@ TEST_CASE("select: refinement takes the best one-bit move within the budget", "[
     }
     CHECK(s.candidates.size() > 4);
   }
+  SECTION("a stop request (Ctrl-C) ends the refinement before it measures") {
+    const int chosen = s.chosen;
+    request_stop();
+    refine_selection(s, r, p, 3, 3, exact);
+    reset_stop();
+    CHECK(s.chosen == chosen);
+    CHECK(s.candidates.size() == 1);
+    CHECK(r.points.size() == before);
+  }
   SECTION("no rounds: nothing changes") {
     const int chosen = s.chosen;
     refine_selection(s, r, p, 0, 3, exact);

@@ -63,7 +63,8 @@ Surrogate fit_surrogate(const std::vector<EvaluatedPoint>& points, size_t num_la
 /// subset yet) are measured on the search's subset (problem.accuracy, as new
 /// points with episode -1 and phase "refine-1", "refine-2", ...) and on the larger subset; the
 /// best there becomes the chosen policy if it beats it. Stops early when no
-/// move is predicted to gain or none beats the chosen one. Deterministic.
+/// move is predicted to gain or none beats the chosen one, or at a stop
+/// request (Ctrl-C). Deterministic.
 void refine_selection(Selection& selection, SearchResult& result, const SearchProblem& problem,
                       int rounds, int per_round, const AccuracyFn& select_accuracy);
 
