@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "haq/search/budget.h"
 
@@ -167,8 +168,8 @@ void refine_selection(Selection& sel, SearchResult& result, const SearchProblem&
   // Near the best: the region the moves explore.
   const Surrogate sur = fit_surrogate(pts, L, best_search - 10.0);
   if (sur.cw.empty()) return;
-  std::map<std::string, size_t> measured;  // key -> index in sel.candidates
-  for (size_t k = 0; k < sel.candidates.size(); ++k) measured[pts[sel.candidates[k]].key] = k;
+  std::set<std::string> measured;  // keys measured on the subset
+  for (int i : sel.candidates) measured.insert(pts[i].key);
   std::map<std::string, int> point_of;
   for (size_t i = 0; i < pts.size(); ++i) point_of.emplace(pts[i].key, static_cast<int>(i));
   auto chosen_acc = [&] {
@@ -235,7 +236,7 @@ void refine_selection(Selection& sel, SearchResult& result, const SearchProblem&
         point_of.emplace(key, index);
       }
       const double acc = select_accuracy(policy);
-      measured[key] = sel.candidates.size();
+      measured.insert(key);
       sel.candidates.push_back(index);
       sel.accuracy.push_back(acc);
       ++tried;
