@@ -86,17 +86,15 @@ report::ReportInput report_input(const SearchRun& run) {
               {"bits searched", fmt::format("w {}..{}, a {}..{}", run.problem.w_range.min,
                                             run.problem.w_range.max, run.problem.a_range.min,
                                             run.problem.a_range.max)}};
-  if (run.has_chosen)
+  if (run.has_chosen) {
+    const std::string from = haq::search::point_label(run, run.chosen.point);
     in.facts.push_back(
         {"chosen policy",
          run.selection.done
              ? fmt::format("{}: the best of {} policies re-measured on {} other train samples "
                            "(the search's best, the fitting uniform ones, refinement moves)",
-                           haq::search::point_label(run, run.chosen.point),
-                           run.selection.candidates.size(), run.select_samples)
-             : fmt::format("{}: the best on the evaluation split",
-                           haq::search::point_label(run, run.chosen.point))});
-  if (run.has_chosen) {
+                           from, run.selection.candidates.size(), run.select_samples)
+             : fmt::format("{}: the best on the evaluation split", from)});
     in.chosen = design_point(run.chosen, "chosen", true);
     in.chosen.episode = res.points[run.chosen.point].episode;
     in.layers = layer_rows(run, run.chosen);

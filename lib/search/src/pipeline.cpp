@@ -263,6 +263,12 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     progress.note(fmt::format("search stopped ({}) after {} episodes; writing the best found so far",
                               run.result.stop_reason, run.result.episodes.size()));
 
+  // Uniform k-bit policies, k = 2..8, first and last layers at 8 bits: the
+  // report's baselines and candidates of the final choice.
+  std::vector<ExtraCandidate> uniform;
+  for (int k = 2; k <= 8; ++k)
+    uniform.push_back({fmt::format("uniform-{}", k), to_bits(quant::uniform_policy(run.graph, k, k, true))});
+
   // The choice: the best few on a larger subset the search never saw.
   run.chosen.point = run.result.best;
   // After Ctrl-C the user wants the outputs now: the search's best is kept.
@@ -270,10 +276,6 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     progress.note(fmt::format("choosing: the best {} feasible policies and the fitting uniform ones "
                               "measured again on {} other train samples",
                               o.select_top, select_idx.size()));
-    std::vector<ExtraCandidate> uniform;
-    for (int k = 2; k <= 8; ++k)
-      uniform.push_back({fmt::format("uniform-{}", k),
-                         to_bits(quant::uniform_policy(run.graph, k, k, true))});
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
     const AccuracyFn select_accuracy = [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; };
     run.selection = select_policy(run.result, problem, uniform, o.select_top, select_accuracy);
@@ -305,8 +307,8 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   for (int k = 2; k <= 8; ++k) {
     if (!run.profile.w_bits.contains(k) || !run.profile.a_bits.contains(k)) continue;
     MeasuredPolicy m;
-    m.label = fmt::format("uniform-{}", k);
-    m.policy = quant::uniform_policy(run.graph, k, k, true);
+    m.label = uniform[k - 2].label;
+    m.policy = to_policy(problem.layers, uniform[k - 2].bits);
     measure(m);
     run.uniform.push_back(m);
   }
