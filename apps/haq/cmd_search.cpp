@@ -217,11 +217,11 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_option("--select-samples", c->select_samples,
                  "the final choice re-measures the best candidates on this many other train samples "
                  "(default 10000; 0: choose by the search's evaluation subset)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000000}));
   sub.add_option("--select-top", c->select_top,
                  "candidates of the final choice: the best N feasible policies found, and the fitting "
                  "uniform ones (default 8)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000));
   sub.add_option("--refine-rounds", c->refine_rounds,
                  "then rounds of one-bit moves from the chosen policy, measured on the same samples "
                  "(default 3; 0: none)")

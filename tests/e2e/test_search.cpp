@@ -148,6 +148,19 @@ TEST_CASE("haq search: bad and infeasible budgets exit 2 and write nothing", "[s
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("unknown algorithm 'sgd'"));
   CHECK_FALSE(fs::exists(dir / "out"));
+
+  // the final choice's options: out of range on the command line or in a config
+  auto sel = tiny_args(cfg, dir / "out", 5);
+  sel.insert(sel.end(), {"--select-samples", "-1"});
+  r = run_haq(sel);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("--select-samples") && Contains("not in range"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+  std::ofstream(bad_cfg) << R"({"refine_moves": 0})";
+  r = run_haq(args);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains(bad_cfg.string() + ": /refine_moves: expected an integer in 1..100000, got 0"));
+  CHECK_FALSE(fs::exists(dir / "out"));
 }
 
 TEST_CASE("haq search: the baseline agents run through the CLI", "[search]") {
