@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
-"$root/scripts/build.sh" --target haq
+"$root/scripts/build.sh"
 haq="${HAQ_BUILD_DIR:-$root/build}/apps/haq/haq"
 out="${1:-$root/runs/demo}"
 "$haq" inspect "$root/models/fmnist-mobilenet.onnx"
