@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "data_args.h"
 #include "haq/core/error.h"
 #include "haq/core/files.h"
 #include "haq/core/json_reader.h"
@@ -33,6 +34,7 @@ struct CheckOptions {
   std::string max_latency_increase = "2%", max_energy_increase = "2%";
   int64_t samples = -1;
   bool json = false;
+  haq::app::DataArgs data_args;
 };
 
 /// "2%", "2" (percent) or "0.5%" -> percent; Error(usage) otherwise.
@@ -128,11 +130,26 @@ int run_check(const CheckOptions& o) {
   if (o.samples >= 0) test_samples = o.samples;
   // Policies written before the batch was recorded used the search default.
   const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(100));
+  // The search's preprocessing, label map and metric unless given here.
+  data::Preprocess pre;
+  if (!o.data_args.preprocess.empty()) {
+    pre = data::parse_preprocess(o.data_args.preprocess);
+  } else if (meta.contains("preprocess") && meta["preprocess"].is_object()) {
+    pre = data::preprocess_from_json(meta["preprocess"], o.policy, "/preprocess");
+  }
+  std::string labels = o.data_args.labels;
+  if (labels.empty() && meta.contains("labels") && meta["labels"].is_string())
+    labels = meta["labels"].get<std::string>();
+  std::string metric = "top1";
+  if (meta.contains("accuracy") && meta["accuracy"].is_object() && meta["accuracy"].contains("metric") &&
+      meta["accuracy"]["metric"].is_string())
+    metric = meta["accuracy"]["metric"].get<std::string>();
+  engine::Accuracy{}.metric(metric);  // an unknown recorded metric is bad input
 
   // 2. The model and profile (bad files are exit 2 from here).
   const hw::HardwareProfile profile = hw::load_profile(o.hw);
   model::ImportOptions io;
-  io.batch = batch;
+  io.batch = batch > 0 ? batch : 1;  // 0: chosen below, from the model
   model::Graph g = model::import_onnx(o.model, io);
 
   // 3. Does the model still match the policy?
@@ -198,24 +215,28 @@ int run_check(const CheckOptions& o) {
   }
   int64_t used_samples = 0;
   if (rec_acc) {
-    engine::EngineOptions eo;
-    eo.batch = g.batch;
-    eo.seed = seed;
-    engine::Engine eng(g, eo);
-    data::DataSpec spec;
-    spec.data = o.data;
-    spec.num_classes = eng.num_classes();  // a bad label names its file and sample
+    // A bad label names its file and sample.
+    const data::DataSpec spec = app::data_spec_for(o.data, pre, labels, g);
     const data::Dataset train = data::load_dataset(spec, data::Split::train);
     const data::Dataset test = data::load_dataset(spec, data::Split::test);
-    if (test.labels.empty()) fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
+    app::print_data_note(train, test);
+    if (test.labels.empty() && metric != "fidelity")
+      fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
     // The same subsets the search measured its test accuracy on.
     const auto calib_idx = data::sample_indices(train, calib_samples, derive_seed(seed, "search.calib"));
     const auto test_idx = data::sample_indices(test, test_samples, derive_seed(seed, "search.test"));
     used_samples = static_cast<int64_t>(test_idx.size());
+    const int64_t run_batch = data::choose_batch(
+        batch, app::largest_activation(g), static_cast<int64_t>(std::max(calib_idx.size(), test_idx.size())));
+    model::Graph run_graph = app::graph_at_batch(g, o.model, run_batch, io);
+    engine::EngineOptions eo;
+    eo.batch = run_graph.batch;
+    eo.seed = seed;
+    engine::Engine eng(std::move(run_graph), eo);
     eng.calibrate(train, calib_idx);
     engine::PolicyEvaluator ev(eng, test, test_idx);
-    const double now = ev.evaluate(policy).top1;
-    Row r{"accuracy", "% top1", *rec_acc, now, now - *rec_acc, o.max_accuracy_drop, false};
+    const double now = ev.evaluate(policy).metric(metric);
+    Row r{"accuracy", "% " + metric, *rec_acc, now, now - *rec_acc, o.max_accuracy_drop, false};
     r.regressed = -r.change > o.max_accuracy_drop + 1e-9;
     rows.insert(rows.begin(), r);
   }
@@ -284,6 +305,7 @@ haq::app::Run setup_check(CLI::App& sub) {
                  "test samples to measure accuracy on (default: the number the policy recorded; 0: all)")
       ->check(CLI::NonNegativeNumber);
   sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
+  haq::app::add_data_args(sub, o->data_args);
   sub.footer(
       "Example:\n"
       "  haq check policies/mobilenet.json --model models/fmnist-mobilenet.onnx \\\n"

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "data_args.h"
 #include "haq/core/error.h"
 #include "haq/core/rng.h"
 #include "haq/data/dataset.h"
@@ -22,7 +23,8 @@ namespace {
 struct EvalOptions {
   std::string model, data, bits, policy, metric = "top1", calib_method = "mse";
   std::string weight_clip = "mse";
-  int64_t samples = 0, calib = 512, batch = 256;
+  int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
+  haq::app::DataArgs data_args;
   uint64_t seed = 0;
   bool json = false, no_bias_correction = false;
 };
@@ -47,9 +49,12 @@ int run_eval(const EvalOptions& o) {
   if (!o.bits.empty()) bits = quant::parse_bits_spec(o.bits);
   haq::engine::Accuracy probe;
   probe.metric(o.metric);  // Error(usage) for an unknown metric name
+  const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
 
+  // Imported at batch 1 first: per-sample shapes tell the data its channels
+  // and the batch its memory; re-imported at the run's batch below.
   model::ImportOptions io;
-  io.batch = o.batch;
+  io.batch = 1;
   model::Graph g = model::import_onnx(o.model, io);
   quant::Policy policy;
   std::string policy_name;
@@ -65,6 +70,20 @@ int run_eval(const EvalOptions& o) {
     policy_name = fmt::format("w{}a{}", bits.first, bits.second);
   }
 
+  // Labels are checked against the model's outputs as they are read, so an
+  // error names the labels file and the sample.
+  const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
+  const data::Dataset test = data::load_dataset(spec, data::Split::test);
+  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  app::print_data_note(test, train);
+  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
+  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
+  // Never more than the samples run at once; by default within the memory bound.
+  const int64_t batch =
+      data::choose_batch(o.batch, app::largest_activation(g),
+                         static_cast<int64_t>(std::max(eval_idx.size(), calib_idx.size())));
+  g = app::graph_at_batch(std::move(g), o.model, batch, io);
+
   engine::EngineOptions eo;
   eo.batch = g.batch;  // a model with a fixed batch dim runs at that batch
   eo.calib = calib_method;
@@ -73,15 +92,6 @@ int run_eval(const EvalOptions& o) {
   eo.seed = o.seed;
   const std::string model_path = g.source.empty() ? o.model : g.source;
   engine::Engine e(std::move(g), eo);
-  // Labels are checked against the model's outputs as they are read, so an
-  // error names the labels file and the sample.
-  data::DataSpec spec;
-  spec.data = o.data;
-  spec.num_classes = e.num_classes();
-  const data::Dataset test = data::load_dataset(spec, data::Split::test);
-  const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
-  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
   std::string metric = o.metric;
   if (test.labels.empty() && metric != "fidelity") metric = "fidelity";
 
@@ -97,6 +107,9 @@ int run_eval(const EvalOptions& o) {
     nlohmann::json j = {
         {"model", o.model},
         {"data", o.data},
+        {"preprocess", data::preprocess_to_json(pre)},
+        {"labels", o.data_args.labels},
+        {"sample_shape", {test.channels, test.height, test.width}},
         {"policy", policy_name},
         {"metric", metric},
         {"samples", static_cast<int64_t>(eval_idx.size())},
@@ -118,6 +131,12 @@ int run_eval(const EvalOptions& o) {
              e.graph().layers.size(), e.options().batch);
   fmt::print("data         {}: {} test samples (evaluation), {} train samples (calibration), seed {}\n",
              o.data, eval_idx.size(), calib_idx.size(), o.seed);
+  fmt::print("input        {}x{}x{} (C x H x W){}{}\n", test.channels, test.height, test.width,
+             pre.resize || pre.crop || !pre.mean.empty() || !pre.std.empty() || pre.channels ||
+                     pre.scale != 255.f || pre.channel_order != "rgb"
+                 ? ", preprocess " + data::to_string(pre)
+                 : std::string(),
+             o.data_args.labels.empty() ? std::string() : ", labels " + o.data_args.labels);
   fmt::print("quantizer    activations {}, weight clip {}, bias correction {}\n",
              quant::to_string(calib_method), quant::to_string(weight_clip),
              eo.bias_correction ? "on" : "off");
@@ -158,9 +177,12 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_option("--weight-clip", o->weight_clip, "per-channel weight clip: mse or max")
       ->capture_default_str();
   sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
-  sub.add_option("--batch", o->batch, "batch size (for models with a symbolic batch dim)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+  sub.add_option("--batch", o->batch,
+                 "batch size for models with a symbolic batch dim (0: up to 256, with the largest "
+                 "activation of a batch within 64 MiB; never more than the samples)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16))
       ->capture_default_str();
+  haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the samples")->capture_default_str();
   sub.add_flag("--json", o->json, "print the result as JSON (fields in docs/eval.md)");
   sub.footer(
@@ -169,6 +191,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
       "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy out/policy.json --json\n"
       "  haq eval model.onnx --data images.npy,labels.npy --bits w8a8 --calib-method kl\n"
+      "  haq eval mobilenet_v2.onnx --data imgs/ --preprocess imagenet --labels classes.txt\n"
       "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
   return [o]() { return run_eval(*o); };
 }

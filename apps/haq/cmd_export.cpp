@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "command.h"
+#include "data_args.h"
 #include "haq/core/error.h"
 #include "haq/core/rng.h"
 #include "haq/data/dataset.h"
@@ -19,22 +20,28 @@ namespace {
 
 struct ExportOptions {
   std::string model, policy, data, out;
-  int64_t calib = 512, batch = 256;
+  int64_t calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   uint64_t seed = 0;
+  haq::app::DataArgs data_args;
 };
 
 int run_export(const ExportOptions& o) {
   using namespace haq;
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output file");
+  const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
   model::ImportOptions io;
-  io.batch = o.batch;
+  io.batch = 1;  // per-sample shapes first; re-imported at the batch below
   model::Graph g = model::import_onnx(o.model, io);
   const quant::Policy policy = quant::load_policy(o.policy, g);
-  data::DataSpec spec;
-  spec.data = o.data;
+  const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  if (!train.note.empty()) fmt::print(stderr, "haq: note: {}\n", train.note);
   // The same calibration samples as `haq eval --calib N --seed S`.
   const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
+  g = app::graph_at_batch(std::move(g), o.model,
+                          data::choose_batch(o.batch, app::largest_activation(g),
+                                             static_cast<int64_t>(calib_idx.size())),
+                          io);
   engine::EngineOptions eo;
   eo.batch = g.batch;
   eo.seed = o.seed;
@@ -61,9 +68,11 @@ haq::app::Run setup_export(CLI::App& sub) {
   sub.add_option("--calib", o->calib, "calibration samples from the train split")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
-  sub.add_option("--batch", o->batch, "batch size for calibration (models with a symbolic batch)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+  sub.add_option("--batch", o->batch,
+                 "batch size for calibration, models with a symbolic batch (0: chosen as for haq eval)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16))
       ->capture_default_str();
+  haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the calibration samples")->capture_default_str();
   sub.footer(
       "Example:\n"

@@ -13,6 +13,7 @@
 #include "haq/core/version.h"
 #include "haq/report/report.h"
 #include "haq/search/pipeline.h"
+#include "haq/data/dataset.h"
 
 namespace {
 
@@ -86,6 +87,8 @@ report::ReportInput report_input(const SearchRun& run) {
               {"bits searched", fmt::format("w {}..{}, a {}..{}", run.problem.w_range.min,
                                             run.problem.w_range.max, run.problem.a_range.min,
                                             run.problem.a_range.max)}};
+  if (o.metric != "top1")
+    in.facts.push_back({"accuracy metric", fmt::format("{} (every accuracy of this report is {})", o.metric, o.metric)});
   if (run.has_chosen) {
     const std::string from = haq::search::point_label(run, run.chosen.point);
     in.facts.push_back(
@@ -140,10 +143,10 @@ report::ReportInput report_input(const SearchRun& run) {
 }
 
 struct Cli {
-  std::string config, model, hw, data, algo, out, time_budget;
+  std::string config, model, hw, data, algo, out, time_budget, preprocess, labels, metric;
   std::vector<std::string> budgets;
   int episodes = 0;
-  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
   int select_top = 0, refine_rounds = 0;
   uint64_t seed = 0;
   bool resume = false, quiet = false;
@@ -157,6 +160,10 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("MODEL")) o.model = c.model;
   if (given("--hw")) o.hw = c.hw;
   if (given("--data")) o.data = c.data;
+  if (given("--preprocess")) o.preprocess = data::parse_preprocess(c.preprocess);
+  if (given("--labels")) o.labels = c.labels;
+  if (given("--metric")) o.metric = c.metric;
+  if (given("--batch")) o.batch = c.batch;
   if (given("--budget")) o.budgets = c.budgets;
   if (given("--algo")) o.algo = c.algo;
   if (given("--episodes")) o.episodes = c.episodes;
@@ -184,8 +191,8 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   }
   if (!o.quiet) {
     const auto& ch = run.chosen;
-    fmt::print("chosen policy: test top-1 {:.2f}% (fp32 {:.2f}%, w8a8 {:.2f}%), latency {:.3f}x, energy {:.3f}x, size {:.3f}x of w8a8\n",
-               ch.acc_test, run.fp32.acc_test, run.w8a8.acc_test,
+    fmt::print("chosen policy: test {} {:.2f}% (fp32 {:.2f}%, w8a8 {:.2f}%), latency {:.3f}x, energy {:.3f}x, size {:.3f}x of w8a8\n",
+               o.metric, ch.acc_test, run.fp32.acc_test, run.w8a8.acc_test,
                ch.cost.latency_s / run.w8a8.cost.latency_s, ch.cost.energy_pj / run.w8a8.cost.energy_pj,
                static_cast<double>(ch.cost.size_bits) / static_cast<double>(run.w8a8.cost.size_bits));
     fmt::print("{} episodes, {} policies measured ({:.1f} evals/s), search {:.0f}s, setup {:.0f}s, final {:.0f}s\n",
@@ -205,6 +212,18 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_option("MODEL", c->model, "ONNX model file");
   sub.add_option("--hw", c->hw, "hardware profile (JSON), e.g. hardware-profiles/bismo-edge.json");
   sub.add_option("--data", c->data, "dataset: fashion-mnist, mnist, an IDX folder, X.npy,Y.npy or an image folder");
+  sub.add_option("--preprocess", c->preprocess,
+                 "image preprocessing: imagenet, none, key=value pairs (resize, crop, scale, mean, "
+                 "std, order, gray, rgb), inline JSON or a .json file (docs/datasets.md)");
+  sub.add_option("--labels", c->labels,
+                 "label map of an image folder: JSON {\"cat\": 3, ...} or one class name per line");
+  sub.add_option("--metric", c->metric,
+                 "accuracy searched and reported: top1 (default), top5 or fidelity (agreement with "
+                 "fp32 top-1; needs no labels)");
+  sub.add_option("--batch", c->batch,
+                 "inference batch (default 100; 0: chosen from the model's activation size; never "
+                 "more than the samples)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   sub.add_option("--budget", c->budgets,
                  "budget, repeatable or comma-separated: latency|energy|size|bops<=RATIOx, or absolute "
                  "(latency<=2ms, energy<=1.5mJ, size<=0.25MB, bops<=300M)");

@@ -36,10 +36,16 @@ Dataset load_idx(const std::filesystem::path& images, const std::filesystem::pat
 Dataset load_npy(const std::filesystem::path& images, const std::filesystem::path& labels,
                  const DataSpec& spec);
 
-/// Loads an image folder (one subfolder per class) of one split. `class_names`
-/// fixes the class order when given (the test split follows the train split).
+/// Loads an image folder (one subfolder per class) of one split. `labels`
+/// (a label map) gives the class indices when not null; else `class_names`
+/// fixes the class order when given (the test split follows the train
+/// split); else the sorted folder names do.
 Dataset load_image_folder(const std::filesystem::path& dir, const DataSpec& spec,
-                          const std::vector<std::string>& class_names);
+                          const std::vector<std::string>& class_names, const LabelMap* labels);
+
+/// How to make images of different sizes one size, for messages: the
+/// --preprocess to add, from the model's input size when known.
+std::string size_hint(const DataSpec& spec);
 
 /// Sets num_classes and checks the label range (Error(data) naming `file`
 /// and the sample index).
@@ -49,14 +55,18 @@ void finish_labels(Dataset& d, const DataSpec& spec, const std::string& file);
 /// number of values is neither 1 nor d.channels.
 void apply_mean_std(Dataset& d, const Preprocess& p);
 
-/// An 8-bit decoded image, interleaved rows (H x W x C), C = 3 (RGB).
-struct RgbImage {
-  int64_t height = 0, width = 0;
+/// An 8-bit decoded image, interleaved rows (H x W x C): C = 1 (gray) or 3 (RGB).
+struct Image8 {
+  int64_t height = 0, width = 0, channels = 0;
   std::vector<uint8_t> pixels;
 };
 
-/// Decodes PNG or JPEG (chosen by content) to RGB; Error(data) naming `path`.
-RgbImage decode_image(const std::filesystem::path& path);
+/// Decodes PNG or JPEG (chosen by content) to 8-bit gray or RGB, as stored:
+/// gray (and gray + alpha) PNGs and grayscale JPEGs give 1 channel; RGB,
+/// RGBA and palette PNGs and colour JPEGs give 3. Alpha is dropped (the
+/// colour values as stored, as PIL's convert); 16-bit PNGs are scaled to 8
+/// bits. Error(data) naming `path`.
+Image8 decode_image(const std::filesystem::path& path);
 
 /// Planar float image C x H x W.
 struct Planar {

@@ -2,6 +2,7 @@
 // shared steps: labels, mean/std, sampling, and the model's input layout.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
@@ -70,6 +71,11 @@ void validate_preprocess(const Preprocess& p) {
   if (p.resize < 0)
     fail(ErrorKind::usage, "", "preprocess", "resize must be >= 0, got {}", p.resize);
   if (p.crop < 0) fail(ErrorKind::usage, "", "preprocess", "crop must be >= 0, got {}", p.crop);
+  if (p.channels != 0 && p.channels != 1 && p.channels != 3)
+    fail(ErrorKind::usage, "", "preprocess", "channels must be 0 (auto), 1 or 3, got {}",
+         p.channels);
+  if (!(p.scale > 0.f) || !std::isfinite(p.scale))
+    fail(ErrorKind::usage, "", "preprocess", "scale must be a positive number, got {}", p.scale);
   if (p.channel_order != "rgb" && p.channel_order != "bgr")
     fail(ErrorKind::usage, "", "preprocess", "order must be rgb or bgr, got '{}'", p.channel_order);
   for (float s : p.std)
@@ -79,18 +85,23 @@ void validate_preprocess(const Preprocess& p) {
 
 /// IDX and NPY samples keep their stored size: image-only options are errors
 /// rather than silently ignored.
-void reject_image_options(const Preprocess& p, const std::string& what) {
-  if (p.resize > 0 || p.crop > 0 || p.grayscale || p.channel_order != "rgb")
+void reject_image_options(const DataSpec& spec, const std::string& what) {
+  const Preprocess& p = spec.preprocess;
+  if (p.resize > 0 || p.crop > 0 || p.channels > 0 || p.channel_order != "rgb")
     fail(ErrorKind::usage, "", "preprocess",
-         "resize, crop, gray and order apply to image folders only, not to {} (mean and std do)",
+         "resize, crop, gray, rgb and order apply to image folders only, not to {} (scale, mean "
+         "and std do)",
          what);
+  if (!spec.labels.empty())
+    fail(ErrorKind::usage, spec.labels, "--labels",
+         "a label map names class folders: it applies to image folders only, not to {}", what);
 }
 
 const char* split_name(Split s) { return s == Split::train ? "train" : "test"; }
 
 Dataset load_idx_dir(const fs::path& dir, const DataSpec& spec, Split split,
                      const std::string& name) {
-  reject_image_options(spec.preprocess, "IDX data");
+  reject_image_options(spec, "IDX data");
   IdxFiles f = find_idx_files(dir);
   const bool train = split == Split::train;
   fs::path images = train ? f.train_images : f.test_images;
@@ -119,7 +130,7 @@ std::string trim(std::string s) {
 }
 
 Dataset load_npy_spec(const std::string& text, const DataSpec& spec, Split split) {
-  reject_image_options(spec.preprocess, ".npy data");
+  reject_image_options(spec, ".npy data");
   // "X.npy[,Y.npy][;X_TEST.npy[,Y_TEST.npy]]": the first pair is the train
   // split, the second the test split; one pair serves both.
   std::vector<std::string> pairs;
@@ -150,11 +161,17 @@ Dataset load_npy_spec(const std::string& text, const DataSpec& spec, Split split
 
 Dataset load_image_dir(const fs::path& dir, const DataSpec& spec, Split split) {
   std::error_code ec;
+  LabelMap map;
+  const LabelMap* labels = nullptr;
+  if (!spec.labels.empty()) {
+    map = read_label_map(spec.labels, spec.num_classes);
+    labels = &map;
+  }
   const fs::path train = dir / "train";
   fs::path test = dir / "test";
   if (!fs::is_directory(test, ec)) test = dir / "val";
   if (fs::is_directory(train, ec) && fs::is_directory(test, ec)) {
-    if (split == Split::train) return load_image_folder(train, spec, {});
+    if (split == Split::train) return load_image_folder(train, spec, {}, labels);
     // The test split uses the train split's class indices, so that a class
     // missing from test/ does not shift the others.
     std::vector<std::string> names;
@@ -164,9 +181,9 @@ Dataset load_image_dir(const fs::path& dir, const DataSpec& spec, Split split) {
         names.push_back(it->path().filename().string());
     }
     std::sort(names.begin(), names.end());
-    return load_image_folder(test, spec, names);
+    return load_image_folder(test, spec, names, labels);
   }
-  Dataset d = load_image_folder(dir, spec, {});
+  Dataset d = load_image_folder(dir, spec, {}, labels);
   d.note = fmt::format(
       "{}: no train/ and test/ subfolders, so the same images serve both the train "
       "(calibration) and test splits",
@@ -188,8 +205,6 @@ Dataset load_dataset(const DataSpec& spec, Split split) {
          "no dataset given: fashion-mnist, mnist, an IDX folder, IMAGES.npy,LABELS.npy or an "
          "image folder");
   validate_preprocess(spec.preprocess);
-  if (!(spec.scale > 0.f))
-    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
   Dataset d;
   std::error_code ec;
   if (text == "fashion-mnist" || text == "mnist") {
@@ -242,6 +257,22 @@ Dataset load_dataset(const DataSpec& spec, Split split) {
   }
   apply_mean_std(d, spec.preprocess);
   return d;
+}
+
+ModelInput model_input_of(const std::vector<int64_t>& shape) {
+  ModelInput m;
+  if (shape.size() != 4) return m;
+  auto known = [](int64_t v) { return v > 0 ? v : 0; };
+  if (shape[1] == 1 || shape[1] == 3) {
+    m.channels = shape[1];
+    m.height = known(shape[2]);
+    m.width = known(shape[3]);
+  } else if (shape[3] == 1 || shape[3] == 3) {
+    m.channels = shape[3];
+    m.height = known(shape[1]);
+    m.width = known(shape[2]);
+  }
+  return m;
 }
 
 std::vector<int64_t> sample_indices(const Dataset& d, int64_t count, uint64_t seed) {
@@ -298,11 +329,18 @@ void to_model_layout(const Dataset& d, const std::vector<int64_t>& indices,
     std::string shape;
     for (size_t i = 0; i < input_shape.size(); ++i)
       shape += (i ? " x " : "") + (input_shape[i] > 0 ? std::to_string(input_shape[i]) : "?");
+    // An image folder can be brought to the model's size.
+    std::string hint;
+    const ModelInput m = model_input_of(input_shape);
+    if (!d.class_names.empty() && m.height > 0 && m.height == m.width)
+      hint = fmt::format("; resize and crop the images to the model's size: --preprocess "
+                         "resize={},crop={}",
+                         m.height, m.height);
     fail(ErrorKind::data, d.source, "",
          "the model's input is {}, but the samples are {}x{}x{} (C x H x W): expected N x {} x {} "
          "x {}, "
-         "N x {} x {} x {} or N x {}",
-         shape.empty() ? "a scalar" : shape, c, h, w, c, h, w, h, w, c, elems);
+         "N x {} x {} x {} or N x {}{}",
+         shape.empty() ? "a scalar" : shape, c, h, w, c, h, w, h, w, c, elems, hint);
   }
   const int64_t n = d.size(), plane = h * w;
   for (size_t k = 0; k < indices.size(); ++k) {

@@ -179,8 +179,8 @@ Dataset load_idx(const fs::path& images, const fs::path& labels, const DataSpec&
   if (img.dims[0] != lab.dims[0])
     fail(ErrorKind::data, labels.string(), "", "count mismatch: {} labels, but {} holds {} images",
          lab.dims[0], images.string(), img.dims[0]);
-  if (!(spec.scale > 0.f))
-    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
+  if (!(spec.preprocess.scale > 0.f))
+    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.preprocess.scale);
 
   Dataset d;
   d.source = images.parent_path().string();
@@ -188,7 +188,7 @@ Dataset load_idx(const fs::path& images, const fs::path& labels, const DataSpec&
   d.height = static_cast<int64_t>(img.dims[1]);
   d.width = static_cast<int64_t>(img.dims[2]);
   std::array<float, 256> lut;
-  for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.scale;
+  for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.preprocess.scale;
   d.images.resize(img.data.size());
   const uint8_t* src = img.data.data();
   float* dst = d.images.data();

@@ -1,6 +1,7 @@
-// PNG (libpng's simplified API) and JPEG (libjpeg) decoding to 8-bit RGB, and
+// PNG (libpng's simplified API) and JPEG (libjpeg) decoding to 8-bit gray or RGB, and
 // the geometric preprocessing: shorter-side resize and centre crop.
 
+#include <algorithm>
 #include <cmath>
 #include <csetjmp>
 #include <cstddef>
@@ -26,7 +27,7 @@ namespace {
 /// can claim 65535 x 65535).
 constexpr uint64_t kMaxPixels = uint64_t{1} << 27;
 
-RgbImage decode_png(const std::string& bytes, const std::string& file) {
+Image8 decode_png(const std::string& bytes, const std::string& file) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
@@ -37,22 +38,48 @@ RgbImage decode_png(const std::string& bytes, const std::string& file) {
     fail(ErrorKind::data, file, "header", "PNG of {} x {} pixels: refused (corrupt or too large)",
          image.width, image.height);
   }
-  // RGBA then drop alpha: the colour values as stored (what PIL's
+  // Palette images count as colour (libpng expands them); gray stays one channel.
+  const bool color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  // begin_read marks 16-bit files linear; read those as 16-bit linear, which
+  // keeps the stored values (an 8-bit read would gamma-encode them as sRGB).
+  const bool sixteen = (image.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+  const int64_t channels = color ? 3 : 1, stored = channels + 1;
+  // With alpha, then dropped: the colour values as stored (what PIL's
   // convert("RGB") gives), not composited on some background.
-  image.format = PNG_FORMAT_RGBA;
-  std::vector<uint8_t> rgba(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, rgba.data(), 0, nullptr)) {
-    std::string msg = image.message;
-    png_image_free(&image);
-    fail(ErrorKind::data, file, "data", "corrupt or truncated PNG: {}", msg);
-  }
-  RgbImage out;
+  image.format = (color ? PNG_FORMAT_RGBA : PNG_FORMAT_GA) | (sixteen ? PNG_FORMAT_FLAG_LINEAR : 0);
+  const uint64_t pixels = uint64_t{image.width} * image.height;
+  Image8 out;
   out.height = image.height;
   out.width = image.width;
-  const uint64_t pixels = uint64_t{image.width} * image.height;
-  out.pixels.resize(pixels * 3);
-  for (uint64_t i = 0; i < pixels; ++i)
-    for (int c = 0; c < 3; ++c) out.pixels[3 * i + c] = rgba[4 * i + c];
+  out.channels = channels;
+  out.pixels.resize(pixels * static_cast<uint64_t>(channels));
+  auto finish = [&](void* buffer) {
+    if (!png_image_finish_read(&image, nullptr, buffer, 0, nullptr)) {
+      std::string msg = image.message;
+      png_image_free(&image);
+      fail(ErrorKind::data, file, "data", "corrupt or truncated PNG: {}", msg);
+    }
+  };
+  if (!sixteen) {
+    std::vector<uint8_t> buf(PNG_IMAGE_SIZE(image));
+    finish(buf.data());
+    for (uint64_t i = 0; i < pixels; ++i)
+      for (int64_t c = 0; c < channels; ++c)
+        out.pixels[i * channels + c] = buf[i * stored + c];
+    return out;
+  }
+  // Linear 16-bit output comes premultiplied by alpha: divide it out, then
+  // round to 8 bits (v * 255 / 65535, as 16-to-8-bit scaling does).
+  std::vector<uint16_t> buf(PNG_IMAGE_SIZE(image) / 2);
+  finish(buf.data());
+  for (uint64_t i = 0; i < pixels; ++i) {
+    const uint32_t alpha = buf[i * stored + channels];
+    for (int64_t c = 0; c < channels; ++c) {
+      uint32_t v = buf[i * stored + c];
+      if (alpha < 65535) v = alpha ? std::min<uint32_t>(65535, (v * 65535u + alpha / 2) / alpha) : 0;
+      out.pixels[i * channels + c] = static_cast<uint8_t>((v * 255u + 32767u) / 65535u);
+    }
+  }
   return out;
 }
 
@@ -78,7 +105,7 @@ void jpeg_emit_message(j_common_ptr cinfo, int level) {
 /// Decodes into `pixels` (allocated by the caller's vector via the callback);
 /// returns false with `err->message` set on failure.
 bool decode_jpeg_raw(const std::string& bytes, std::vector<uint8_t>* pixels, int64_t* height,
-                     int64_t* width, JpegError* err) {
+                     int64_t* width, int64_t* channels, JpegError* err) {
   jpeg_decompress_struct cinfo;
   cinfo.err = jpeg_std_error(&err->mgr);
   err->mgr.error_exit = jpeg_error_exit;
@@ -91,7 +118,10 @@ bool decode_jpeg_raw(const std::string& bytes, std::vector<uint8_t>* pixels, int
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;
+  // A grayscale JPEG stays one channel; anything else is decoded to RGB.
+  const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
+  cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+  *channels = gray ? 1 : 3;
   if (uint64_t{cinfo.image_width} * cinfo.image_height > kMaxPixels) {
     std::snprintf(err->message, sizeof(err->message),
                   "JPEG of %u x %u pixels: refused (corrupt or too large)", cinfo.image_width,
@@ -103,9 +133,10 @@ bool decode_jpeg_raw(const std::string& bytes, std::vector<uint8_t>* pixels, int
   *height = cinfo.output_height;
   *width = cinfo.output_width;
   // resize() may throw bad_alloc; the size is bounded by kMaxPixels above.
-  pixels->resize(uint64_t{cinfo.output_width} * cinfo.output_height * 3);
+  const uint64_t row_bytes = uint64_t{cinfo.output_width} * static_cast<uint64_t>(*channels);
+  pixels->resize(row_bytes * cinfo.output_height);
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = pixels->data() + uint64_t{cinfo.output_scanline} * cinfo.output_width * 3;
+    JSAMPROW row = pixels->data() + uint64_t{cinfo.output_scanline} * row_bytes;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
@@ -145,17 +176,17 @@ AxisWeights axis_weights(int64_t in_size, int64_t out_size) {
 
 }  // namespace
 
-RgbImage decode_image(const fs::path& path) {
+Image8 decode_image(const fs::path& path) {
   const std::string file = path.string();
   std::string bytes = haq::read_file(path);
   if (bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0)
     return decode_png(bytes, file);
   if (bytes.size() >= 3 && static_cast<uint8_t>(bytes[0]) == 0xFF &&
       static_cast<uint8_t>(bytes[1]) == 0xD8 && static_cast<uint8_t>(bytes[2]) == 0xFF) {
-    RgbImage out;
+    Image8 out;
     JpegError err;
     std::memset(err.message, 0, sizeof(err.message));
-    if (!decode_jpeg_raw(bytes, &out.pixels, &out.height, &out.width, &err))
+    if (!decode_jpeg_raw(bytes, &out.pixels, &out.height, &out.width, &out.channels, &err))
       fail(ErrorKind::data, file, "", "corrupt or truncated JPEG: {}", err.message);
     return out;
   }

@@ -42,9 +42,32 @@ std::string shape_text(int64_t c, int64_t h, int64_t w) { return fmt::format("{}
 
 }  // namespace
 
-Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
-                          const std::vector<std::string>& class_names) {
+std::string size_hint(const DataSpec& spec) {
   const Preprocess& pre = spec.preprocess;
+  const ModelInput m = model_input_of(spec.model_input);
+  if (m.height > 0 && m.height == m.width) {
+    // The model's own size: resize the shorter side to it (or keep the
+    // given resize if that is at least as large), then crop the centre.
+    const int64_t s = m.height, r = pre.resize >= s ? pre.resize : s;
+    return fmt::format("the model takes {}x{}: add --preprocess resize={},crop={}{}", s, s, r, s,
+                       s == 224 ? " (or imagenet: resize=256,crop=224 and ImageNet's mean/std)" : "");
+  }
+  if (m.height > 0 && m.width > 0)
+    return fmt::format("the model takes {}x{}: resize and crop to that size beforehand, or give "
+                       "--preprocess resize=S,crop=S for a square crop", m.height, m.width);
+  return "set resize and crop, e.g. --preprocess resize=256,crop=224";
+}
+
+namespace {
+
+}  // namespace
+
+Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
+                          const std::vector<std::string>& class_names, const LabelMap* labels) {
+  const Preprocess& pre = spec.preprocess;
+  // Channels follow the user, else the model's input, else RGB.
+  const int64_t model_channels = model_input_of(spec.model_input).channels;
+  const int64_t want_channels = pre.channels > 0 ? pre.channels : model_channels == 1 ? 1 : 3;
   Dataset d;
   d.source = dir.string();
   std::vector<fs::path> class_dirs = sorted_entries(dir, true);
@@ -53,7 +76,22 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
          "no class subfolders: an image folder holds one subfolder per class with .png/.jpg "
          "files (or train/ and test/ subfolders laid out so)");
   std::map<std::string, int32_t> index_of;
-  if (class_names.empty()) {
+  if (labels) {
+    int32_t top = -1;
+    for (size_t i = 0; i < labels->names.size(); ++i) {
+      index_of[labels->names[i]] = labels->indices[i];
+      top = std::max(top, labels->indices[i]);
+    }
+    d.class_names.assign(static_cast<size_t>(top + 1), std::string());
+    for (size_t i = 0; i < labels->names.size(); ++i)
+      d.class_names[static_cast<size_t>(labels->indices[i])] = labels->names[i];
+    for (const fs::path& p : class_dirs)
+      if (!index_of.count(p.filename().string()))
+        fail(ErrorKind::data, p.string(), "",
+             "class folder '{}' is not in the label map {} ({} classes there); add it, or "
+             "move the folder away",
+             p.filename().string(), labels->file, labels->names.size());
+  } else if (class_names.empty()) {
     for (const fs::path& p : class_dirs) {
       index_of[p.filename().string()] = static_cast<int32_t>(d.class_names.size());
       d.class_names.push_back(p.filename().string());
@@ -76,26 +114,29 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
       const std::string file = path.string();
       const int64_t sample = static_cast<int64_t>(d.labels.size());
       try {
-        RgbImage rgb = decode_image(path);
+        const Image8 src = decode_image(path);
         Planar img;
-        img.height = rgb.height;
-        img.width = rgb.width;
-        const int64_t plane = rgb.height * rgb.width;
-        if (pre.grayscale) {
+        img.height = src.height;
+        img.width = src.width;
+        img.channels = want_channels;
+        const int64_t plane = src.height * src.width;
+        const float scale = pre.scale;
+        const uint8_t* px = src.pixels.data();
+        img.values.resize(static_cast<size_t>(want_channels * plane));
+        if (src.channels == 1) {
+          // Gray: as is, or replicated to R = G = B (PIL's convert("RGB")).
+          for (int64_t c = 0; c < want_channels; ++c)
+            for (int64_t i = 0; i < plane; ++i) img.values[c * plane + i] = px[i] / scale;
+        } else if (want_channels == 1) {
           // ITU-R BT.601 luma, the weights of PIL's convert("L").
-          img.channels = 1;
-          img.values.resize(static_cast<size_t>(plane));
           for (int64_t i = 0; i < plane; ++i)
-            img.values[i] = (0.299f * rgb.pixels[3 * i] + 0.587f * rgb.pixels[3 * i + 1] +
-                             0.114f * rgb.pixels[3 * i + 2]) /
-                            spec.scale;
+            img.values[i] =
+                (0.299f * px[3 * i] + 0.587f * px[3 * i + 1] + 0.114f * px[3 * i + 2]) / scale;
         } else {
-          img.channels = 3;
-          img.values.resize(static_cast<size_t>(3 * plane));
           const bool bgr = pre.channel_order == "bgr";
           for (int64_t i = 0; i < plane; ++i)
             for (int64_t c = 0; c < 3; ++c)
-              img.values[(bgr ? 2 - c : c) * plane + i] = rgb.pixels[3 * i + c] / spec.scale;
+              img.values[(bgr ? 2 - c : c) * plane + i] = px[3 * i + c] / scale;
         }
         if (pre.resize > 0) img = resize_shorter_side(img, pre.resize);
         if (pre.crop > 0) {
@@ -113,9 +154,9 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
         } else if (img.height != d.height || img.width != d.width) {
           fail(ErrorKind::data, file, "",
                "image is {} after preprocessing, but {} is {}; all images must end the same "
-               "size (set crop, e.g. --preprocess resize=256,crop=224)",
+               "size: {}",
                shape_text(img.channels, img.height, img.width), first_file,
-               shape_text(d.channels, d.height, d.width));
+               shape_text(d.channels, d.height, d.width), size_hint(spec));
         }
         uint64_t total = 0;
         if (!checked_mul(static_cast<uint64_t>(sample + 1),

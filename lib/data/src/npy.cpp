@@ -201,8 +201,8 @@ Dataset load_npy(const fs::path& images, const fs::path& labels, const DataSpec&
   }
   if (n == 0 || c * hh * ww == 0)
     fail(ErrorKind::data, file, "header", "images have shape {}: no samples", shape_text(s));
-  if (!(spec.scale > 0.f))
-    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.scale);
+  if (!(spec.preprocess.scale > 0.f))
+    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.preprocess.scale);
 
   Dataset d;
   d.source = file;
@@ -216,7 +216,7 @@ Dataset load_npy(const fs::path& images, const fs::path& labels, const DataSpec&
     std::vector<uint8_t> raw(h.count);
     read_exact(in, raw.data(), h.count, file);
     float lut[256];
-    for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.scale;
+    for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.preprocess.scale;
     for (uint64_t i = 0; i < h.count; ++i) values[i] = lut[raw[i]];
   }
   if (channels_last) {

@@ -52,6 +52,16 @@ std::vector<float> parse_floats(const std::string& key, const std::string& value
   return out;
 }
 
+float parse_positive(const std::string& key, const std::string& value) {
+  try {
+    size_t used = 0;
+    float v = std::stof(value, &used);
+    if (used == value.size() && std::isfinite(v) && v > 0) return v;
+  } catch (const std::exception&) {
+  }
+  bad(key, value, "a positive number");
+}
+
 bool parse_flag(const std::string& key, const std::string& value) {
   if (value == "" || value == "1" || value == "true") return true;
   if (value == "0" || value == "false") return false;
@@ -90,6 +100,10 @@ Preprocess parse_preprocess(const std::string& text) {
       p.crop = 224;
       p.mean = kImagenetMean;
       p.std = kImagenetStd;
+    } else if (key == "none" && eq == std::string::npos) {
+      p = Preprocess{};
+    } else if (key == "scale") {
+      p.scale = parse_positive(key, value);
     } else if (key == "resize") {
       p.resize = parse_size(key, value);
     } else if (key == "crop") {
@@ -104,10 +118,18 @@ Preprocess parse_preprocess(const std::string& text) {
       if (value != "rgb" && value != "bgr") bad(key, value, "rgb or bgr");
       p.channel_order = value;
     } else if (key == "gray" || key == "grayscale") {
-      p.grayscale = parse_flag(key, value);
+      p.channels = parse_flag(key, value) ? 1 : 0;
+    } else if (key == "rgb") {
+      p.channels = parse_flag(key, value) ? 3 : 0;
+    } else if (key == "channels") {
+      if (value == "auto") p.channels = 0;
+      else if (value == "1" || value == "gray") p.channels = 1;
+      else if (value == "3" || value == "rgb") p.channels = 3;
+      else bad(key, value, "auto, 1 (gray) or 3 (rgb)");
     } else {
       fail(ErrorKind::usage, "", "--preprocess",
-           "unknown key '{}' in '{}': expected resize, crop, mean, std, order, gray or imagenet",
+           "unknown key '{}' in '{}': expected resize, crop, scale, mean, std, order, gray, rgb, "
+           "channels, imagenet or none",
            key, text);
     }
   }
@@ -123,7 +145,7 @@ Preprocess preprocess_from_json(const JsonValue& value) {
       out.push_back(static_cast<float>(positive ? x.as_number_above(0.0) : x.as_number()));
     };
     if (v.raw().is_array()) {
-      for (const JsonValue& x : v.array(1)) one(x);
+      for (const JsonValue& x : v.array(0)) one(x);  // []: none
     } else {
       one(v);
     }
@@ -131,10 +153,17 @@ Preprocess preprocess_from_json(const JsonValue& value) {
   };
   if (auto v = obj.opt("resize")) p.resize = v->as_int(0, 65536);
   if (auto v = obj.opt("crop")) p.crop = v->as_int(0, 65536);
+  if (auto v = obj.opt("scale")) p.scale = static_cast<float>(v->as_number_above(0.0));
   if (auto v = obj.opt("mean")) p.mean = floats(*v, false);
   if (auto v = obj.opt("std")) p.std = floats(*v, true);
   if (auto v = obj.opt("channel_order")) p.channel_order = v->as_enum({"rgb", "bgr"});
-  if (auto v = obj.opt("grayscale")) p.grayscale = v->as_bool();
+  if (obj.has("grayscale") && obj.has("channels"))
+    obj.fail_at("grayscale", "give one of \"grayscale\" and \"channels\", not both");
+  if (auto v = obj.opt("grayscale")) p.channels = v->as_bool() ? 1 : 0;
+  if (auto v = obj.opt("channels")) {
+    const std::string c = v->as_enum({"auto", "gray", "rgb"});
+    p.channels = c == "gray" ? 1 : c == "rgb" ? 3 : 0;
+  }
   obj.finish();
   return p;
 }
@@ -150,11 +179,28 @@ std::string to_string(const Preprocess& p) {
   std::vector<std::string> parts;
   if (p.resize) parts.push_back(fmt::format("resize={}", p.resize));
   if (p.crop) parts.push_back(fmt::format("crop={}", p.crop));
+  if (p.scale != 255.f) parts.push_back(fmt::format("scale={}", p.scale));
   if (!p.mean.empty()) parts.push_back("mean=" + floats_text(p.mean));
   if (!p.std.empty()) parts.push_back("std=" + floats_text(p.std));
   if (p.channel_order != "rgb") parts.push_back("order=" + p.channel_order);
-  if (p.grayscale) parts.push_back("gray");
+  if (p.channels == 1) parts.push_back("gray");
+  if (p.channels == 3) parts.push_back("rgb");
   return fmt::format("{}", fmt::join(parts, ","));
+}
+
+nlohmann::json preprocess_to_json(const Preprocess& p) {
+  // Floats through their shortest text, so 0.485f is written 0.485, not 0.48500001430511475.
+  auto num = [](float f) { return std::stod(fmt::format("{}", f)); };
+  nlohmann::json mean = nlohmann::json::array(), sd = nlohmann::json::array();
+  for (float f : p.mean) mean.push_back(num(f));
+  for (float f : p.std) sd.push_back(num(f));
+  return {{"resize", p.resize},
+          {"crop", p.crop},
+          {"scale", num(p.scale)},
+          {"mean", mean},
+          {"std", sd},
+          {"channel_order", p.channel_order},
+          {"channels", p.channels == 1 ? "gray" : p.channels == 3 ? "rgb" : "auto"}};
 }
 
 }  // namespace haq::data

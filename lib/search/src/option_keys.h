@@ -6,7 +6,7 @@
 
 namespace haq::search::detail {
 
-/// Reads data, episodes, time_budget, w_bits, a_bits, eval_samples,
+/// Reads data, preprocess, labels, metric, episodes, time_budget, w_bits, a_bits, eval_samples,
 /// calib_samples, test_samples, batch, select_samples, select_top,
 /// refine_rounds, refine_moves and max_front_points from `obj` into `o`.
 void read_shared_keys(JsonObject& obj, SearchOptions& o);

@@ -28,6 +28,19 @@ namespace detail {
 
 void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("data")) o.data = v->as_string(true);
+  if (auto v = obj.opt("preprocess")) {
+    if (v->raw().is_string()) {
+      try {
+        o.preprocess = data::parse_preprocess(v->as_string());
+      } catch (const Error& e) {
+        v->fail(e.message());
+      }
+    } else {
+      o.preprocess = data::preprocess_from_json(*v);
+    }
+  }
+  if (auto v = obj.opt("labels")) o.labels = v->as_string();
+  if (auto v = obj.opt("metric")) o.metric = v->as_enum({"top1", "top5", "fidelity"});
   if (auto v = obj.opt("episodes")) o.episodes = static_cast<int>(v->as_int(1, 1000000));
   if (auto v = obj.opt("time_budget")) {
     if (v->raw().is_string()) {
@@ -45,7 +58,7 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
-  if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
+  if (auto v = obj.opt("batch")) o.batch = v->as_int(0, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
   if (auto v = obj.opt("select_top")) o.select_top = static_cast<int>(v->as_int(0, 100000));
   if (auto v = obj.opt("refine_rounds")) o.refine_rounds = static_cast<int>(v->as_int(0, 1000));
@@ -98,6 +111,9 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["model"] = o.model;
   j["hw"] = o.hw;
   j["data"] = o.data;
+  j["preprocess"] = data::preprocess_to_json(o.preprocess);
+  j["labels"] = o.labels;
+  j["metric"] = o.metric;
   j["budgets"] = o.budgets;
   j["out"] = o.out;
   j["algo"] = o.algo;

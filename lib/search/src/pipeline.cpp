@@ -179,6 +179,8 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     auto s = parse_budgets(b);
     specs.insert(specs.end(), s.begin(), s.end());
   }
+  engine::Accuracy{}.metric(o.metric);  // Error(usage) naming --metric for an unknown name
+  if (o.batch < 0) fail(ErrorKind::usage, "", "--batch", "must be >= 0 (0: chosen from the model), got {}", o.batch);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
     fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
   if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
@@ -204,17 +206,28 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
 
   // Data (bad data is an error before OUT exists). Labels are checked
   // against the model's outputs as they are read, naming file and sample.
-  engine::EngineOptions eo;
-  eo.batch = run.graph.batch;
-  eo.seed = o.seed;
-  engine::Engine eng(run.graph, eo);
+  const int64_t graph_batch = std::max<int64_t>(1, run.graph.batch);
+  auto per_sample = [&](const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= std::max<int64_t>(d, 1);
+    return n / graph_batch;
+  };
   data::DataSpec spec;
   spec.data = o.data;
-  spec.num_classes = eng.num_classes();
+  spec.preprocess = o.preprocess;
+  spec.labels = o.labels;
+  spec.num_classes = per_sample(run.graph.shape(run.graph.outputs.at(0).name));
+  if (!run.graph.inputs.empty()) spec.model_input = run.graph.inputs[0].shape;
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
-  if (train.labels.empty() || test.labels.empty())
-    fail(ErrorKind::data, train.source, "labels", "the search needs labelled data");
+  if (!o.quiet) {
+    if (!train.note.empty()) fmt::print(stderr, "haq: note: {}\n", train.note);
+    if (!test.note.empty() && test.note != train.note) fmt::print(stderr, "haq: note: {}\n", test.note);
+  }
+  // Fidelity (agreement with fp32) needs no labels; top1/top5 do.
+  if (o.metric != "fidelity" && (train.labels.empty() || test.labels.empty()))
+    fail(ErrorKind::data, train.source, "labels",
+         "the search needs labelled data for --metric {} (fidelity needs none)", o.metric);
   const auto calib_idx = data::sample_indices(train, o.calib_samples, derive_seed(o.seed, "search.calib"));
   const auto eval_idx = disjoint_subset(train.size(), calib_idx, o.eval_samples, o.seed, "search.eval");
   std::vector<int64_t> taken = calib_idx;
@@ -229,6 +242,26 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.calib_samples = static_cast<int64_t>(calib_idx.size());
   run.test_samples = static_cast<int64_t>(test_idx.size());
   run.select_samples = static_cast<int64_t>(select_idx.size());
+  // The engine's batch: never more than the samples run at once (padding
+  // costs memory and time), by default (batch 0) the model's memory bound.
+  int64_t largest = 0;
+  for (const auto& [name, shape] : run.graph.shapes)
+    if (!run.graph.is_constant(name)) largest = std::max(largest, per_sample(shape));
+  const int64_t batch = data::choose_batch(
+      o.batch, largest,
+      std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
+  engine::EngineOptions eo;
+  eo.seed = o.seed;
+  model::Graph engine_graph;
+  if (run.graph.dynamic_batch && batch != run.graph.batch) {
+    model::ImportOptions small = io;
+    small.batch = batch;
+    engine_graph = model::import_onnx(o.model, small);
+  } else {
+    engine_graph = run.graph;
+  }
+  eo.batch = engine_graph.batch;
+  engine::Engine eng(std::move(engine_graph), eo);
 
 
   ensure_output_dir(o.out);
@@ -244,8 +277,8 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
                             calib_idx.size(), eval_idx.size()));
   eng.calibrate(train, calib_idx);
   engine::PolicyEvaluator search_eval(eng, train, eval_idx);
-  problem.fp32_accuracy_pct = search_eval.fp32().top1;
-  problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).top1; };
+  problem.fp32_accuracy_pct = search_eval.fp32().metric(o.metric);
+  problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).metric(o.metric); };
   run.setup_s = seconds_since(t0);
 
   SearchOptions loop = o;
@@ -277,7 +310,9 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
                               "measured again on {} other train samples",
                               o.select_top, select_idx.size()));
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
-    const AccuracyFn select_accuracy = [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; };
+    const AccuracyFn select_accuracy = [&](const quant::Policy& p) {
+      return select_eval.evaluate(p).metric(o.metric);
+    };
     run.selection = select_policy(run.result, problem, uniform, o.select_top, select_accuracy);
     if (run.selection.done && o.refine_rounds > 0) {
       progress.note(fmt::format("refining: up to {} rounds of {} one-bit moves around the best",
@@ -292,14 +327,14 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
                             test_idx.size()));
   engine::PolicyEvaluator test_eval(eng, test, test_idx);
   auto measure = [&](MeasuredPolicy& m) {
-    m.acc_search = search_eval.evaluate(m.policy).top1;
-    m.acc_test = test_eval.evaluate(m.policy).top1;
+    m.acc_search = search_eval.evaluate(m.policy).metric(o.metric);
+    m.acc_test = test_eval.evaluate(m.policy).metric(o.metric);
     m.has_test = true;
     m.cost = hw::evaluate(table, m.policy);
   };
   run.fp32.label = "fp32";
-  run.fp32.acc_search = search_eval.fp32().top1;
-  run.fp32.acc_test = test_eval.fp32().top1;
+  run.fp32.acc_search = search_eval.fp32().metric(o.metric);
+  run.fp32.acc_test = test_eval.fp32().metric(o.metric);
   run.fp32.has_test = true;
   run.w8a8.label = "w8a8";
   run.w8a8.policy = quant::uniform_policy(run.graph, 8, 8);
@@ -374,6 +409,8 @@ nlohmann::json policy_json(const SearchRun& run) {
   meta["model"] = o.model;
   meta["profile"] = {{"file", o.hw}, {"name", run.profile.name}};
   meta["data"] = o.data;
+  meta["preprocess"] = data::preprocess_to_json(o.preprocess);
+  meta["labels"] = o.labels;
   meta["seed"] = o.seed;
   meta["algo"] = o.algo;
   nlohmann::json budgets = nlohmann::json::array();
@@ -398,7 +435,7 @@ nlohmann::json policy_json(const SearchRun& run) {
   auto acc = [](const MeasuredPolicy& m) {
     return nlohmann::json{{"search", m.acc_search}, {"test", m.acc_test}};
   };
-  meta["accuracy"] = {{"metric", "top1"},
+  meta["accuracy"] = {{"metric", o.metric},
                       {"fp32", acc(run.fp32)},
                       {"w8a8", acc(run.w8a8)},
                       {"chosen", acc(run.chosen)}};

@@ -109,7 +109,7 @@ TEST_CASE("an IDX folder: names, scale, mean/std, num_classes", "[data][idx]") {
   CHECK(d.labels == std::vector<int32_t>{0, 1, 2, 3, 4});
   CHECK(load_dataset(spec, Split::train).num_classes == 10);
 
-  spec.scale = 1.f;
+  spec.preprocess.scale = 1.f;
   spec.preprocess.mean = {2.f};
   spec.preprocess.std = {4.f};
   d = load_dataset(spec, Split::test);

@@ -21,9 +21,9 @@ TEST_CASE("parse_preprocess: key=value string", "[data][preprocess]") {
   CHECK(p.mean == std::vector<float>{0.485f, 0.456f, 0.406f});
   CHECK(p.std == std::vector<float>{0.229f, 0.224f, 0.225f});
   CHECK(p.channel_order == "bgr");
-  CHECK_FALSE(p.grayscale);
-  CHECK(parse_preprocess("gray").grayscale);
-  CHECK_FALSE(parse_preprocess("gray=0").grayscale);
+  CHECK(p.channels == 0);
+  CHECK(parse_preprocess("gray").channels == 1);
+  CHECK(parse_preprocess("gray=0").channels == 0);
   Preprocess empty = parse_preprocess("");
   CHECK(empty.resize == 0);
   CHECK(empty.mean.empty());
@@ -66,7 +66,7 @@ TEST_CASE("preprocess from JSON: inline, file, and pointer errors", "[data][prep
   CHECK(p.mean == std::vector<float>{0.5f});
   CHECK(p.std == std::vector<float>{0.25f});
   CHECK(p.channel_order == "bgr");
-  CHECK(p.grayscale);
+  CHECK(p.channels == 1);
 
   auto dir = haq::test::scratch_dir("data_preprocess_json");
   haq::test::write_bytes(dir / "pre.json", R"({"resize": 256, "std": [0.2, -1, 0.2]})");
