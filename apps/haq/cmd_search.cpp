@@ -145,7 +145,7 @@ struct Cli {
   std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits;
   std::vector<std::string> budgets;
   int episodes = 0;
-  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
+  int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
   int select_top = 0, refine_rounds = 0, refine_moves = 0, max_front_points = 0;
   uint64_t seed = 0;
   bool resume = false, quiet = false, json = false;
@@ -232,6 +232,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--select-samples")) o.select_samples = c.select_samples;
   if (given("--select-top")) o.select_top = c.select_top;
   if (given("--refine-rounds")) o.refine_rounds = c.refine_rounds;
+  if (given("--batch")) o.batch = c.batch;
   if (given("--refine-moves")) o.refine_moves = c.refine_moves;
   if (given("--max-front-points")) o.max_front_points = c.max_front_points;
   if (given("--w-bits")) o.w_bits = search::parse_bit_range(c.w_bits, "--w-bits");
@@ -298,6 +299,8 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "then rounds of one-bit moves from the chosen policy, measured on the same samples "
                  "(default 3; 0: none)")
       ->check(CLI::Range(0, 1000));
+  sub.add_option("--batch", c->batch, "inference batch for the accuracy runs (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   sub.add_option("--refine-moves", c->refine_moves, "one-bit moves measured per refinement round (default 12)")
       ->check(CLI::Range(1, 100000));
   sub.add_option("--max-front-points", c->max_front_points,
