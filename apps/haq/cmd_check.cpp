@@ -303,7 +303,7 @@ haq::app::Run setup_check(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--samples", o->samples,
                  "test samples to measure accuracy on (default: the number the policy recorded; 0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(haq::app::at_least(0));
   sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
   haq::app::add_data_args(sub, o->data_args);
   sub.footer(

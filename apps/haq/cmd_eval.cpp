@@ -165,7 +165,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_option("--bits", o->bits, "uniform bits for every layer: wWaA (e.g. w4a8), one number, or fp32 (default w8a8)");
   sub.add_option("--policy", o->policy, "policy.json with per-layer bits (from haq search)");
   sub.add_option("--samples", o->samples, "evaluation samples from the test split (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(haq::app::at_least(0))
       ->capture_default_str();
   sub.add_option("--calib", o->calib, "calibration samples from the train split")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))

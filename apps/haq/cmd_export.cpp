@@ -5,6 +5,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "data_args.h"
@@ -23,6 +24,7 @@ struct ExportOptions {
   int64_t calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   uint64_t seed = 0;
   haq::app::DataArgs data_args;
+  bool json = false;
 };
 
 int run_export(const ExportOptions& o) {
@@ -50,6 +52,18 @@ int run_export(const ExportOptions& o) {
   exporter::export_qdq(e, policy, o.model, o.out);
   size_t quantized = 0;
   for (const auto& l : policy.layers) quantized += l.fp32 ? 0 : 1;
+  if (o.json) {
+    const nlohmann::json j = {{"out", o.out},
+                              {"model", o.model},
+                              {"policy", o.policy},
+                              {"layers", policy.layers.size()},
+                              {"quantized_layers", quantized},
+                              {"policy_key", quant::policy_key(policy)},
+                              {"calibration_samples", calib_idx.size()},
+                              {"seed", o.seed}};
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
   fmt::print("wrote {}: {} of {} layers quantized ({}), calibrated on {} train samples\n", o.out, quantized,
              policy.layers.size(), quant::policy_key(policy), calib_idx.size());
   return 0;
@@ -74,6 +88,7 @@ haq::app::Run setup_export(CLI::App& sub) {
       ->capture_default_str();
   haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the calibration samples")->capture_default_str();
+  sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
   sub.footer(
       "Example:\n"
       "  haq export models/fmnist-mobilenet.onnx --policy out/policy.json --data fashion-mnist \\\n"

@@ -1,6 +1,7 @@
 // haq merge: one table of the searches found under some folders, and the
 // cross-hardware matrix (policy tuned for A, simulated on B).
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -16,7 +17,7 @@ namespace {
 struct Cli {
   std::vector<std::string> dirs;
   std::string out;
-  bool quiet = false;
+  bool quiet = false, json = false;
 };
 
 int run_merge_cmd(const Cli& c) {
@@ -27,7 +28,13 @@ int run_merge_cmd(const Cli& c) {
               "no policy.json found under the given folders");
   const auto cross = s::cross_matrix(jobs);
   s::write_merge(jobs, cross, c.out);
-  if (!c.quiet)
+  if (c.json) {
+    const nlohmann::json j = {{"out", c.out},
+                              {"searches", jobs.size()},
+                              {"cross_cells", cross.size()},
+                              {"files", {"merged.csv", "cross.csv", "merged.md"}}};
+    fmt::print("{}\n", j.dump(2));
+  } else if (!c.quiet)
     fmt::print(
         "merged {} searches ({} cross-hardware cells) into {}/merged.csv, cross.csv, merged.md\n",
         jobs.size(), cross.size(), c.out);
@@ -44,6 +51,7 @@ haq::app::Run setup_merge(CLI::App& sub) {
   sub.add_option("DIR", c->dirs, "sweep or search output folders")->required();
   sub.add_option("--out", c->out, "output folder")->required();
   sub.add_flag("--quiet", c->quiet, "no summary line");
+  sub.add_flag("--json", c->json, "print the summary as JSON (fields in docs/workflows.md)");
   sub.footer("Example:\n  haq merge runs/sweep-a runs/sweep-b --out runs/merged");
   return [c] { return run_merge_cmd(*c); };
 }

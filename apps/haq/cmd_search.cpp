@@ -1,12 +1,14 @@
 // haq search: the HAQ search (docs/search.md). Parses the options (config
 // file, then the command line on top), runs the library's pipeline, and
 // hands the result to lib/report.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "haq/core/error.h"
@@ -143,14 +145,79 @@ report::ReportInput report_input(const SearchRun& run) {
 }
 
 struct Cli {
-  std::string config, model, hw, data, algo, out, time_budget, preprocess, labels, metric;
+  std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits, preprocess, labels, metric;
   std::vector<std::string> budgets;
   int episodes = 0;
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
-  int select_top = 0, refine_rounds = 0;
+  int select_top = 0, refine_rounds = 0, refine_moves = 0, max_front_points = 0;
   uint64_t seed = 0;
-  bool resume = false, quiet = false;
+  bool resume = false, quiet = false, json = false;
 };
+
+/// The result as one JSON object on stdout (--json): what the closing lines say.
+nlohmann::json summary_json(const SearchRun& run) {
+  const auto& r = run.result;
+  nlohmann::json j = {{"out", run.options.out},
+                      {"model", run.options.model},
+                      {"profile", run.options.hw},
+                      {"budgets", run.options.budgets},
+                      {"algo", run.options.algo},
+                      {"seed", run.options.seed},
+                      {"episodes", r.episodes.size()},
+                      {"policies_measured", r.points.size()},
+                      {"stopped", r.stop_reason},
+                      {"metric", run.options.metric},  // what the *_top1 figures measure
+                      {"fp32_top1", run.fp32.acc_test},
+                      {"w8a8_top1", run.w8a8.acc_test},
+                      {"found", run.has_chosen},
+                      {"files", {"policy.json", "report.html", "report.md", "pareto.json", "points.csv",
+                                 "search.jsonl"}}};
+  if (run.has_chosen) {
+    const auto& ch = run.chosen;
+    j["chosen"] = {{"label", haq::search::point_label(run, ch.point)},
+                   {"top1", ch.acc_test},
+                   {"latency_s", ch.cost.latency_s},
+                   {"energy_pj", ch.cost.energy_pj},
+                   {"size_bits", ch.cost.size_bits},
+                   {"latency_vs_w8a8", ch.cost.latency_s / run.w8a8.cost.latency_s},
+                   {"energy_vs_w8a8", ch.cost.energy_pj / run.w8a8.cost.energy_pj},
+                   {"size_vs_w8a8",
+                    static_cast<double>(ch.cost.size_bits) / static_cast<double>(run.w8a8.cost.size_bits)}};
+  }
+  j["seconds"] = {{"setup", run.setup_s}, {"search", run.search_s}, {"final", run.final_s}};
+  return j;
+}
+
+/// The config file's keys, each with the option that sets it, for --help:
+/// read off the effective config's writer, so the list cannot drift.
+std::string config_keys_help(const CLI::App& sub) {
+  const nlohmann::json keys = haq::search::search_options_to_json(haq::search::default_search_options());
+  std::string text = "Config keys (--config FILE, JSON; the command line overrides them):\n";
+  std::string line = " ";
+  auto add = [&](const std::string& item) {
+    if (line.size() + item.size() + 2 > 96) {
+      text += line + "\n";
+      line = " ";
+    }
+    line += " " + item;
+  };
+  for (const auto& [key, value] : keys.items()) {
+    if (key == "schema") continue;
+    if (value.is_object() && key != "preprocess") {
+      std::vector<std::string> inner;
+      for (const auto& [k, v] : value.items()) inner.push_back(key + "." + k);
+      for (size_t i = 0; i + 1 < inner.size(); ++i) add(inner[i] + ",");
+      add(inner.back() + " (config only),");
+      continue;
+    }
+    std::string option = key == "model" ? "MODEL" : key == "budgets" ? "--budget" : "--" + key;
+    std::replace(option.begin(), option.end(), '_', '-');
+    const bool has = option == "MODEL" || sub.get_option_no_throw(option) != nullptr;
+    add(has ? fmt::format("{} ({}),", key, option) : fmt::format("{} (config only),", key));
+  }
+  text += line.substr(0, line.size() - 1) + "\n";
+  return text;
+}
 
 int run_search_cmd(CLI::App& sub, const Cli& c) {
   using namespace haq;
@@ -163,7 +230,6 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--preprocess")) o.preprocess = data::parse_preprocess(c.preprocess);
   if (given("--labels")) o.labels = c.labels;
   if (given("--metric")) o.metric = c.metric;
-  if (given("--batch")) o.batch = c.batch;
   if (given("--budget")) o.budgets = c.budgets;
   if (given("--algo")) o.algo = c.algo;
   if (given("--episodes")) o.episodes = c.episodes;
@@ -173,23 +239,30 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--select-samples")) o.select_samples = c.select_samples;
   if (given("--select-top")) o.select_top = c.select_top;
   if (given("--refine-rounds")) o.refine_rounds = c.refine_rounds;
+  if (given("--batch")) o.batch = c.batch;
+  if (given("--refine-moves")) o.refine_moves = c.refine_moves;
+  if (given("--max-front-points")) o.max_front_points = c.max_front_points;
+  if (given("--w-bits")) o.w_bits = search::parse_bit_range(c.w_bits, "--w-bits");
+  if (given("--a-bits")) o.a_bits = search::parse_bit_range(c.a_bits, "--a-bits");
   if (given("--seed")) o.seed = c.seed;
   if (given("--time-budget")) o.time_budget_s = search::parse_duration_s(c.time_budget);
   if (given("--out")) o.out = c.out;
   if (c.resume) o.resume = true;
   if (c.quiet) o.quiet = true;
+  if (c.json) o.quiet = true;  // stdout is the JSON; errors still go to stderr
 
   search::install_stop_handlers();
   SearchRun run = search::run_search_pipeline(o);
   report::write_report(report_input(run), o.out);
 
   const auto& r = run.result;
+  if (c.json) fmt::print("{}\n", summary_json(run).dump(2));
   if (!run.has_chosen) {
     fmt::print(stderr, "haq: no policy within the budget was found in {} episodes; see {}/report.html\n",
                r.episodes.size(), o.out);
     return 1;
   }
-  if (!o.quiet) {
+  if (!o.quiet && !c.json) {
     const auto& ch = run.chosen;
     fmt::print("chosen policy: test {} {:.2f}% (fp32 {:.2f}%, w8a8 {:.2f}%), latency {:.3f}x, energy {:.3f}x, size {:.3f}x of w8a8\n",
                o.metric, ch.acc_test, run.fp32.acc_test, run.w8a8.acc_test,
@@ -220,10 +293,6 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_option("--metric", c->metric,
                  "accuracy searched and reported: top1 (default), top5 or fidelity (agreement with "
                  "fp32 top-1; needs no labels)");
-  sub.add_option("--batch", c->batch,
-                 "inference batch (default 100; 0: chosen from the model's activation size; never "
-                 "more than the samples)")
-      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   sub.add_option("--budget", c->budgets,
                  "budget, repeatable or comma-separated: latency|energy|size|bops<=RATIOx, or absolute "
                  "(latency<=2ms, energy<=1.5mJ, size<=0.25MB, bops<=300M)");
@@ -245,18 +314,32 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "then rounds of one-bit moves from the chosen policy, measured on the same samples "
                  "(default 3; 0: none)")
       ->check(CLI::Range(0, 1000));
+  sub.add_option("--batch", c->batch,
+                 "inference batch for the accuracy runs (default 100; 0: chosen from the model's "
+                 "activation size; never more than the samples)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  sub.add_option("--refine-moves", c->refine_moves, "one-bit moves measured per refinement round (default 12)")
+      ->check(CLI::Range(1, 100000));
+  sub.add_option("--max-front-points", c->max_front_points,
+                 "Pareto points re-measured on the test split, at most (default 24)")
+      ->check(CLI::Range(1, 100000));
+  sub.add_option("--w-bits", c->w_bits, "weight bits searched, MIN..MAX within 1..8 (default 2..8; "
+                                        "intersected with the profile's)");
+  sub.add_option("--a-bits", c->a_bits, "activation bits searched, MIN..MAX (default 2..8)");
   sub.add_option("--seed", c->seed, "random seed (default 0)");
   sub.add_option("--time-budget", c->time_budget, "stop cleanly after this wall time, e.g. 90s, 20m, 1.5h");
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");
   sub.add_option("--config", c->config, "JSON config with any of these options (the command line overrides it)");
   sub.add_flag("--quiet", c->quiet, "no progress output");
+  sub.add_flag("--json", c->json, "print the result as JSON on stdout (no progress; fields in docs/search.md)");
   sub.add_option("--out", c->out, "output folder");
   sub.footer(
       "Examples:\n"
       "  haq search models/fmnist-mobilenet.onnx --hw hardware-profiles/bismo-edge.json \\\n"
       "      --data fashion-mnist --budget 'latency<=0.5x' --out runs/edge\n"
       "  haq search --config configs/fmnist-mobilenet-bismo-edge.json --episodes 100 --out runs/x\n"
-      "Exit codes: 0 a policy within the budgets was found, 1 none was, 2 bad input.");
+      "Exit codes: 0 a policy within the budgets was found, 1 none was, 2 bad input.\n" +
+      config_keys_help(sub));
   CLI::App* app = &sub;
   return [c, app] { return run_search_cmd(*app, *c); };
 }

@@ -22,6 +22,22 @@ struct Command {
 };
 
 std::vector<Command>& command_registry();
+
+/// Integers >= `lo`, with a message that says so (CLI11's NonNegativeNumber
+/// prints the largest double in full as its bound).
+inline CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used == text.size() && v >= lo) return {};
+        } catch (const std::exception&) {
+        }
+        return "expected an integer >= " + std::to_string(lo) + ", got '" + text + "'";
+      },
+      "INT>=" + std::to_string(lo));
+}
 inline bool register_command(Command c) {
   command_registry().push_back(std::move(c));
   return true;

@@ -6,9 +6,11 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <string>
 
 #include <fmt/format.h>
 
+#include "cli_errors.h"
 #include "command.h"
 #include "haq/core/error.h"
 #include "haq/core/version.h"
@@ -41,11 +43,22 @@ int main(int argc, char** argv) {
     subs.emplace_back(sub, c.setup(*sub));
   }
 
+  // Names first: a misspelled option is reported as such (with a
+  // suggestion), not as the required option it failed to set.
+  const bool wants_help = std::any_of(argv + 1, argv + argc, [](const char* a) {
+    return std::string(a) == "--help" || std::string(a) == "-h" || std::string(a) == "--version";
+  });
+  if (auto unknown = find_unknown_name(app, argc, argv); unknown && !wants_help) {
+    fmt::print(stderr, "haq: error: {}\n", *unknown);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    fmt::print(stderr, "{}", parse_error_message(app, e));
+    return 2;
   }
 
   try {

@@ -24,6 +24,20 @@ BitRange read_range(const JsonValue& v) {
 
 }  // namespace
 
+BitRange parse_bit_range(const std::string& text, const std::string& option) {
+  // "MIN..MAX" or one number (min = max).
+  auto number = [&](const std::string& t) {
+    if (t.size() == 1 && t[0] >= '1' && t[0] <= '8') return t[0] - '0';
+    fail(ErrorKind::usage, "", option, "expected bits MIN..MAX within 1..8 (e.g. 2..8) or one number, got '{}'", text);
+  };
+  const size_t dots = text.find("..");
+  BitRange r;
+  r.min = number(text.substr(0, dots));
+  r.max = dots == std::string::npos ? r.min : number(text.substr(dots + 2));
+  if (r.min > r.max) fail(ErrorKind::usage, "", option, "'{}': MIN is above MAX", text);
+  return r;
+}
+
 namespace detail {
 
 void read_shared_keys(JsonObject& obj, SearchOptions& o) {

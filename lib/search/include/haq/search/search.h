@@ -64,6 +64,10 @@ SearchOptions read_search_config(const std::string& path, SearchOptions base);
 /// The options as JSON (the effective config written to OUT/config.json).
 nlohmann::json search_options_to_json(const SearchOptions& o);
 
+/// Parses a bit range given on the command line: "2..8", or "4" (4..4).
+/// Error(usage) naming `option` otherwise.
+BitRange parse_bit_range(const std::string& text, const std::string& option);
+
 /// Parses a duration: "90s", "20m", "1.5h", "45" (seconds). Error(usage) otherwise.
 double parse_duration_s(const std::string& text);
 
