@@ -90,30 +90,57 @@ void write_npy(const std::filesystem::path& path, const std::string& descr,
 
 namespace {
 void write_png(const std::filesystem::path& path, int width, int height, png_uint_32 format,
-               const std::vector<uint8_t>& pixels) {
+               const void* pixels, const void* colormap = nullptr, int colormap_entries = 0) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
   image.width = static_cast<png_uint_32>(width);
   image.height = static_cast<png_uint_32>(height);
   image.format = format;
-  if (!png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), 0, nullptr))
+  image.colormap_entries = static_cast<png_uint_32>(colormap_entries);
+  if (!png_image_write_to_file(&image, path.c_str(), 0, pixels, 0, colormap))
     throw std::runtime_error("png write failed: " + std::string(image.message));
 }
 }  // namespace
 
 void write_png_rgb(const std::filesystem::path& path, int width, int height,
                    const std::vector<uint8_t>& rgb) {
-  write_png(path, width, height, PNG_FORMAT_RGB, rgb);
+  write_png(path, width, height, PNG_FORMAT_RGB, rgb.data());
+}
+
+void write_png_rgba(const std::filesystem::path& path, int width, int height,
+                    const std::vector<uint8_t>& rgba) {
+  write_png(path, width, height, PNG_FORMAT_RGBA, rgba.data());
+}
+
+void write_png_palette(const std::filesystem::path& path, int width, int height,
+                       const std::vector<uint8_t>& palette_rgb, const std::vector<uint8_t>& indices) {
+  write_png(path, width, height, PNG_FORMAT_RGB_COLORMAP, indices.data(), palette_rgb.data(),
+            static_cast<int>(palette_rgb.size() / 3));
+}
+
+void write_png_gray16(const std::filesystem::path& path, int width, int height,
+                      const std::vector<uint16_t>& gray) {
+  write_png(path, width, height, PNG_FORMAT_LINEAR_Y, gray.data());
 }
 
 void write_png_gray(const std::filesystem::path& path, int width, int height,
                     const std::vector<uint8_t>& gray) {
-  write_png(path, width, height, PNG_FORMAT_GRAY, gray);
+  write_png(path, width, height, PNG_FORMAT_GRAY, gray.data());
+}
+
+void write_jpeg_gray(const std::filesystem::path& path, int width, int height,
+                     const std::vector<uint8_t>& gray, int quality) {
+  write_jpeg(path, width, height, 1, gray, quality);
 }
 
 void write_jpeg_rgb(const std::filesystem::path& path, int width, int height,
                     const std::vector<uint8_t>& rgb, int quality) {
+  write_jpeg(path, width, height, 3, rgb, quality);
+}
+
+void write_jpeg(const std::filesystem::path& path, int width, int height, int components,
+                const std::vector<uint8_t>& pixels, int quality) {
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw std::runtime_error("cannot write " + path.string());
   jpeg_compress_struct cinfo;
@@ -123,13 +150,13 @@ void write_jpeg_rgb(const std::filesystem::path& path, int width, int height,
   jpeg_stdio_dest(&cinfo, f);
   cinfo.image_width = static_cast<JDIMENSION>(width);
   cinfo.image_height = static_cast<JDIMENSION>(height);
-  cinfo.input_components = 3;
-  cinfo.in_color_space = JCS_RGB;
+  cinfo.input_components = components;
+  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
   jpeg_start_compress(&cinfo, TRUE);
   while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(rgb.data()) + cinfo.next_scanline * width * 3;
+    JSAMPROW row = const_cast<uint8_t*>(pixels.data()) + cinfo.next_scanline * width * components;
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);

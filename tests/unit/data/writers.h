@@ -49,6 +49,21 @@ void write_png_rgb(const std::filesystem::path& path, int width, int height,
 /// An 8-bit grayscale PNG.
 void write_png_gray(const std::filesystem::path& path, int width, int height,
                     const std::vector<uint8_t>& gray);
+/// An 8-bit RGBA PNG.
+void write_png_rgba(const std::filesystem::path& path, int width, int height,
+                    const std::vector<uint8_t>& rgba);
+/// An 8-bit palette PNG: `palette_rgb` holds 3 bytes per entry, `indices` one per pixel.
+void write_png_palette(const std::filesystem::path& path, int width, int height,
+                       const std::vector<uint8_t>& palette_rgb, const std::vector<uint8_t>& indices);
+/// A 16-bit grayscale PNG (libpng writes it linear, with gAMA 1.0).
+void write_png_gray16(const std::filesystem::path& path, int width, int height,
+                      const std::vector<uint16_t>& gray);
+/// A baseline JPEG of 1 (gray) or 3 (RGB) components at `quality`.
+void write_jpeg(const std::filesystem::path& path, int width, int height, int components,
+                const std::vector<uint8_t>& pixels, int quality = 95);
+/// A baseline grayscale JPEG at `quality`.
+void write_jpeg_gray(const std::filesystem::path& path, int width, int height,
+                     const std::vector<uint8_t>& gray, int quality = 95);
 /// A baseline RGB JPEG at `quality`.
 void write_jpeg_rgb(const std::filesystem::path& path, int width, int height,
                     const std::vector<uint8_t>& rgb, int quality = 95);
