@@ -219,7 +219,7 @@ int run_check(const CheckOptions& o) {
     const data::DataSpec spec = app::data_spec_for(o.data, pre, labels, g);
     const data::Dataset train = data::load_dataset(spec, data::Split::train);
     const data::Dataset test = data::load_dataset(spec, data::Split::test);
-    app::print_data_note(train, test);
+    app::print_data_note(train, test, g);
     if (test.labels.empty() && metric != "fidelity")
       fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
     // The same subsets the search measured its test accuracy on.

@@ -75,7 +75,7 @@ int run_eval(const EvalOptions& o) {
   const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  app::print_data_note(test, train);
+  app::print_data_note(test, train, g);
   const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
   const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
   // Never more than the samples run at once; by default within the memory bound.
@@ -178,10 +178,9 @@ haq::app::Run setup_eval(CLI::App& sub) {
       ->capture_default_str();
   sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
   sub.add_option("--batch", o->batch,
-                 "batch size for models with a symbolic batch dim (0: up to 256, with the largest "
-                 "activation of a batch within 64 MiB; never more than the samples)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16))
-      ->capture_default_str();
+                 "batch size for models with a symbolic batch dim (default: up to 256, with the "
+                 "largest activation of a batch within 64 MiB; never more than the samples)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the samples")->capture_default_str();
   sub.add_flag("--json", o->json, "print the result as JSON (fields in docs/eval.md)");

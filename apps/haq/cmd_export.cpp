@@ -37,7 +37,7 @@ int run_export(const ExportOptions& o) {
   const quant::Policy policy = quant::load_policy(o.policy, g);
   const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  if (!train.note.empty()) fmt::print(stderr, "haq: note: {}\n", train.note);
+  app::print_data_note(train, train, g);
   // The same calibration samples as `haq eval --calib N --seed S`.
   const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
   g = app::graph_at_batch(std::move(g), o.model,
@@ -83,9 +83,9 @@ haq::app::Run setup_export(CLI::App& sub) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   sub.add_option("--batch", o->batch,
-                 "batch size for calibration, models with a symbolic batch (0: chosen as for haq eval)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16))
-      ->capture_default_str();
+                 "batch size for calibration, models with a symbolic batch (default: chosen as for "
+                 "haq eval)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the calibration samples")->capture_default_str();
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");

@@ -203,11 +203,13 @@ std::string config_keys_help(const CLI::App& sub) {
   };
   for (const auto& [key, value] : keys.items()) {
     if (key == "schema") continue;
-    if (value.is_object() && key != "preprocess") {
+    if (value.is_object()) {
       std::vector<std::string> inner;
       for (const auto& [k, v] : value.items()) inner.push_back(key + "." + k);
       for (size_t i = 0; i + 1 < inner.size(); ++i) add(inner[i] + ",");
-      add(inner.back() + " (config only),");
+      // preprocess: also the one option --preprocess (the key=value form).
+      const bool whole = sub.get_option_no_throw("--" + key) != nullptr;
+      add(inner.back() + (whole ? " (--" + key + "),": " (config only),"));
       continue;
     }
     std::string option = key == "model" ? "MODEL" : key == "budgets" ? "--budget" : "--" + key;
@@ -315,9 +317,8 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "(default 3; 0: none)")
       ->check(CLI::Range(0, 1000));
   sub.add_option("--batch", c->batch,
-                 "inference batch for the accuracy runs (default 100; 0: chosen from the model's "
-                 "activation size; never more than the samples)")
-      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+                 "inference batch for the accuracy runs (default 100; never more than the samples)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   sub.add_option("--refine-moves", c->refine_moves, "one-bit moves measured per refinement round (default 12)")
       ->check(CLI::Range(1, 100000));
   sub.add_option("--max-front-points", c->max_front_points,

@@ -61,8 +61,14 @@ inline data::DataSpec data_spec_for(const std::string& data, const data::Preproc
 }
 
 /// Prints the datasets' note (e.g. "the same images serve both splits") to
-/// stderr, once even when both splits carry it.
-inline void print_data_note(const data::Dataset& a, const data::Dataset& b) {
+/// stderr, once even when both splits carry it; first checks that the model
+/// takes the samples (that error, not a note and then the error).
+inline void print_data_note(const data::Dataset& a, const data::Dataset& b, const model::Graph& g) {
+  for (const data::Dataset* d : {&a, &b})
+    if (d->size() > 0 && !g.inputs.empty()) {
+      std::vector<float> one(static_cast<size_t>(d->sample_elems()));
+      data::to_model_layout(*d, {0}, g.inputs[0].shape, one.data());
+    }
   if (!a.note.empty()) fmt::print(stderr, "haq: note: {}\n", a.note);
   if (!b.note.empty() && b.note != a.note) fmt::print(stderr, "haq: note: {}\n", b.note);
 }

@@ -128,10 +128,14 @@ Dataset load_image_folder(const fs::path& dir, const DataSpec& spec,
           for (int64_t c = 0; c < want_channels; ++c)
             for (int64_t i = 0; i < plane; ++i) img.values[c * plane + i] = px[i] / scale;
         } else if (want_channels == 1) {
-          // ITU-R BT.601 luma, the weights of PIL's convert("L").
-          for (int64_t i = 0; i < plane; ++i)
+          // ITU-R BT.601 luma, the weights of PIL's convert("L"); a gray
+          // pixel (R = G = B) stays exactly its value, as in PIL (the float
+          // weights' sum is not exactly 1).
+          for (int64_t i = 0; i < plane; ++i) {
+            const uint8_t r = px[3 * i], g = px[3 * i + 1], b = px[3 * i + 2];
             img.values[i] =
-                (0.299f * px[3 * i] + 0.587f * px[3 * i + 1] + 0.114f * px[3 * i + 2]) / scale;
+                (r == g && g == b ? float(r) : 0.299f * r + 0.587f * g + 0.114f * b) / scale;
+          }
         } else {
           const bool bgr = pre.channel_order == "bgr";
           for (int64_t i = 0; i < plane; ++i)

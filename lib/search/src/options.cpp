@@ -72,7 +72,7 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
-  if (auto v = obj.opt("batch")) o.batch = v->as_int(0, 100000);
+  if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
   if (auto v = obj.opt("select_top")) o.select_top = static_cast<int>(v->as_int(0, 100000));
   if (auto v = obj.opt("refine_rounds")) o.refine_rounds = static_cast<int>(v->as_int(0, 1000));

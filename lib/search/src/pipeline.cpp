@@ -180,7 +180,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     specs.insert(specs.end(), s.begin(), s.end());
   }
   engine::Accuracy{}.metric(o.metric);  // Error(usage) naming --metric for an unknown name
-  if (o.batch < 0) fail(ErrorKind::usage, "", "--batch", "must be >= 0 (0: chosen from the model), got {}", o.batch);
+  if (o.batch < 1) fail(ErrorKind::usage, "", "--batch", "must be >= 1, got {}", o.batch);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
     fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
   if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
@@ -220,7 +220,10 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   if (!run.graph.inputs.empty()) spec.model_input = run.graph.inputs[0].shape;
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
-  if (!o.quiet) {
+  if (!o.quiet && !run.graph.inputs.empty()) {
+    // Samples the model cannot take are an error, not a note and then an error.
+    std::vector<float> one(static_cast<size_t>(train.sample_elems()));
+    data::to_model_layout(train, {0}, run.graph.inputs[0].shape, one.data());
     if (!train.note.empty()) fmt::print(stderr, "haq: note: {}\n", train.note);
     if (!test.note.empty() && test.note != train.note) fmt::print(stderr, "haq: note: {}\n", test.note);
   }
@@ -243,13 +246,9 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.test_samples = static_cast<int64_t>(test_idx.size());
   run.select_samples = static_cast<int64_t>(select_idx.size());
   // The engine's batch: never more than the samples run at once (padding
-  // costs memory and time), by default (batch 0) the model's memory bound.
-  int64_t largest = 0;
-  for (const auto& [name, shape] : run.graph.shapes)
-    if (!run.graph.is_constant(name)) largest = std::max(largest, per_sample(shape));
+  // costs memory and time).
   const int64_t batch = data::choose_batch(
-      o.batch, largest,
-      std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
+      o.batch, 0, std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
   engine::EngineOptions eo;
   eo.seed = o.seed;
   model::Graph engine_graph;

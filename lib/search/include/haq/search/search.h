@@ -42,7 +42,7 @@ struct SearchOptions {
   int64_t eval_samples = 2000;       ///< search's evaluation subset, from the TRAIN split, disjoint from calibration
   int64_t calib_samples = 512;       ///< calibration samples, from the train split
   int64_t test_samples = 0;          ///< final figures on this many test samples (0: the full test split)
-  int64_t batch = 100;               ///< inference batch for accuracy runs (0: chosen from the model; never more than the samples)
+  int64_t batch = 100;               ///< inference batch for accuracy runs (never more than the samples run at once)
   int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
   int64_t select_samples = 10000;    ///< the final choice re-measures candidates on this many other train samples (0: off)
   int select_top = 8;                ///< ... the best this many feasible policies of the search, and the fitting uniform ones
