@@ -37,8 +37,8 @@ run() {
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$tmp/time")
   batch=$(sed -n 's/.*batch \([0-9]*\)).*/\1/p' "$tmp/out" | head -1)
-  printf '%-34s batch %4s  peak RSS %7.1f MB  %5.2fx of the 1 GB goal  wall %s\n' \
-    "$name" "$batch" "$(echo "$rss / 1000" | bc -l)" "$(echo "$rss / $goal_kb" | bc -l)" "$wall"
+  awk -v n="$name" -v b="$batch" -v r="$rss" -v g="$goal_kb" -v w="$wall" \
+    'BEGIN { printf "%-34s batch %4s  peak RSS %7.1f MB  %5.2fx of the 1 GB goal  wall %s\n", n, b, r / 1000, r / g, w }'
 }
 
 echo "haq: $haq; $(nproc) cores; $images images per folder; MobileNetV2 224x224"
