@@ -89,6 +89,7 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool unsupported = false;  ///< a valid file haq cannot decode (message says why)
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -118,6 +119,13 @@ bool decode_jpeg_raw(const std::string& bytes, std::vector<uint8_t>* pixels, int
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    std::snprintf(err->message, sizeof(err->message),
+                  "CMYK JPEG: not supported (libjpeg converts it to no RGB); convert it to RGB");
+    err->unsupported = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   // A grayscale JPEG stays one channel; anything else is decoded to RGB.
   const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
   cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
@@ -187,7 +195,8 @@ Image8 decode_image(const fs::path& path) {
     JpegError err;
     std::memset(err.message, 0, sizeof(err.message));
     if (!decode_jpeg_raw(bytes, &out.pixels, &out.height, &out.width, &out.channels, &err))
-      fail(ErrorKind::data, file, "", "corrupt or truncated JPEG: {}", err.message);
+      fail(ErrorKind::data, file, "", "{}{}", err.unsupported ? "" : "corrupt or truncated JPEG: ",
+           err.message);
     return out;
   }
   fail(ErrorKind::data, file, "header", "neither a PNG nor a JPEG file");

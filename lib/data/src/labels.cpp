@@ -16,7 +16,7 @@ namespace {
 
 /// Index limit of a map: what the model predicts, else a bound that keeps
 /// class_names (sized max index + 1) small.
-constexpr int64_t kMaxClassIndex = (int64_t{1} << 24) - 1;
+constexpr int64_t kMaxClassIndex = (int64_t{1} << 20) - 1;
 
 void check_unique(const LabelMap& m) {
   std::map<std::string, size_t> by_name;

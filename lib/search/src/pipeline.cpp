@@ -157,6 +157,11 @@ nlohmann::json identity_of(const SearchOptions& o) {
                         "max_front_points", "select_samples", "select_top", "refine_rounds",
                         "refine_moves"})
     j.erase(k);
+  // The data options at their defaults are left out, so that checkpoints
+  // written before they existed still resume.
+  if (data::to_string(o.preprocess).empty()) j.erase("preprocess");
+  if (o.labels.empty()) j.erase("labels");
+  if (o.metric == "top1") j.erase("metric");
   return j;
 }
 

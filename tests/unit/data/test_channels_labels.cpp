@@ -114,7 +114,13 @@ TEST_CASE("image modes: gray, 16-bit, palette, alpha; channels follow the model"
     // gray overrides a 3-channel model.
     check_gray(load_dataset(spec_of(dir, "gray", {1, 3, 2, 3}), Split::test));
   }
-  SECTION("scale: 8-bit values divided by it, before mean/std") {
+  SECTION("a CMYK JPEG is refused by name, not called corrupt") {
+    haq::test::write_jpeg(dir / "a" / "z.jpg", 3, 2, 4, std::vector<uint8_t>(24, 100));
+    std::string msg = error_of([&] { load_dataset(spec_of(dir), Split::test); }, ErrorKind::data);
+    CHECK_THAT(msg, Contains("z.jpg: sample 6: CMYK JPEG: not supported"));
+    fs::remove(dir / "a" / "z.jpg");
+  }
+    SECTION("scale: 8-bit values divided by it, before mean/std") {
     Dataset d = load_dataset(spec_of(dir, "scale=1,mean=10,std=2", {1, 1, 2, 3}), Split::test);
     for (int k = 0; k < 6; ++k) CHECK(plane(d, 0, 0)[k] == (g[k] - 10) / 2);
   }

@@ -58,7 +58,7 @@ void write_png_palette(const std::filesystem::path& path, int width, int height,
 /// A 16-bit grayscale PNG (libpng writes it linear, with gAMA 1.0).
 void write_png_gray16(const std::filesystem::path& path, int width, int height,
                       const std::vector<uint16_t>& gray);
-/// A baseline JPEG of 1 (gray) or 3 (RGB) components at `quality`.
+/// A baseline JPEG of 1 (gray), 3 (RGB) or 4 (CMYK) components at `quality`.
 void write_jpeg(const std::filesystem::path& path, int width, int height, int components,
                 const std::vector<uint8_t>& pixels, int quality = 95);
 /// A baseline grayscale JPEG at `quality`.
