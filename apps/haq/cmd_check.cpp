@@ -217,8 +217,11 @@ int run_check(const CheckOptions& o) {
   if (rec_acc) {
     // A bad label names its file and sample.
     const data::DataSpec spec = app::data_spec_for(o.data, pre, labels, g);
+    // One folder (or .npy pair) serving both splits is read once.
+    const bool shared = data::splits_shared(spec);
     const data::Dataset train = data::load_dataset(spec, data::Split::train);
-    const data::Dataset test = data::load_dataset(spec, data::Split::test);
+    const data::Dataset test_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::test);
+    const data::Dataset& test = shared ? train : test_own;
     app::print_data_note(train, test, g);
     if (test.labels.empty() && metric != "fidelity")
       fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");

@@ -73,8 +73,11 @@ int run_eval(const EvalOptions& o) {
   // Labels are checked against the model's outputs as they are read, so an
   // error names the labels file and the sample.
   const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
+  // One folder (or .npy pair) serving both splits is read once.
+  const bool shared = data::splits_shared(spec);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
-  const data::Dataset train = data::load_dataset(spec, data::Split::train);
+  const data::Dataset train_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::train);
+  const data::Dataset& train = shared ? test : train_own;
   app::print_data_note(test, train, g);
   const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
   const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));

@@ -275,6 +275,21 @@ ModelInput model_input_of(const std::vector<int64_t>& shape) {
   return m;
 }
 
+bool splits_shared(const DataSpec& spec) {
+  const std::string& text = spec.data;
+  if (text.empty() || text == "fashion-mnist" || text == "mnist") return false;
+  if (text.find(',') != std::string::npos || text.find(';') != std::string::npos ||
+      text.ends_with(".npy"))
+    return text.find(';') == std::string::npos;
+  std::error_code ec;
+  const fs::path path(text);
+  if (!fs::is_directory(path, ec) || has_idx_files(path)) return false;
+  if (fs::is_regular_file(path / "images.npy", ec)) return true;
+  fs::path test = path / "test";
+  if (!fs::is_directory(test, ec)) test = path / "val";
+  return !(fs::is_directory(path / "train", ec) && fs::is_directory(test, ec));
+}
+
 std::vector<int64_t> sample_indices(const Dataset& d, int64_t count, uint64_t seed) {
   const int64_t n = d.size();
   std::vector<int64_t> out;

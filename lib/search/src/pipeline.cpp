@@ -223,8 +223,11 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   spec.labels = o.labels;
   spec.num_classes = per_sample(run.graph.shape(run.graph.outputs.at(0).name));
   if (!run.graph.inputs.empty()) spec.model_input = run.graph.inputs[0].shape;
+  // One folder (or .npy pair) serving both splits is read once.
+  const bool shared = data::splits_shared(spec);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  const data::Dataset test = data::load_dataset(spec, data::Split::test);
+  const data::Dataset test_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::test);
+  const data::Dataset& test = shared ? train : test_own;
   if (!o.quiet && !run.graph.inputs.empty()) {
     // Samples the model cannot take are an error, not a note and then an error.
     std::vector<float> one(static_cast<size_t>(train.sample_elems()));

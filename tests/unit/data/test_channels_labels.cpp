@@ -318,3 +318,21 @@ TEST_CASE("preprocess: scale, rgb, channels, none; JSON round trip", "[data][pre
                       ErrorKind::usage),
              Contains("/grayscale: give one of"));
 }
+
+TEST_CASE("splits_shared: one folder or .npy pair serves both splits", "[data][splits]") {
+  fs::path dir = haq::test::scratch_dir("data_shared");
+  fs::create_directories(dir / "flat" / "a");
+  for (const char* c : {"split/train/a", "split/val/a"}) fs::create_directories(dir / c);
+  auto shared = [](const std::string& data) {
+    DataSpec s;
+    s.data = data;
+    return haq::data::splits_shared(s);
+  };
+  CHECK(shared((dir / "flat").string()));
+  CHECK_FALSE(shared((dir / "split").string()));
+  CHECK(shared("x.npy,y.npy"));
+  CHECK(shared("x.npy"));
+  CHECK_FALSE(shared("a.npy,b.npy;c.npy,d.npy"));
+  CHECK_FALSE(shared("fashion-mnist"));
+  CHECK_FALSE(shared((dir / "missing").string()));
+}

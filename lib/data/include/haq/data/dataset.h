@@ -89,6 +89,11 @@ struct Dataset {
 /// size or channels, corrupt header.
 Dataset load_dataset(const DataSpec& spec, Split split);
 
+/// True if both splits of `spec` are the same samples (one .npy pair, an
+/// image folder without train/ and test/): a caller then loads one split and
+/// uses it for both, instead of holding two copies.
+bool splits_shared(const DataSpec& spec);
+
 /// `count` distinct sample indices of `d` drawn with `seed` (all, in order, if
 /// count <= 0 or count >= size()). Sorted ascending, so results are stable.
 std::vector<int64_t> sample_indices(const Dataset& d, int64_t count, uint64_t seed);
