@@ -286,7 +286,7 @@ haq::app::Run setup_check(CLI::App& sub) {
   sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
   sub.footer(
       "Example:\n"
-      "  haq check policies/mobilenet.json --model models/fmnist-mobilenet.onnx \\\n"
+      "  haq check runs/edge/policy.json --model models/fmnist-mobilenet.onnx \\\n"
       "      --hw hardware-profiles/bismo-edge.json --data fashion-mnist --max-latency-increase 1%\n"
       "Exit codes: 0 within tolerance, 1 regressed or model mismatch (table on stdout),\n"
       "2 bad input (policy, model, profile, data, option), 3 internal error.");

@@ -167,7 +167,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
       "Examples:\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
-      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy out/policy.json --json\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --json\n"
       "  haq eval model.onnx --data images.npy,labels.npy --bits w8a8 --calib-method kl\n"
       "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
   return [o]() { return run_eval(*o); };
