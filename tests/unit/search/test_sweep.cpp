@@ -376,6 +376,16 @@ TEST_CASE("precheck_jobs: bad inputs are named once for the jobs they affect") {
   CHECK_THAT(lines[1], Catch::StartsWith(s.file + ": /budgets/2: jobs 3, 6: "));
   CHECK(lines[2] == s.file + ": /models/1: jobs 4, 5: " + problems[2].message);
 
+  // An invalid profile is the profile's entry.
+  s = mlp_spec(dir);
+  const std::string bad_profile = write_text(dir, "p.json", R"({"schema": "haq.hardware/1"})").string();
+  s.profiles = {bad_profile};
+  s.budgets = {{"latency<=0.6x"}};
+  problems = precheck_jobs(s, expand_jobs(s), dir / "out", Shard{1, 1});
+  REQUIRE(problems.size() == 1u);
+  CHECK(problems[0].pointer == "/profiles/0");
+  CHECK_THAT(problems[0].message, Catch::StartsWith(bad_profile + ": /name: "));
+
   // Unreadable data: one message for every job, at /data.
   s = mlp_spec(dir);
   s.common.data = (dir / "no-such-data").string();
