@@ -43,7 +43,8 @@ int run_sweep_cmd(const Cli& c) {
     return 2;
   }
   if (!problems.empty())
-    fmt::print(stderr, "haq: --keep-going: {} job{} not run (infeasible budget); running the others\n",
+    fmt::print(stderr,
+               "haq: --keep-going: {} job{} not run (infeasible budget); running the others\n",
                problems.size(), problems.size() == 1 ? "" : "s");
   s::install_stop_handlers();
   const s::SweepSummary sum = s::run_sweep(
@@ -98,9 +99,9 @@ haq::app::Run setup_sweep(CLI::App& sub) {
       "  haq sweep my-sweep.json --out runs/my-sweep --keep-going   # skip infeasible jobs\n"
       "  parallel haq sweep configs/sweep-example.json --out runs/sweep --shard {}/4 ::: 1 2 3 4\n"
       "  haq merge runs/sweep --out runs/sweep/merged\n"
-      "Exit codes: 0 every job of the shard complete, 1 (--keep-going) the feasible jobs complete,\n"
-      "the infeasible ones not run, 2 bad input or an infeasible job (nothing run), 130 stopped\n"
-      "by a signal.");
+      "Exit codes: 0 every job of the shard complete, 1 (--keep-going) the feasible jobs\n"
+      "complete, the infeasible ones not run, 2 bad input or an infeasible job (nothing run),\n"
+      "130 stopped by a signal.");
   return [c] { return run_sweep_cmd(*c); };
 }
 

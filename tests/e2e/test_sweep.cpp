@@ -123,7 +123,8 @@ TEST_CASE(
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.err, Contains(kIds[0] + ": resuming from its checkpoint"));
-  CHECK(read_text(dir / "a" / kIds[0] / "policy.json") == read_text(dir / "c" / kIds[0] / "policy.json"));
+  CHECK(read_text(dir / "a" / kIds[0] / "policy.json") ==
+        read_text(dir / "c" / kIds[0] / "policy.json"));
 
   // Merge: one row per job, a 2 x 2 cross matrix whose diagonal equals each job's own figures.
   auto m = run_haq({"merge", (dir / "a").string(), "--out", (dir / "m").string()}, 120);
@@ -247,7 +248,8 @@ TEST_CASE(
   // Default: the error, exit 2, nothing written.
   auto strict = run_haq({"sweep", sweep.string(), "--out", (dir / "s").string()}, 120);
   CHECK(strict.exit_code == 2);
-  CHECK_THAT(strict.err, Contains(error) && Contains("1 job cannot meet its budgets; no job was run"));
+  CHECK_THAT(strict.err,
+             Contains(error) && Contains("1 job cannot meet its budgets; no job was run"));
   CHECK(strict.out.empty());
   CHECK_FALSE(fs::exists(dir / "s"));
 
@@ -270,7 +272,8 @@ TEST_CASE(
       {"sweep", sweep.string(), "--out", (dir / "o").string(), "--quiet", "--keep-going"}, 120);
   CHECK(again.exit_code == 1);
   CHECK_THAT(again.out, Contains("ran 0 (0 without a policy within the budgets), skipped 1 "
-                                 "complete, 1 infeasible (not run: job 2 " + bad_id + ")"));
+                                 "complete, 1 infeasible (not run: job 2 " +
+                                 bad_id + ")"));
   // Without --keep-going: exit 2 without touching the complete job.
   auto again_strict = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string()}, 120);
   CHECK(again_strict.exit_code == 2);
@@ -282,10 +285,9 @@ TEST_CASE(
   CHECK(shard1.exit_code == 0);
   CHECK_THAT(shard1.out, Contains("shard 1/2: 1 of 2 jobs; ran 0 (0 without a policy within the "
                                   "budgets), skipped 1 complete, 0 infeasible\n"));
-  auto shard2 = run_haq(
-      {"sweep", sweep.string(), "--out", (dir / "o").string(), "--shard", "2/2", "--quiet",
-       "--keep-going"},
-      120);
+  auto shard2 = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string(), "--shard", "2/2",
+                         "--quiet", "--keep-going"},
+                        120);
   CHECK(shard2.exit_code == 1);
   CHECK_THAT(shard2.out, Contains("shard 2/2: 1 of 2 jobs; ran 0 (0 without a policy within the "
                                   "budgets), skipped 0 complete, 1 infeasible"));
@@ -303,8 +305,8 @@ TEST_CASE("haq sweep: a model that cannot be read is exit 2 before any job, nami
   std::ofstream(sweep) << j.dump();
   auto r = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string()}, 120);
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.err, Contains("haq: error: " + sweep.string() + ": /models/1: jobs 3, 4: " +
-                             model.string()));
+  CHECK_THAT(r.err, Contains("haq: error: " + sweep.string() +
+                             ": /models/1: jobs 3, 4: " + model.string()));
   CHECK(r.out.empty());
   CHECK_FALSE(fs::exists(dir / "o"));
 }

@@ -223,8 +223,8 @@ namespace {
 // One (model, profile) pair, checked once for all its jobs.
 struct PairCheck {
   std::optional<SearchTarget> target;  ///< empty if the pair is bad
-  int64_t classes = 0;                 ///< the model's output size (what the data is checked against)
-  std::string pointer, message;        ///< why the pair is bad
+  int64_t classes = 0;           ///< the model's output size (what the data is checked against)
+  std::string pointer, message;  ///< why the pair is bad
 };
 
 PairCheck check_pair(const SearchOptions& o, const SweepJob& job) {
@@ -346,7 +346,8 @@ std::vector<JobProblem> precheck_jobs(const SweepSpec& spec, const std::vector<S
 std::vector<std::string> problem_lines(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
                                        const std::vector<JobProblem>& problems) {
   std::vector<std::string> lines;
-  std::vector<std::pair<const JobProblem*, std::vector<int>>> shared;  // bad inputs, first seen first
+  std::vector<std::pair<const JobProblem*, std::vector<int>>>
+      shared;  // bad inputs, first seen first
   for (const auto& p : problems) {
     if (p.infeasible) continue;
     auto it = std::find_if(shared.begin(), shared.end(), [&](const auto& s) {
@@ -369,7 +370,8 @@ std::vector<std::string> problem_lines(const SweepSpec& spec, const std::vector<
     lines.push_back(r + fmt::format("jobs {}: {}", fmt::join(numbers, ", "), p->message));
   }
   for (const auto& p : problems)
-    if (p.infeasible) lines.push_back(format_problem(spec, jobs.at(static_cast<size_t>(p.index)), p));
+    if (p.infeasible)
+      lines.push_back(format_problem(spec, jobs.at(static_cast<size_t>(p.index)), p));
   return lines;
 }
 
@@ -410,8 +412,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
       found = runner(o);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::internal) throw;
-      throw Error(e.kind(), spec.file,
-                  fmt::format("job {} ({})", job.index + 1, describe_job(job)), e.what());
+      throw Error(e.kind(), spec.file, fmt::format("job {} ({})", job.index + 1, describe_job(job)),
+                  e.what());
     }
     if (stop_requested()) {
       // The search stopped early at the user's request: not complete.

@@ -321,7 +321,8 @@ TEST_CASE("precheck_jobs names an infeasible budget by its JSON pointer and the 
   CHECK(format_problem(s, jobs[1], p) ==
         s.file + ": /budgets/1/1: job 2 (" + s.models[0] + " x " + s.profiles[0] +
             " x size<=0.4x + latency<=0.01x x ddpg x seed 0): " + p.message);
-  CHECK(problem_lines(s, jobs, problems) == std::vector<std::string>{format_problem(s, jobs[1], p)});
+  CHECK(problem_lines(s, jobs, problems) ==
+        std::vector<std::string>{format_problem(s, jobs[1], p)});
   CHECK_FALSE(fs::exists(dir / "out"));  // nothing written
 
   // Only the shard's jobs are checked, and not complete ones.
@@ -378,7 +379,8 @@ TEST_CASE("precheck_jobs: bad inputs are named once for the jobs they affect") {
 
   // An invalid profile is the profile's entry.
   s = mlp_spec(dir);
-  const std::string bad_profile = write_text(dir, "p.json", R"({"schema": "haq.hardware/1"})").string();
+  const std::string bad_profile =
+      write_text(dir, "p.json", R"({"schema": "haq.hardware/1"})").string();
   s.profiles = {bad_profile};
   s.budgets = {{"latency<=0.6x"}};
   problems = precheck_jobs(s, expand_jobs(s), dir / "out", Shard{1, 1});
@@ -403,8 +405,8 @@ TEST_CASE("every job of configs/sweep-example.json can run") {
   std::vector<JobProblem> problems;
   try {
     const SweepSpec s = read_sweep_file("configs/sweep-example.json");
-    problems = precheck_jobs(s, expand_jobs(s), haq::test::scratch_dir("unit_sweep_example"),
-                             Shard{1, 1});
+    problems =
+        precheck_jobs(s, expand_jobs(s), haq::test::scratch_dir("unit_sweep_example"), Shard{1, 1});
   } catch (...) {
     fs::current_path(before);
     throw;

@@ -91,13 +91,13 @@ using JobRunner = std::function<bool(const SearchOptions&)>;
 
 /// What run_sweep did in this process.
 struct SweepSummary {
-  int total = 0;         ///< jobs in the whole sweep
-  int in_shard = 0;      ///< jobs of this shard
-  int ran = 0;           ///< searched now (found a policy or not)
-  int no_policy = 0;     ///< of `ran`, searches that found no policy within the budgets
-  int skipped = 0;       ///< already complete
+  int total = 0;                ///< jobs in the whole sweep
+  int in_shard = 0;             ///< jobs of this shard
+  int ran = 0;                  ///< searched now (found a policy or not)
+  int no_policy = 0;            ///< of `ran`, searches that found no policy within the budgets
+  int skipped = 0;              ///< already complete
   std::vector<int> infeasible;  ///< indices of jobs not run: their budgets cannot be met
-  bool stopped = false;  ///< a stop request (SIGINT/SIGTERM) ended the sweep early
+  bool stopped = false;         ///< a stop request (SIGINT/SIGTERM) ended the sweep early
 };
 
 /// A job that cannot run, found by precheck_jobs.
