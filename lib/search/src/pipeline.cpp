@@ -162,45 +162,64 @@ nlohmann::json identity_of(const SearchOptions& o) {
 
 }  // namespace
 
-SearchRun run_search_pipeline(const SearchOptions& opt) {
-  const auto t0 = std::chrono::steady_clock::now();
-  SearchRun run;
-  run.options = opt;
-  const SearchOptions& o = run.options;
-  // Cheap checks first: nothing is loaded or written before these pass.
+// Everything run_search_pipeline checks before it reads data, as three calls
+// that `haq sweep` also makes to check its jobs before running any.
+void check_search_options(const SearchOptions& o) {
   if (o.model.empty()) fail(ErrorKind::usage, "", "MODEL", "missing the model (an .onnx file)");
   if (o.hw.empty()) fail(ErrorKind::usage, "", "--hw", "missing the hardware profile");
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output folder");
   if (o.budgets.empty())
     fail(ErrorKind::usage, "", "--budget", "give at least one budget, e.g. --budget 'latency<=0.5x'");
   if (o.episodes < 1) fail(ErrorKind::usage, "", "--episodes", "must be at least 1");
-  std::vector<BudgetSpec> specs;
-  for (const auto& b : o.budgets) {
-    auto s = parse_budgets(b);
-    specs.insert(specs.end(), s.begin(), s.end());
-  }
+  for (const auto& b : o.budgets) (void)parse_budgets(b);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
     fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
   if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
     fail(ErrorKind::usage, (fs::path(o.out) / "checkpoint").string(), "--resume",
          "no checkpoint to resume from");
+}
 
-  run.profile = hw::load_profile(o.hw);
+SearchTarget load_search_target(const SearchOptions& o) {
+  SearchTarget t;
+  t.profile = hw::load_profile(o.hw);
   model::ImportOptions io;
   io.batch = o.batch;
-  run.graph = model::import_onnx(o.model, io);
-  if (run.graph.layers.empty())
+  t.graph = model::import_onnx(o.model, io);
+  if (t.graph.layers.empty())
     fail(ErrorKind::unsupported, o.model, "", "the model has no quantizable layer (Conv, Gemm, MatMul)");
-  const hw::CostTable table = hw::build_cost_table(run.graph, run.profile);
+  t.table = hw::build_cost_table(t.graph, t.profile);
+  t.problem.layers = layer_infos(t.graph);
+  t.problem.costs = cost_model_from(t.table, t.graph);
+  t.problem.w_range = intersect(o.w_bits, t.profile.w_bits, "w_bits");
+  t.problem.a_range = intersect(o.a_bits, t.profile.a_bits, "a_bits");
+  return t;
+}
 
-  SearchProblem& problem = run.problem;
-  problem.layers = layer_infos(run.graph);
-  problem.costs = cost_model_from(table, run.graph);
-  problem.w_range = intersect(o.w_bits, run.profile.w_bits, "w_bits");
-  problem.a_range = intersect(o.a_bits, run.profile.a_bits, "a_bits");
+std::vector<Budget> resolve_search_budgets(const SearchOptions& o, const SearchProblem& problem) {
+  std::vector<BudgetSpec> specs;
+  for (const auto& b : o.budgets) {
+    auto s = parse_budgets(b);
+    specs.insert(specs.end(), s.begin(), s.end());
+  }
   // Relative budgets are against all-8-bit; a profile without 8 bits has no
   // such reference, so use its highest bits.
-  problem.budgets = resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
+  return resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
+}
+
+SearchRun run_search_pipeline(const SearchOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SearchRun run;
+  run.options = opt;
+  const SearchOptions& o = run.options;
+  // Cheap checks first: nothing is loaded or written before these pass.
+  check_search_options(o);
+  SearchTarget target = load_search_target(o);
+  run.profile = std::move(target.profile);
+  run.graph = std::move(target.graph);
+  const hw::CostTable table = std::move(target.table);
+  SearchProblem& problem = run.problem;
+  problem = std::move(target.problem);
+  problem.budgets = resolve_search_budgets(o, problem);
 
   // Data (bad data is an error before OUT exists). Labels are checked
   // against the model's outputs as they are read, naming file and sample.
