@@ -1,10 +1,10 @@
 // haq merge: one table of the searches found under some folders, and the
 // cross-hardware matrix (policy tuned for A, simulated on B).
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

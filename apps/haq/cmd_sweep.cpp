@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ namespace {
 struct Cli {
   std::string file, out, shard = "1/1";
   bool quiet = false;
+  bool json = false;        ///< the summary as JSON on stdout instead of the line
   bool keep_going = false;  ///< run the feasible jobs when some are infeasible (then exit 1)
 };
 
@@ -53,7 +55,7 @@ int run_sweep_cmd(const Cli& c) {
         s::SearchRun run = s::run_search_pipeline(o);
         return run.has_chosen;
       },
-      c.quiet, problems);
+      c.quiet || c.json, problems);
   // The summary always prints once jobs start (also with --quiet): scripts grep it.
   std::string infeasible = fmt::format("{} infeasible", sum.infeasible.size());
   if (!sum.infeasible.empty()) {
@@ -61,11 +63,26 @@ int run_sweep_cmd(const Cli& c) {
     for (int i : sum.infeasible) names.push_back(fmt::format("job {} {}", i + 1, jobs[i].id));
     infeasible += fmt::format(" (not run: {})", fmt::join(names, ", "));
   }
-  fmt::print(
-      "sweep {}: shard {}/{}: {} of {} jobs; ran {} ({} without a policy within the budgets), "
-      "skipped {} complete, {}\n",
-      c.file, shard.k, shard.n, sum.in_shard, sum.total, sum.ran, sum.no_policy, sum.skipped,
-      infeasible);
+  if (c.json) {
+    nlohmann::json not_run = nlohmann::json::array();
+    for (int i : sum.infeasible) not_run.push_back({{"job", i + 1}, {"id", jobs[i].id}});
+    const nlohmann::json j = {{"sweep", c.file},
+                              {"out", c.out},
+                              {"shard", {shard.k, shard.n}},
+                              {"jobs", sum.total},
+                              {"in_shard", sum.in_shard},
+                              {"ran", sum.ran},
+                              {"no_policy", sum.no_policy},
+                              {"skipped_complete", sum.skipped},
+                              {"infeasible", not_run},
+                              {"stopped", sum.stopped}};
+    fmt::print("{}\n", j.dump(2));
+  } else
+    fmt::print(
+        "sweep {}: shard {}/{}: {} of {} jobs; ran {} ({} without a policy within the budgets), "
+        "skipped {} complete, {}\n",
+        c.file, shard.k, shard.n, sum.in_shard, sum.total, sum.ran, sum.no_policy, sum.skipped,
+        infeasible);
   if (sum.stopped) {
     fmt::print(stderr, "haq: sweep stopped on request; rerun the same command to resume\n");
     return 130;
@@ -90,6 +107,9 @@ haq::app::Run setup_sweep(CLI::App& sub) {
   sub.add_option("--out", c->out, "output folder")->required();
   sub.add_option("--shard", c->shard, "run slice K of N (1-based), e.g. 2/4; default 1/1");
   sub.add_flag("--quiet", c->quiet, "no per-job progress");
+  sub.add_flag(
+      "--json", c->json,
+      "print the summary as JSON on stdout (no per-job progress; fields in docs/workflows.md)");
   sub.add_flag("--keep-going", c->keep_going,
                "run the feasible jobs even if some jobs' budgets cannot be met (those are not "
                "run; exit 1). Default: exit 2 before any job runs");
