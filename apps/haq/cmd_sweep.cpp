@@ -116,7 +116,7 @@ haq::app::Run setup_sweep(CLI::App& sub) {
   sub.footer(
       "Examples:\n"
       "  haq sweep configs/sweep-example.json --out runs/sweep\n"
-      "  haq sweep my-sweep.json --out runs/my-sweep --keep-going   # skip infeasible jobs\n"
+      "  haq sweep configs/sweep-example.json --out runs/sweep --keep-going   # skip infeasible jobs\n"
       "  parallel haq sweep configs/sweep-example.json --out runs/sweep --shard {}/4 ::: 1 2 3 4\n"
       "  haq merge runs/sweep --out runs/sweep/merged\n"
       "Exit codes: 0 every job of the shard complete, 1 (--keep-going) the feasible jobs\n"

@@ -167,8 +167,13 @@ def prepare_scratch(root, build, scratch, size):
     os.makedirs(os.path.join(scratch, ".bin"))
     for name in ("models", "configs", "hardware-profiles", "scripts", "tests", "docs", "bench", "README.md"):
         os.symlink(os.path.join(root, name), os.path.join(scratch, name))
-    os.symlink(build, os.path.join(scratch, "build"))
-    wrapper = os.path.join(scratch, ".bin", "haq")
+    # build/ is the real build, but for build/apps/haq/haq, which is the
+    # wrapper too: examples that name the binary's path are capped as well.
+    os.makedirs(os.path.join(scratch, "build", "apps", "haq"))
+    for name in os.listdir(build):
+        if name not in ("apps", os.path.basename(scratch)):
+            os.symlink(os.path.join(build, name), os.path.join(scratch, "build", name))
+    wrapper = os.path.join(scratch, "build", "apps", "haq", "haq")
     real = os.path.join(build, "apps", "haq", "haq")
     with open(wrapper, "w") as f:
         if size == "full":
@@ -177,6 +182,7 @@ def prepare_scratch(root, build, scratch, size):
             f.write('#!/bin/sh\nexec "%s" "%s" --wrap "%s" "%s" "$@"\n'
                     % (sys.executable, os.path.abspath(__file__), scratch, real))
     os.chmod(wrapper, 0o755)
+    os.symlink(wrapper, os.path.join(scratch, ".bin", "haq"))
     return wrapper
 
 
@@ -211,7 +217,7 @@ def main():
 
     wrapper = prepare_scratch(root, build, scratch, a.size)
     env = dict(os.environ)
-    env["PATH"] = os.path.dirname(wrapper) + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.path.join(scratch, ".bin") + os.pathsep + env.get("PATH", "")
     env["HAQ"] = wrapper
     ran = skipped = 0
     t_all = time.time()
