@@ -116,7 +116,12 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point last_print_{};
 };
 
-// Seconds per sample of the accuracy runs made so far.
+// Seconds per sample of an accuracy run, from the fp32 reference passes
+// (each evaluator's first run). Quantized runs are about as fast or faster
+// (docs/benchmarks.md), and what a policy prepares (quantized weights,
+// primitives) is paid once per layer and bits, so the per-policy times on the
+// search's small subset, mostly that preparation, would overstate a run on a
+// large one several times over (measured: 6 s estimated for a 0.4 s stage).
 struct EvalSpeed {
   double seconds = 0, samples = 0;
   void add(double s, size_t n) {
@@ -124,14 +129,6 @@ struct EvalSpeed {
     samples += static_cast<double>(n);
   }
   double per_sample() const { return samples > 0 ? seconds / samples : 0; }
-  /// ev.evaluate(p), timed when it really measures (not from the cache).
-  engine::Accuracy timed(engine::PolicyEvaluator& ev, const quant::Policy& p, size_t n) {
-    const size_t before = ev.cache_size();
-    const auto t = std::chrono::steady_clock::now();
-    engine::Accuracy a = ev.evaluate(p);
-    if (ev.cache_size() > before) add(seconds_since(t), n);
-    return a;
-  }
 };
 
 // The points re-measured on the test split: the front over (search accuracy
@@ -313,7 +310,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   engine::PolicyEvaluator search_eval(eng, train, eval_idx);
   speed.add(seconds_since(t_ref), eval_idx.size());
   problem.fp32_accuracy_pct = search_eval.fp32().top1;
-  problem.accuracy = [&](const quant::Policy& p) { return speed.timed(search_eval, p, eval_idx.size()).top1; };
+  problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).top1; };
   run.setup_s = seconds_since(t0);
 
   // Uniform k-bit policies, k = 2..8, first and last layers at 8 bits: the
@@ -374,9 +371,9 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // and the test-split stage after it still fit; then the best measured so
   // far is chosen. Without one, everything planned is measured.
   const double per_choice_measurement = n_select + n_eval;  // samples, at most
-  auto out_of_time = [&](double samples_next) {
+  auto out_of_time = [&](double seconds_next) {
     return o.time_budget_s > 0 &&
-           seconds_since(t0) + speed.per_sample() * (samples_next + test_stage_samples(run.result)) >
+           seconds_since(t0) + seconds_next + speed.per_sample() * test_stage_samples(run.result) >
                o.time_budget_s;
   };
 
@@ -386,7 +383,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // After Ctrl-C the user wants the outputs now: the search's best is kept.
   if (run.result.best >= 0 && !select_idx.empty() && run.result.stop_reason == "interrupted") {
     run.final_choice = "interrupted";
-  } else if (run.result.best >= 0 && !select_idx.empty() && out_of_time(n_select + per_choice_measurement)) {
+  } else if (run.result.best >= 0 && !select_idx.empty() && out_of_time(speed.per_sample() * (n_select + per_choice_measurement))) {
     run.final_choice = "time budget";
     progress.note("choosing: no time left in the time budget; the search's best is kept");
   } else if (run.result.best >= 0 && !select_idx.empty()) {
@@ -396,13 +393,17 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     t_ref = std::chrono::steady_clock::now();
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
     speed.add(seconds_since(t_ref), select_idx.size());
-    const AccuracyFn select_accuracy = [&](const quant::Policy& p) {
-      return speed.timed(select_eval, p, select_idx.size()).top1;
-    };
+    const AccuracyFn select_accuracy = [&](const quant::Policy& p) { return select_eval.evaluate(p).top1; };
     SelectionHooks sh;
-    sh.stop_reason = [&]() -> std::string { return out_of_time(per_choice_measurement) ? "time budget" : ""; };
     const auto stage_t0 = std::chrono::steady_clock::now();
     int measured_here = 0;
+    // The next measurement takes what the stage's have taken on average
+    // (before the first: the speed estimate).
+    sh.stop_reason = [&]() -> std::string {
+      const double next = measured_here > 0 ? seconds_since(stage_t0) / measured_here
+                                            : speed.per_sample() * per_choice_measurement;
+      return out_of_time(next) ? "time budget" : "";
+    };
     sh.on_progress = [&](const SelectionProgress& pr) {
       // ETA: the choice at its own measured pace, the test split at the measured speed.
       const double per_measure = seconds_since(stage_t0) / ++measured_here;

@@ -334,3 +334,35 @@ TEST_CASE("select: a refinement stopped mid-round keeps the best move measured",
                                            s.candidates.begin()] == best_move);
   else CHECK(s.chosen == s.candidates[0]);
 }
+
+TEST_CASE("search loop: the time budget keeps back the final choice's estimate, and the ETA includes it",
+          "[search][select][time]") {
+  auto p = fake::fake_problem();
+  SearchOptions o;
+  o.algo = "random";
+  o.episodes = 50;
+  o.seed = 3;
+  SearchHooks h;
+  std::vector<double> etas;
+  h.on_episode = [&](const SearchProgress& pr) {
+    etas.push_back(pr.eta_s);
+    CHECK(pr.reserve_s == 30.0);
+  };
+  h.reserve_s = [](const SearchResult&) { return 30.0; };
+  SECTION("a reserve above the budget stops the loop after its first episode") {
+    o.time_budget_s = 20;
+    SearchResult r = run_search(o, p, h);
+    CHECK(r.stop_reason == "time budget");
+    CHECK(r.episodes.size() == 1);
+    REQUIRE(etas.size() == 1);
+    CHECK(etas[0] == Approx(30.0).margin(1e-6));  // no time left for episodes: the reserve only
+  }
+  SECTION("without a time budget the loop runs to the end, the ETA still counts the reserve") {
+    SearchResult r = run_search(o, p, h);
+    CHECK(r.stop_reason == "done");
+    CHECK(r.episodes.size() == 50);
+    REQUIRE(etas.size() == 50);
+    for (double e : etas) CHECK(e >= 30.0);
+    CHECK(etas.back() == Approx(30.0));
+  }
+}
