@@ -371,9 +371,12 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // and the test-split stage after it still fit; then the best measured so
   // far is chosen. Without one, everything planned is measured.
   const double per_choice_measurement = n_select + n_eval;  // samples, at most
+  // Seconds per sample of the test-split stage: the fp32 estimate until the
+  // final choice has measured quantized runs on its large subset.
+  double test_per_sample = speed.per_sample();
   auto out_of_time = [&](double seconds_next) {
     return o.time_budget_s > 0 &&
-           seconds_since(t0) + seconds_next + speed.per_sample() * test_stage_samples(run.result) >
+           seconds_since(t0) + seconds_next + test_per_sample * test_stage_samples(run.result) >
                o.time_budget_s;
   };
 
@@ -383,7 +386,8 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // After Ctrl-C the user wants the outputs now: the search's best is kept.
   if (run.result.best >= 0 && !select_idx.empty() && run.result.stop_reason == "interrupted") {
     run.final_choice = "interrupted";
-  } else if (run.result.best >= 0 && !select_idx.empty() && out_of_time(speed.per_sample() * (n_select + per_choice_measurement))) {
+  } else if (run.result.best >= 0 && !select_idx.empty() &&
+             out_of_time(speed.per_sample() * (n_select + per_choice_measurement))) {
     run.final_choice = "time budget";
     progress.note("choosing: no time left in the time budget; the search's best is kept");
   } else if (run.result.best >= 0 && !select_idx.empty()) {
@@ -407,12 +411,13 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     sh.on_progress = [&](const SelectionProgress& pr) {
       // ETA: the choice at its own measured pace, the test split at the measured speed.
       const double per_measure = seconds_since(stage_t0) / ++measured_here;
+      test_per_sample = per_measure / n_select;
       double left = per_measure * (pr.planned - pr.done);
       if (std::string(pr.stage) == "choosing")
         left += per_measure * o.refine_rounds * o.refine_moves;
       else
         left += per_measure * (pr.rounds - pr.round) * o.refine_moves;
-      left += speed.per_sample() * test_stage_samples(run.result);
+      left += test_per_sample * test_stage_samples(run.result);
       const std::string best = pr.best_point >= 0 ? point_label(run, pr.best_point) : "-";
       const bool last = pr.done >= pr.planned;
       if (std::string(pr.stage) == "choosing")
