@@ -174,7 +174,9 @@ haq::app::Run setup_eval(CLI::App& sub) {
                  "fashion-mnist, mnist, a folder of IDX files, IMAGES.npy,LABELS.npy, or an image folder")
       ->required();
   sub.add_option("--bits", o->bits, "uniform bits for every layer: wWaA (e.g. w4a8), one number, or fp32 (default w8a8)");
-  sub.add_option("--policy", o->policy, "policy.json with per-layer bits (from haq search)");
+  sub.add_option("--policy", o->policy,
+                 "policy.json with per-layer bits (from haq search: then measured with the calibration, "
+                 "samples, seed and batch it records, unless given below)");
   sub.add_option("--samples", o->samples, "evaluation samples from the test split (0: all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

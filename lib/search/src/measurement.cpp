@@ -38,7 +38,8 @@ const nlohmann::json* object_at(const nlohmann::json& j, const char* key, const 
                                 const std::string& where) {
   if (!j.is_object() || !j.contains(key)) return nullptr;
   const nlohmann::json& v = j[key];
-  if (!v.is_object()) fail(ErrorKind::policy, file, where, "expected an object, got {}", v.type_name());
+  if (!v.is_object())
+    fail(ErrorKind::policy, file, where, "expected an object, got {}", v.type_name());
   return &v;
 }
 
@@ -47,15 +48,17 @@ std::optional<int64_t> count_at(const nlohmann::json* j, const char* key, const 
   if (!j || !j->contains(key)) return std::nullopt;
   const nlohmann::json& v = (*j)[key];
   if (!v.is_number_integer() || v.get<int64_t>() < 0)
-    fail(ErrorKind::policy, file, where + "/" + key, "expected a non-negative integer, got {}", v.dump());
+    fail(ErrorKind::policy, file, where + "/" + key, "expected a non-negative integer, got {}",
+         v.dump());
   return v.get<int64_t>();
 }
 
-std::optional<std::string> string_at(const nlohmann::json* j, const char* key, const std::string& file,
-                                     const std::string& where) {
+std::optional<std::string> string_at(const nlohmann::json* j, const char* key,
+                                     const std::string& file, const std::string& where) {
   if (!j || !j->contains(key)) return std::nullopt;
   const nlohmann::json& v = (*j)[key];
-  if (!v.is_string()) fail(ErrorKind::policy, file, where + "/" + key, "expected a string, got {}", v.dump());
+  if (!v.is_string())
+    fail(ErrorKind::policy, file, where + "/" + key, "expected a string, got {}", v.dump());
   return v.get<std::string>();
 }
 
@@ -64,7 +67,8 @@ std::optional<uint64_t> seed_at(const nlohmann::json* j, const char* key, const 
   if (!j || !j->contains(key)) return std::nullopt;
   const nlohmann::json& v = (*j)[key];
   if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
-    fail(ErrorKind::policy, file, where + "/" + key, "expected a non-negative integer seed, got {}", v.dump());
+    fail(ErrorKind::policy, file, where + "/" + key, "expected a non-negative integer seed, got {}",
+         v.dump());
   return v.get<uint64_t>();
 }
 
@@ -99,28 +103,32 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
     try {
       s.weight_clip = quant::parse_weight_clip(*v);
     } catch (const Error&) {
-      fail(ErrorKind::policy, file, "/calibration/weight_clip", "expected mse or max, got '{}'", *v);
+      fail(ErrorKind::policy, file, "/calibration/weight_clip", "expected mse or max, got '{}'",
+           *v);
     }
   }
   if (calib && calib->contains("bias_correction")) {
     const auto& v = (*calib)["bias_correction"];
     if (!v.is_boolean())
-      fail(ErrorKind::policy, file, "/calibration/bias_correction", "expected true or false, got {}", v.dump());
+      fail(ErrorKind::policy, file, "/calibration/bias_correction",
+           "expected true or false, got {}", v.dump());
     s.bias_correction = v.get<bool>();
   }
   if (auto v = count_at(test, "samples", file, "/test_split")) s.test_samples = *v;
   if (auto v = string_at(test, "stream", file, "/test_split")) s.test_stream = *v;
-  if (s.batch < 1) fail(ErrorKind::policy, file, "/search/batch", "expected a positive batch, got {}", s.batch);
+  if (s.batch < 1)
+    fail(ErrorKind::policy, file, "/search/batch", "expected a positive batch, got {}", s.batch);
   const nlohmann::json* acc = object_at(pj, "accuracy", file, "/accuracy");
-  const nlohmann::json* chosen = acc ? object_at(*acc, "chosen", file, "/accuracy/chosen") : nullptr;
+  const nlohmann::json* chosen =
+      acc ? object_at(*acc, "chosen", file, "/accuracy/chosen") : nullptr;
   if (chosen && chosen->contains("test") && (*chosen)["test"].is_number())
     r.test_top1 = (*chosen)["test"].get<double>();
   return r;
 }
 
 RecordedMeasurement read_recorded_measurement(const std::string& policy_file) {
-  return recorded_measurement(parse_json_document(read_file(policy_file), policy_file, ErrorKind::policy),
-                              policy_file);
+  return recorded_measurement(
+      parse_json_document(read_file(policy_file), policy_file, ErrorKind::policy), policy_file);
 }
 
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used) {
@@ -163,28 +171,33 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   return eo;
 }
 
-std::vector<std::string> measurement_differences(const MeasurementSetup& rec, const MeasurementSetup& used,
-                                                 const data::Dataset& train, const data::Dataset& test,
-                                                 bool batch_matters) {
+std::vector<std::string> measurement_differences(const MeasurementSetup& rec,
+                                                 const MeasurementSetup& used,
+                                                 const data::Dataset& train,
+                                                 const data::Dataset& test, bool batch_matters) {
   std::vector<std::string> d;
   const auto rc = draw_samples(train, rec.calib_samples, rec.seed, rec.calib_stream);
   const auto uc = draw_samples(train, used.calib_samples, used.seed, used.calib_stream);
   if (rc.size() != uc.size())
-    d.push_back(fmt::format("{} calibration samples instead of the recorded {}", uc.size(), rc.size()));
+    d.push_back(
+        fmt::format("{} calibration samples instead of the recorded {}", uc.size(), rc.size()));
   else if (rc != uc)
-    d.push_back(fmt::format("other calibration samples (seed {}, not the recorded {})", used.seed, rec.seed));
+    d.push_back(fmt::format("other calibration samples (seed {}, not the recorded {})", used.seed,
+                            rec.seed));
   const auto rt = draw_samples(test, rec.test_samples, rec.seed, rec.test_stream);
   const auto ut = draw_samples(test, used.test_samples, used.seed, used.test_stream);
   if (rt.size() != ut.size())
     d.push_back(fmt::format("{} test samples instead of the recorded {}", ut.size(), rt.size()));
   else if (rt != ut)
-    d.push_back(fmt::format("other test samples (seed {}, not the recorded {})", used.seed, rec.seed));
+    d.push_back(
+        fmt::format("other test samples (seed {}, not the recorded {})", used.seed, rec.seed));
   if (used.calib_method != rec.calib_method)
     d.push_back(fmt::format("activation calibration {} instead of the recorded {}",
-                            quant::to_string(used.calib_method), quant::to_string(rec.calib_method)));
+                            quant::to_string(used.calib_method),
+                            quant::to_string(rec.calib_method)));
   if (used.weight_clip != rec.weight_clip)
-    d.push_back(fmt::format("weight clip {} instead of the recorded {}", quant::to_string(used.weight_clip),
-                            quant::to_string(rec.weight_clip)));
+    d.push_back(fmt::format("weight clip {} instead of the recorded {}",
+                            quant::to_string(used.weight_clip), quant::to_string(rec.weight_clip)));
   if (used.bias_correction != rec.bias_correction)
     d.push_back(fmt::format("bias correction {} (recorded {})", used.bias_correction ? "on" : "off",
                             rec.bias_correction ? "on" : "off"));

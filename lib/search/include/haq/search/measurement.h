@@ -9,11 +9,10 @@
 /// and engine give the same figure, to the last bit.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
@@ -24,15 +23,16 @@ namespace haq::search {
 /// Everything an accuracy measurement depends on besides the model, the data
 /// and the policy.
 struct MeasurementSetup {
-  uint64_t seed = 0;                                      ///< the run's seed
-  int64_t calib_samples = 512;                            ///< from the train split (all if more)
-  std::string calib_stream = "search.calib";              ///< seed = derive_seed(seed, stream); "" = seed itself
+  uint64_t seed = 0;            ///< the run's seed
+  int64_t calib_samples = 512;  ///< from the train split (all if more)
+  std::string calib_stream =
+      "search.calib";  ///< seed = derive_seed(seed, stream); "" = seed itself
   quant::CalibMethod calib_method = quant::CalibMethod::mse;
   quant::WeightClip weight_clip = quant::WeightClip::mse;
   bool bias_correction = true;
-  int64_t test_samples = 0;                               ///< from the test split (0 or more than it has: all)
-  std::string test_stream = "search.test";                ///< as calib_stream
-  int64_t batch = 100;                                    ///< inference batch (models with a symbolic batch dim)
+  int64_t test_samples = 0;                 ///< from the test split (0 or more than it has: all)
+  std::string test_stream = "search.test";  ///< as calib_stream
+  int64_t batch = 100;                      ///< inference batch (models with a symbolic batch dim)
 };
 
 /// The setup `haq search` measures with (the defaults above), for `seed`.
@@ -45,9 +45,9 @@ MeasurementSetup eval_measurement_defaults();
 
 /// What a policy.json says about how its accuracy was measured.
 struct RecordedMeasurement {
-  bool recorded = false;             ///< written by haq search (has "search" or "calibration")
-  MeasurementSetup setup;            ///< the recorded setup (search defaults for missing fields)
-  std::optional<double> test_top1;   ///< accuracy.chosen.test (%), if recorded
+  bool recorded = false;            ///< written by haq search (has "search" or "calibration")
+  MeasurementSetup setup;           ///< the recorded setup (search defaults for missing fields)
+  std::optional<double> test_top1;  ///< accuracy.chosen.test (%), if recorded
 };
 
 /// Reads the record from a parsed policy.json. Fields are optional (a
@@ -92,7 +92,7 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
 /// the recorded "all"); the batch counts only if the model's batch is symbolic.
 std::vector<std::string> measurement_differences(const MeasurementSetup& recorded,
                                                  const MeasurementSetup& used,
-                                                 const data::Dataset& train, const data::Dataset& test,
-                                                 bool batch_matters);
+                                                 const data::Dataset& train,
+                                                 const data::Dataset& test, bool batch_matters);
 
 }  // namespace haq::search
