@@ -98,7 +98,7 @@ int run_eval(const EvalOptions& o) {
   const auto eval_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
   const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
   const std::vector<std::string> differences =
-      rec.recorded ? search::measurement_differences(rec.setup, ms, train, test, batch_matters)
+      rec.recorded ? search::measurement_differences(rec, ms, o.data, train, test, batch_matters)
                    : std::vector<std::string>{};
   std::string metric = o.metric;
   if (test.labels.empty() && metric != "fidelity") metric = "fidelity";

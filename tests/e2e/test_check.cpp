@@ -243,6 +243,14 @@ TEST_CASE("haq eval --policy and haq check reproduce the search's recorded test 
     auto t = run_haq(eval_args(good, {"--seed", "0"}));
     REQUIRE(t.exit_code == 0);
     CHECK_THAT(t.out, Contains("NOT comparable: other calibration samples (seed 0, not the recorded 5)"));
+    auto d = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "/usr/share/datasets/fashion-mnist",
+                      "--policy", good.string(), "--json"});
+    INFO(d.out << d.err);
+    REQUIRE(d.exit_code == 0);
+    auto dj = nlohmann::json::parse(d.out);
+    CHECK(dj["quantized"]["top1"].get<double>() == recorded);  // the same files...
+    CHECK(dj["recorded"]["comparable"] == false);             // ...but haq cannot know that
+    CHECK_THAT(dj["recorded"]["differences"][0].get<std::string>(), Contains("data /usr/share/datasets/fashion-mnist"));
   }
   SECTION("a policy without a search record is measured with eval's own defaults") {
     nlohmann::json bare = {{"layers", pj["layers"]}};

@@ -118,6 +118,7 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
   if (auto v = string_at(test, "stream", file, "/test_split")) s.test_stream = *v;
   if (s.batch < 1)
     fail(ErrorKind::policy, file, "/search/batch", "expected a positive batch, got {}", s.batch);
+  if (pj.contains("data") && pj["data"].is_string()) r.data = pj["data"].get<std::string>();
   const nlohmann::json* acc = object_at(pj, "accuracy", file, "/accuracy");
   const nlohmann::json* chosen =
       acc ? object_at(*acc, "chosen", file, "/accuracy/chosen") : nullptr;
@@ -171,11 +172,15 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   return eo;
 }
 
-std::vector<std::string> measurement_differences(const MeasurementSetup& rec,
+std::vector<std::string> measurement_differences(const RecordedMeasurement& recorded,
                                                  const MeasurementSetup& used,
+                                                 const std::string& used_data,
                                                  const data::Dataset& train,
                                                  const data::Dataset& test, bool batch_matters) {
+  const MeasurementSetup& rec = recorded.setup;
   std::vector<std::string> d;
+  if (!recorded.data.empty() && recorded.data != used_data)
+    d.push_back(fmt::format("data {} instead of the recorded {}", used_data, recorded.data));
   const auto rc = draw_samples(train, rec.calib_samples, rec.seed, rec.calib_stream);
   const auto uc = draw_samples(train, used.calib_samples, used.seed, used.calib_stream);
   if (rc.size() != uc.size())

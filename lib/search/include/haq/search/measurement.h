@@ -48,6 +48,7 @@ struct RecordedMeasurement {
   bool recorded = false;            ///< written by haq search (has "search" or "calibration")
   MeasurementSetup setup;           ///< the recorded setup (search defaults for missing fields)
   std::optional<double> test_top1;  ///< accuracy.chosen.test (%), if recorded
+  std::string data;                 ///< the dataset the search named ("" if not recorded)
 };
 
 /// Reads the record from a parsed policy.json. Fields are optional (a
@@ -85,13 +86,16 @@ std::vector<int64_t> draw_samples(const data::Dataset& d, int64_t count, uint64_
 /// Engine options of a setup; `graph_batch` is the imported graph's batch.
 engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_batch);
 
-/// How `used` measures differently from `recorded` on this data, one phrase
-/// per difference ("512 calibration samples instead of the recorded 256").
-/// Empty: the measurement reproduces the recorded one. Sample subsets are
-/// compared as drawn (e.g. --samples 10000 on a 10000-sample test split is
-/// the recorded "all"); the batch counts only if the model's batch is symbolic.
-std::vector<std::string> measurement_differences(const MeasurementSetup& recorded,
+/// How `used` on `used_data` measures differently from `recorded`, one
+/// phrase per difference ("512 calibration samples instead of the recorded
+/// 256"). Empty: the measurement reproduces the recorded one. Sample subsets
+/// are compared as drawn from `train` and `test` (e.g. --samples 10000 on a
+/// 10000-sample test split is the recorded "all"); the batch counts only if
+/// the model's batch is symbolic; the data by its name as given (another
+/// spelling of the same folder counts as a difference).
+std::vector<std::string> measurement_differences(const RecordedMeasurement& recorded,
                                                  const MeasurementSetup& used,
+                                                 const std::string& used_data,
                                                  const data::Dataset& train,
                                                  const data::Dataset& test, bool batch_matters);
 
