@@ -24,6 +24,7 @@
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
+#include "haq/search/measurement.h"
 
 namespace {
 
@@ -121,13 +122,15 @@ int run_check(const CheckOptions& o) {
     fail(ErrorKind::policy, o.policy, "",
          "records no figures to check (accuracy.chosen.test, totals.latency_s, totals.energy_pj); "
          "check needs a policy.json written by haq search");
-  const uint64_t seed = meta.contains("seed") && meta["seed"].is_number_unsigned() ? meta["seed"].get<uint64_t>() : 0;
-  const int64_t calib_samples =
-      static_cast<int64_t>(number_at(meta, {"search", "calib_samples"}).value_or(512));
-  int64_t test_samples = static_cast<int64_t>(number_at(meta, {"search", "test_samples"}).value_or(0));
-  if (o.samples >= 0) test_samples = o.samples;
-  // Policies written before the batch was recorded used the search default.
-  const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(100));
+  // How the recorded accuracy was measured (calibration, samples, seed,
+  // quantizer, batch); measured the same way unless --samples says otherwise.
+  // Policies written before a field was recorded get the search's value of the time.
+  const search::RecordedMeasurement rec = search::recorded_measurement(meta, o.policy);
+  search::MeasurementOverrides ov;
+  if (o.samples >= 0) ov.test_samples = o.samples;
+  const search::MeasurementSetup ms = search::apply_overrides(rec.setup, ov);
+  const uint64_t seed = ms.seed;
+  const int64_t batch = ms.batch;
 
   // 2. The model and profile (bad files are exit 2 from here).
   const hw::HardwareProfile profile = hw::load_profile(o.hw);
@@ -198,10 +201,7 @@ int run_check(const CheckOptions& o) {
   }
   int64_t used_samples = 0;
   if (rec_acc) {
-    engine::EngineOptions eo;
-    eo.batch = g.batch;
-    eo.seed = seed;
-    engine::Engine eng(g, eo);
+    engine::Engine eng(g, search::engine_options(ms, g.batch));
     data::DataSpec spec;
     spec.data = o.data;
     spec.num_classes = eng.num_classes();  // a bad label names its file and sample
@@ -209,8 +209,8 @@ int run_check(const CheckOptions& o) {
     const data::Dataset test = data::load_dataset(spec, data::Split::test);
     if (test.labels.empty()) fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
     // The same subsets the search measured its test accuracy on.
-    const auto calib_idx = data::sample_indices(train, calib_samples, derive_seed(seed, "search.calib"));
-    const auto test_idx = data::sample_indices(test, test_samples, derive_seed(seed, "search.test"));
+    const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
+    const auto test_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
     used_samples = static_cast<int64_t>(test_idx.size());
     eng.calibrate(train, calib_idx);
     engine::PolicyEvaluator ev(eng, test, test_idx);

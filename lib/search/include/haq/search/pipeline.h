@@ -13,6 +13,7 @@
 #include "haq/hw/profile.h"
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
+#include "haq/search/measurement.h"
 #include "haq/search/search.h"
 #include "haq/search/select.h"
 
@@ -39,10 +40,15 @@ struct SearchRun {
   MeasuredPolicy fp32, w8a8;            ///< references
   std::vector<MeasuredPolicy> uniform;  ///< uniform-k, k = 2..8, first and last layer at 8 bits
   Selection selection;                  ///< the re-measurement that chose (done: false if off)
+  /// How the final choice ended: "complete", "off" (--select-samples 0 or
+  /// --select-top 0), "time budget" (cut short: the best of what it measured,
+  /// or the search's best if it measured nothing) or "interrupted" (Ctrl-C).
+  std::string final_choice;
   bool has_chosen = false;
   MeasuredPolicy chosen;                ///< the chosen policy (point: its index in result.points)
   std::vector<MeasuredPolicy> front;    ///< front over (accuracy, first budget) re-measured on test
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
+  MeasurementSetup measurement;         ///< how the test figures were measured (policy.json records it)
   double setup_s = 0, search_s = 0, final_s = 0;  ///< wall times (not written to deterministic files)
 };
 
