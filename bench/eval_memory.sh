@@ -24,8 +24,8 @@ trap 'rm -rf "$tmp"' EXIT
 mnv2="$root/models/generated/mobilenet_v2.onnx"
 [[ -f "$mnv2" ]] || "$py" "$root/scripts/export_torchvision.py" --only mobilenet_v2 >&2
 per_class=$(((images + 3) / 4))
-"$py" "$root/bench/eval_memory.py" "$tmp/mixed" --classes 4 --per-class "$per_class" --min 160 --max 320
-"$py" "$root/bench/eval_memory.py" "$tmp/same" --classes 4 --per-class "$per_class" --min 224 --max 224
+"$py" "$root/scripts/make_image_folder.py" "$tmp/mixed" --classes 4 --per-class "$per_class" --min 160 --max 320
+"$py" "$root/scripts/make_image_folder.py" "$tmp/same" --classes 4 --per-class "$per_class" --min 224 --max 224
 
 # run NAME ARGS...: one haq eval under /usr/bin/time -v.
 run() {

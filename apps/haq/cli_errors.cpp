@@ -1,11 +1,11 @@
 // Command-line mistakes in haq's form, with "did you mean" (see cli_errors.h).
 #include "cli_errors.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace haq::app {
 
@@ -26,7 +26,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return d[n][m];
 }
 
-std::optional<std::string> closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+std::optional<std::string> closest_match(const std::string& word,
+                                         const std::vector<std::string>& candidates) {
   if (word.empty()) return std::nullopt;
   // A unique prefix ("--dat" for "--data") is what the user most likely meant.
   std::vector<std::string> prefixed;
@@ -69,10 +70,12 @@ std::string did_you_mean(const std::optional<std::string>& m) {
 
 }  // namespace
 
-std::optional<std::string> find_unknown_name(const CLI::App& app, int argc, const char* const* argv) {
+std::optional<std::string> find_unknown_name(const CLI::App& app, int argc,
+                                             const char* const* argv) {
   const CLI::App* sub = nullptr;
   std::vector<std::string> sub_names;
-  for (const CLI::App* s : const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
+  for (const CLI::App* s :
+       const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
     sub_names.push_back(s->get_name());
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
@@ -82,11 +85,12 @@ std::optional<std::string> find_unknown_name(const CLI::App& app, int argc, cons
       const CLI::App& scope = sub ? *sub : app;
       if (has_long_name(scope, name) || (sub && has_long_name(app, name))) continue;
       const std::string help = sub ? "haq " + sub->get_name() : std::string("haq");
-      return fmt::format("unknown option '{}'{}\nRun '{} --help' for the options and examples.", name,
-                         did_you_mean(closest_match(name, long_names(scope))), help);
+      return fmt::format("unknown option '{}'{}\nRun '{} --help' for the options and examples.",
+                         name, did_you_mean(closest_match(name, long_names(scope))), help);
     }
     if (!sub && !word.empty() && word[0] != '-') {
-      for (const CLI::App* s : const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
+      for (const CLI::App* s :
+           const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
         if (s->get_name() == word) sub = s;
       if (!sub)
         return fmt::format("unknown subcommand '{}'{}\nRun 'haq --help' for the subcommands.", word,
@@ -103,11 +107,13 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
   std::string what = e.what();
   if (what == "A subcommand is required") {
     std::vector<std::string> names;
-    for (const CLI::App* s : const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
+    for (const CLI::App* s :
+         const_cast<CLI::App&>(app).get_subcommands([](CLI::App*) { return true; }))
       names.push_back(s->get_name());
     what = fmt::format("a subcommand is required: one of {}", fmt::join(names, ", "));
   }
-  return fmt::format("haq: error: {}\nRun '{} --help' for the options and examples.\n", what, where);
+  return fmt::format("haq: error: {}\nRun '{} --help' for the options and examples.\n", what,
+                     where);
 }
 
 }  // namespace haq::app

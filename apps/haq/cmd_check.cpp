@@ -25,6 +25,7 @@
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
+#include "haq/search/measurement.h"
 
 namespace {
 
@@ -123,13 +124,15 @@ int run_check(const CheckOptions& o) {
     fail(ErrorKind::policy, o.policy, "",
          "records no figures to check (accuracy.chosen.test, totals.latency_s, totals.energy_pj); "
          "check needs a policy.json written by haq search");
-  const uint64_t seed = meta.contains("seed") && meta["seed"].is_number_unsigned() ? meta["seed"].get<uint64_t>() : 0;
-  const int64_t calib_samples =
-      static_cast<int64_t>(number_at(meta, {"search", "calib_samples"}).value_or(512));
-  int64_t test_samples = static_cast<int64_t>(number_at(meta, {"search", "test_samples"}).value_or(0));
-  if (o.samples >= 0) test_samples = o.samples;
-  // Policies written before the batch was recorded used the search default.
-  const int64_t batch = static_cast<int64_t>(number_at(meta, {"search", "batch"}).value_or(100));
+  // How the recorded accuracy was measured (calibration, samples, seed,
+  // quantizer, batch); measured the same way unless --samples says otherwise.
+  // Policies written before a field was recorded get the search's value of the time.
+  const search::RecordedMeasurement rec = search::recorded_measurement(meta, o.policy);
+  search::MeasurementOverrides ov;
+  if (o.samples >= 0) ov.test_samples = o.samples;
+  const search::MeasurementSetup ms = search::apply_overrides(rec.setup, ov);
+  const uint64_t seed = ms.seed;
+  const int64_t batch = ms.batch;
   // The search's preprocessing, label map and metric unless given here.
   data::Preprocess pre;
   if (!o.data_args.preprocess.empty()) {
@@ -226,15 +229,13 @@ int run_check(const CheckOptions& o) {
     if (test.labels.empty() && metric != "fidelity")
       fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
     // The same subsets the search measured its test accuracy on.
-    const auto calib_idx = data::sample_indices(train, calib_samples, derive_seed(seed, "search.calib"));
-    const auto test_idx = data::sample_indices(test, test_samples, derive_seed(seed, "search.test"));
+    const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
+    const auto test_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
     used_samples = static_cast<int64_t>(test_idx.size());
     const int64_t run_batch = data::choose_batch(
         batch, app::largest_activation(g), static_cast<int64_t>(std::max(calib_idx.size(), test_idx.size())));
     model::Graph run_graph = app::graph_at_batch(g, o.model, run_batch, io);
-    engine::EngineOptions eo;
-    eo.batch = run_graph.batch;
-    eo.seed = seed;
+    const engine::EngineOptions eo = search::engine_options(ms, run_graph.batch);
     engine::Engine eng(std::move(run_graph), eo);
     eng.calibrate(train, calib_idx);
     engine::PolicyEvaluator ev(eng, test, test_idx);
@@ -311,7 +312,7 @@ haq::app::Run setup_check(CLI::App& sub) {
   haq::app::add_data_args(sub, o->data_args);
   sub.footer(
       "Example:\n"
-      "  haq check policies/mobilenet.json --model models/fmnist-mobilenet.onnx \\\n"
+      "  haq check runs/edge/policy.json --model models/fmnist-mobilenet.onnx \\\n"
       "      --hw hardware-profiles/bismo-edge.json --data fashion-mnist --max-latency-increase 1%\n"
       "Exit codes: 0 within tolerance, 1 regressed or model mismatch (table on stdout),\n"
       "2 bad input (policy, model, profile, data, option), 3 internal error.");

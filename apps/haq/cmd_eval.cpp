@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
 #include "haq/quant/quantizer.h"
+#include "haq/search/measurement.h"
 
 namespace {
 
@@ -27,6 +29,7 @@ struct EvalOptions {
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
   bool json = false, no_bias_correction = false;
+  std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
 };
 
 nlohmann::json accuracy_json(const haq::engine::Accuracy& a) {
@@ -50,6 +53,21 @@ int run_eval(const EvalOptions& o) {
   haq::engine::Accuracy probe;
   probe.metric(o.metric);  // Error(usage) for an unknown metric name
   const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
+  // A policy from haq search records how its accuracy was measured; by
+  // default measure the same way, so that the figures agree (docs/eval.md).
+  search::RecordedMeasurement rec;
+  if (!o.policy.empty()) rec = search::read_recorded_measurement(o.policy);
+  auto overrides = [&](const char* option) { return !rec.recorded || o.given.count(option) > 0; };
+  search::MeasurementOverrides ov;
+  if (overrides("--seed")) ov.seed = o.seed;
+  if (overrides("--calib")) ov.calib_samples = o.calib;
+  if (overrides("--samples")) ov.test_samples = o.samples;
+  if (overrides("--batch")) ov.batch = o.batch;
+  if (overrides("--calib-method")) ov.calib_method = calib_method;
+  if (overrides("--weight-clip")) ov.weight_clip = weight_clip;
+  if (overrides("--no-bias-correction")) ov.bias_correction = !o.no_bias_correction;
+  const search::MeasurementSetup ms =
+      search::apply_overrides(rec.recorded ? rec.setup : search::eval_measurement_defaults(), ov);
 
   // Imported at batch 1 first: per-sample shapes tell the data its channels
   // and the batch its memory; re-imported at the run's batch below.
@@ -79,22 +97,24 @@ int run_eval(const EvalOptions& o) {
   const data::Dataset train_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::train);
   const data::Dataset& train = shared ? test : train_own;
   app::print_data_note(test, train, g);
-  const auto eval_idx = data::sample_indices(test, o.samples, o.seed);
-  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
-  // Never more than the samples run at once; by default within the memory bound.
+  const auto eval_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
+  const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
+  // Never more than the samples run at once; by default (no --batch, no
+  // record) within the memory bound. Calibration gives the same result at
+  // any batch >= its samples, so the cap does not change a figure.
   const int64_t batch =
-      data::choose_batch(o.batch, app::largest_activation(g),
+      data::choose_batch(ms.batch, app::largest_activation(g),
                          static_cast<int64_t>(std::max(eval_idx.size(), calib_idx.size())));
   g = app::graph_at_batch(std::move(g), o.model, batch, io);
 
-  engine::EngineOptions eo;
-  eo.batch = g.batch;  // a model with a fixed batch dim runs at that batch
-  eo.calib = calib_method;
-  eo.weight_clip = weight_clip;
-  eo.bias_correction = !o.no_bias_correction;
-  eo.seed = o.seed;
+  // A model with a fixed batch dim runs at that batch.
+  const engine::EngineOptions eo = search::engine_options(ms, g.batch);
+  const bool batch_matters = g.dynamic_batch;
   const std::string model_path = g.source.empty() ? o.model : g.source;
   engine::Engine e(std::move(g), eo);
+  const std::vector<std::string> differences =
+      rec.recorded ? search::measurement_differences(rec, ms, o.data, train, test, batch_matters)
+                   : std::vector<std::string>{};
   std::string metric = o.metric;
   if (test.labels.empty() && metric != "fidelity") metric = "fidelity";
 
@@ -117,23 +137,27 @@ int run_eval(const EvalOptions& o) {
         {"metric", metric},
         {"samples", static_cast<int64_t>(eval_idx.size())},
         {"calibration_samples", static_cast<int64_t>(calib_idx.size())},
-        {"seed", o.seed},
+        {"seed", ms.seed},
         {"batch", e.options().batch},
-        {"calib_method", quant::to_string(calib_method)},
-        {"weight_clip", quant::to_string(weight_clip)},
+        {"calib_method", quant::to_string(eo.calib)},
+        {"weight_clip", quant::to_string(eo.weight_clip)},
         {"bias_correction", eo.bias_correction},
         {"calibration_seconds", calib_s},
         {"fp32", accuracy_json(fp)},
         {"quantized", accuracy_json(q)},
         {"delta", delta},
     };
+    if (rec.recorded)
+      j["recorded"] = {{"top1", rec.test_top1 ? nlohmann::json(*rec.test_top1) : nlohmann::json()},
+                       {"comparable", differences.empty()},
+                       {"differences", differences}};
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("model        {} ({} quantizable layers, batch {})\n", model_path,
              e.graph().layers.size(), e.options().batch);
   fmt::print("data         {}: {} test samples (evaluation), {} train samples (calibration), seed {}\n",
-             o.data, eval_idx.size(), calib_idx.size(), o.seed);
+             o.data, eval_idx.size(), calib_idx.size(), ms.seed);
   fmt::print("input        {}x{}x{} (C x H x W){}{}\n", test.channels, test.height, test.width,
              pre.resize || pre.crop || !pre.mean.empty() || !pre.std.empty() || pre.channels ||
                      pre.scale != 255.f || pre.channel_order != "rgb"
@@ -141,7 +165,7 @@ int run_eval(const EvalOptions& o) {
                  : std::string(),
              o.data_args.labels.empty() ? std::string() : ", labels " + o.data_args.labels);
   fmt::print("quantizer    activations {}, weight clip {}, bias correction {}\n",
-             quant::to_string(calib_method), quant::to_string(weight_clip),
+             quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
              eo.bias_correction ? "on" : "off");
   fmt::print("policy       {}\n", policy_name);
   auto line = [&](const char* name, const engine::Accuracy& a) {
@@ -152,6 +176,14 @@ int run_eval(const EvalOptions& o) {
   line("fp32", fp);
   line("quantized", q);
   fmt::print("delta        {:+.2f} points\n", delta);
+  if (rec.recorded) {
+    const std::string figure = rec.test_top1 ? fmt::format("top1 {:6.2f}%", *rec.test_top1) : "no test figure";
+    if (differences.empty())
+      fmt::print("recorded     {} by haq search, measured the same way (calibration and samples of the policy)\n",
+                 figure);
+    else
+      fmt::print("recorded     {} by haq search; NOT comparable: {}\n", figure, fmt::join(differences, "; "));
+  }
   return 0;
 }
 
@@ -166,7 +198,9 @@ haq::app::Run setup_eval(CLI::App& sub) {
                  "fashion-mnist, mnist, a folder of IDX files, IMAGES.npy,LABELS.npy, or an image folder")
       ->required();
   sub.add_option("--bits", o->bits, "uniform bits for every layer: wWaA (e.g. w4a8), one number, or fp32 (default w8a8)");
-  sub.add_option("--policy", o->policy, "policy.json with per-layer bits (from haq search)");
+  sub.add_option("--policy", o->policy,
+                 "policy.json with per-layer bits (from haq search: then measured with the calibration, "
+                 "samples, seed and batch it records, unless given below)");
   sub.add_option("--samples", o->samples, "evaluation samples from the test split (0: all)")
       ->check(haq::app::at_least(0))
       ->capture_default_str();
@@ -191,11 +225,18 @@ haq::app::Run setup_eval(CLI::App& sub) {
       "Examples:\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
-      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy out/policy.json --json\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --json\n"
       "  haq eval model.onnx --data images.npy,labels.npy --bits w8a8 --calib-method kl\n"
-      "  haq eval mobilenet_v2.onnx --data imgs/ --preprocess imagenet --labels classes.txt\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data runs/imgs --preprocess resize=28,crop=28 \\\n"
+      "      --labels runs/imgs/labels.txt\n"
       "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
-  return [o]() { return run_eval(*o); };
+  CLI::App* app = &sub;
+  return [o, app]() {
+    for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
+                             "--batch", "--seed"})
+      if (app->get_option(name)->count() > 0) o->given.insert(name);
+    return run_eval(*o);
+  };
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ haq::app::Run setup_export(CLI::App& sub) {
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
   sub.footer(
       "Example:\n"
-      "  haq export models/fmnist-mobilenet.onnx --policy out/policy.json --data fashion-mnist \\\n"
+      "  haq export models/fmnist-mobilenet.onnx --policy runs/edge/policy.json --data fashion-mnist \\\n"
       "      --out mobilenet.qdq.onnx\n"
       "Exit codes: 0 ok, 2 bad input or unsupported layer, 3 internal error.");
   return [o]() { return run_export(*o); };

@@ -29,7 +29,7 @@ haq::app::Run setup_inspect(CLI::App& sub) {
       "Examples:\n"
       "  haq inspect models/fmnist-mobilenet.onnx\n"
       "  haq inspect models/fmnist-resnet.onnx --json | jq '.totals'\n"
-      "  haq inspect models/generated/resnet50.onnx --batch 16 --json > resnet50.json\n"
+      "  haq inspect models/fmnist-resnet.onnx --batch 16 --json > resnet.json\n"
       "Exit codes: 0 ok, 2 unreadable, malformed or unsupported model.");
   return [opts]() {
     haq::model::ImportOptions io;

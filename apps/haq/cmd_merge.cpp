@@ -1,10 +1,10 @@
 // haq merge: one table of the searches found under some folders, and the
 // cross-hardware matrix (policy tuned for A, simulated on B).
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -52,7 +52,7 @@ haq::app::Run setup_merge(CLI::App& sub) {
   sub.add_option("--out", c->out, "output folder")->required();
   sub.add_flag("--quiet", c->quiet, "no summary line");
   sub.add_flag("--json", c->json, "print the summary as JSON (fields in docs/workflows.md)");
-  sub.footer("Example:\n  haq merge runs/sweep-a runs/sweep-b --out runs/merged");
+  sub.footer("Example:\n  haq merge runs/edge runs/x --out runs/merged");
   return [c] { return run_merge_cmd(*c); };
 }
 

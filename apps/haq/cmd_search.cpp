@@ -100,6 +100,9 @@ report::ReportInput report_input(const SearchRun& run) {
                            "(the search's best, the fitting uniform ones, refinement moves)",
                            from, run.selection.candidates.size(), run.select_samples)
              : fmt::format("{}: the best on the evaluation split", from)});
+    if (run.final_choice == "time budget" || run.final_choice == "interrupted")
+      in.facts.push_back({"final choice", fmt::format("cut short ({}) after {} measurements: the best of them",
+                                                      run.final_choice, run.selection.candidates.size())});
     in.chosen = design_point(run.chosen, "chosen", true);
     in.chosen.episode = res.points[run.chosen.point].episode;
     in.layers = layer_rows(run, run.chosen);

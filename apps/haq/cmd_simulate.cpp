@@ -166,11 +166,11 @@ haq::app::Run setup_simulate(CLI::App& sub) {
   sub.footer(
       "Examples:\n"
       "  haq simulate models/fmnist-mlp.onnx --hw hardware-profiles/bismo-edge.json --bits w4a4\n"
-      "  haq simulate models/generated/mobilenet_v2.onnx --hw hardware-profiles/bismo-cloud.json --bits w4a4\n"
-      "  haq simulate models/generated/mobilenet_v2.onnx --hw hardware-profiles/bitfusion.json \\\n"
-      "      --policy out/policy.json --json | jq '.ratio_to_baseline'\n"
-      "  haq simulate models/generated/resnet50.onnx --hw hardware-profiles/bismo-edge.json --batch 4 \\\n"
-      "      --table-out resnet50-costs.csv\n"
+      "  haq simulate models/fmnist-resnet.onnx --hw hardware-profiles/bismo-cloud.json --bits w4a8\n"
+      "  haq simulate models/fmnist-mobilenet.onnx --hw hardware-profiles/bitfusion.json \\\n"
+      "      --policy runs/edge/policy.json --json | jq '.ratio_to_baseline'\n"
+      "  haq simulate models/fmnist-resnet.onnx --hw hardware-profiles/bismo-edge.json --batch 4 \\\n"
+      "      --table-out resnet-costs.csv\n"
       "Exit codes: 0 ok, 2 bad model, profile, policy or bits (the message names the file and place).");
   return [opts]() { return run_simulate(*opts); };
 }

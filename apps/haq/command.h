@@ -3,11 +3,10 @@
 // registers itself with a static HAQ_REGISTER_COMMAND, so adding a command
 // touches no other file.
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace haq::app {
 

@@ -13,6 +13,7 @@
 #include "cli_errors.h"
 #include "command.h"
 #include "haq/core/error.h"
+#include "haq/core/openmp.h"
 #include "haq/core/version.h"
 
 namespace haq::app {
@@ -23,6 +24,10 @@ std::vector<Command>& command_registry() {
 }  // namespace haq::app
 
 int main(int argc, char** argv) {
+  // Passive OpenMP waiting unless the user set OMP_WAIT_POLICY; it must be in
+  // the environment before the OpenMP runtime loads, so this may re-execute
+  // haq (haq/core/openmp.h).
+  haq::ensure_passive_omp_wait(argv);
   using namespace haq::app;
   CLI::App app{"haq: hardware-aware mixed-precision quantization (HAQ) for ONNX models.\n"
                "Searches per-layer weight/activation bitwidths with reinforcement learning,\n"

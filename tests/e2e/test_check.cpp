@@ -1,11 +1,13 @@
 // haq check end to end: a fresh search's policy passes; hand-edited recorded
 // figures (better accuracy, lower latency), a renamed or reshaped layer, and
 // bad files are caught with the right exit code and a message naming them.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "run_haq.h"
@@ -157,4 +159,149 @@ TEST_CASE("haq check: fresh policy passes, edited figures and layers fail, bad f
     CHECK(run_haq(check_args(dir / "missing.json")).exit_code == 2);
     CHECK(run_haq(check_args(good, {"--max-latency-increase", "lots"})).exit_code == 2);
   }
+}
+
+namespace {
+std::vector<std::string> eval_args(const fs::path& policy, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"eval", source_path("models/fmnist-mlp.onnx"), "--data", "fashion-mnist",
+                                "--policy", policy.string()};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("haq eval --policy and haq check reproduce the search's recorded test accuracy exactly",
+          "[check][eval]") {
+  const fs::path dir = search_dir();
+  const fs::path good = dir / "s" / "policy.json";
+  const nlohmann::json pj = read_json(good);
+  const double recorded = pj["accuracy"]["chosen"]["test"].get<double>();
+  // The record says how it was measured (docs/policy-format.md).
+  const auto& c = pj["calibration"];
+  CHECK(c["split"] == "train");
+  CHECK(c["samples"] == 64);
+  CHECK(c["seed"] == 5);
+  CHECK(c["stream"] == "search.calib");
+  CHECK(c["method"] == "mse");
+  CHECK(c["weight_clip"] == "mse");
+  CHECK(c["bias_correction"] == true);
+  CHECK(pj["test_split"] == nlohmann::json({{"samples", 500}, {"seed", 5}, {"stream", "search.test"}}));
+
+  SECTION("eval --policy --json: the same samples, calibration and figure, to the bit") {
+    auto r = run_haq(eval_args(good, {"--json"}));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["samples"] == 500);
+    CHECK(j["calibration_samples"] == 64);
+    CHECK(j["seed"] == 5);
+    CHECK(j["batch"] == 100);
+    CHECK(j["quantized"]["top1"].get<double>() == recorded);
+    CHECK(j["fp32"]["top1"].get<double>() == pj["accuracy"]["fp32"]["test"].get<double>());
+    CHECK(j["recorded"]["top1"].get<double>() == recorded);
+    CHECK(j["recorded"]["comparable"] == true);
+    CHECK(j["recorded"]["differences"].empty());
+  }
+  SECTION("eval --policy text: prints the recorded figure as measured") {
+    auto r = run_haq(eval_args(good));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains(fmt::format("quantized    top1 {:6.2f}%", recorded)));
+    CHECK_THAT(r.out, Contains("500 test samples (evaluation), 64 train samples (calibration), seed 5"));
+    CHECK_THAT(r.out, Contains("measured the same way"));
+  }
+  SECTION("check: zero delta, to the bit") {
+    auto r = run_haq(check_args(good, {"--json"}));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["metrics"][0]["metric"] == "accuracy");
+    CHECK(j["metrics"][0]["measured"].get<double>() == recorded);
+    CHECK(j["metrics"][0]["change"].get<double>() == 0.0);
+  }
+  SECTION("options equal to the record keep the figure comparable") {
+    auto r = run_haq(eval_args(good, {"--json", "--seed", "5", "--calib", "64", "--samples", "500", "--batch",
+                                      "100", "--calib-method", "mse"}));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["quantized"]["top1"].get<double>() == recorded);
+    CHECK(j["recorded"]["comparable"] == true);
+  }
+  SECTION("explicit options override the record, and the output says it is not comparable") {
+    auto r = run_haq(eval_args(good, {"--json", "--calib", "32", "--no-bias-correction"}));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["calibration_samples"] == 32);
+    CHECK(j["bias_correction"] == false);
+    CHECK(j["samples"] == 500);  // the rest still as recorded
+    CHECK(j["recorded"]["comparable"] == false);
+    CHECK(j["recorded"]["differences"].size() == 2);
+    CHECK_THAT(j["recorded"]["differences"][0].get<std::string>(),
+               Contains("32 calibration samples instead of the recorded 64"));
+    auto t = run_haq(eval_args(good, {"--seed", "0"}));
+    REQUIRE(t.exit_code == 0);
+    CHECK_THAT(t.out, Contains("NOT comparable: other calibration samples (seed 0, not the recorded 5)"));
+    auto d = run_haq({"eval", source_path("models/fmnist-mlp.onnx"), "--data", "/usr/share/datasets/fashion-mnist",
+                      "--policy", good.string(), "--json"});
+    INFO(d.out << d.err);
+    REQUIRE(d.exit_code == 0);
+    auto dj = nlohmann::json::parse(d.out);
+    CHECK(dj["quantized"]["top1"].get<double>() == recorded);  // the same files...
+    CHECK(dj["recorded"]["comparable"] == false);             // ...but haq cannot know that
+    CHECK_THAT(dj["recorded"]["differences"][0].get<std::string>(), Contains("data /usr/share/datasets/fashion-mnist"));
+  }
+  SECTION("a policy without a search record is measured with eval's own defaults") {
+    nlohmann::json bare = {{"layers", pj["layers"]}};
+    write_json(dir / "bare.json", bare);
+    auto r = run_haq(eval_args(dir / "bare.json", {"--json", "--samples", "300"}));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["calibration_samples"] == 512);
+    CHECK(j["seed"] == 0);
+    CHECK_FALSE(j.contains("recorded"));
+  }
+  SECTION("a malformed record is bad input naming the file and the pointer") {
+    auto p = pj;
+    p["calibration"]["method"] = "entropy";
+    write_json(dir / "badcal.json", p);
+    auto r = run_haq(eval_args(dir / "badcal.json"));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Contains("badcal.json") && Contains("/calibration/method"));
+    CHECK(run_haq(check_args(dir / "badcal.json")).exit_code == 2);
+  }
+}
+
+TEST_CASE("haq search: a time budget too small for the final choice cuts it short, the policy stays valid",
+          "[check][search]") {
+  auto dir = scratch_dir("e2e-check-budget");
+  fs::path cfg = dir / "tiny.json";
+  // The final choice on every train sample left: far more than the budget.
+  std::ofstream(cfg) << R"({"schema": "haq.search/1", "algo": "random", "eval_samples": 200,
+    "calib_samples": 64, "test_samples": 500, "batch": 100, "select_samples": 60000, "select_top": 100})";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = run_haq({"search", source_path("models/fmnist-mlp.onnx"), "--hw",
+                    source_path("hardware-profiles/bismo-edge.json"), "--data", "fashion-mnist", "--budget",
+                    "latency<=0.6x", "--config", cfg.string(), "--episodes", "100000", "--seed", "2",
+                    "--time-budget", "6s", "--out", (dir / "s").string()},
+                   600);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(s.out << s.err);
+  REQUIRE(s.exit_code == 0);
+  // Without the budget the final choice alone would measure up to 136 policies on ~59,700 samples.
+  CHECK(wall_s < 60);
+  CHECK_THAT(s.err, Contains("search stopped (time budget)"));
+  const nlohmann::json pj = read_json(dir / "s" / "policy.json");
+  CHECK(pj["search"]["final_choice"] == "time budget");
+  CHECK(pj["search"]["episodes"].get<int>() >= 1);
+  CHECK(pj["search"]["episodes"].get<int>() < 100000);
+  CHECK_THAT(haq::test::read_text((dir / "s" / "report.md").string()), Contains("cut short (time budget)"));
+  // The cut-short policy is a valid, reproducible record.
+  auto r = run_haq(check_args(dir / "s" / "policy.json", {"--json"}));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["metrics"][0]["change"].get<double>() == 0.0);
 }

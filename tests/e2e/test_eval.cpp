@@ -78,3 +78,56 @@ TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("p.json") != std::string::npos);
 }
+
+namespace {
+// The OpenMP runtime's view of its settings: libgomp prints them to stderr
+// when it starts with OMP_DISPLAY_ENV=verbose (once per process start).
+struct OmpDisplay {
+  int starts = 0;
+  std::string wait_policy, spin_count;  // of the last start
+};
+OmpDisplay omp_display(const std::string& err) {
+  OmpDisplay d;
+  auto value = [&](const std::string& name, size_t from) {
+    size_t p = err.find(name + " = '", from);
+    if (p == std::string::npos) return std::string();
+    p += name.size() + 4;
+    return err.substr(p, err.find('\'', p) - p);
+  };
+  size_t p = 0, last = std::string::npos;
+  while ((p = err.find("OPENMP DISPLAY ENVIRONMENT BEGIN", p)) != std::string::npos) last = p++, ++d.starts;
+  if (last != std::string::npos) {
+    d.wait_policy = value("OMP_WAIT_POLICY", last);
+    d.spin_count = value("GOMP_SPINCOUNT", last);
+  }
+  return d;
+}
+}  // namespace
+
+TEST_CASE("haq runs OpenMP with passive waiting unless OMP_WAIT_POLICY is set", "[eval][openmp]") {
+  const std::vector<std::string> eval = {HAQ_BINARY, "eval", source_path("models/fmnist-mlp.onnx"), "--data",
+                                         "fashion-mnist", "--samples", "100", "--calib", "32"};
+  auto with_env = [&](std::vector<std::string> env) {
+    env.insert(env.begin(), {"-u", "OMP_WAIT_POLICY", "OMP_DISPLAY_ENV=verbose"});
+    env.insert(env.end(), eval.begin(), eval.end());
+    return haq::test::run_program("/usr/bin/env", env);
+  };
+  SECTION("unset: the runtime haq computes with does not spin") {
+    auto r = with_env({});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const OmpDisplay d = omp_display(r.err);
+    CHECK(d.starts == 2);  // libgomp starts before main(); haq re-executes itself with the variable set
+    CHECK(d.wait_policy == "PASSIVE");
+    CHECK(d.spin_count == "0");
+  }
+  SECTION("set by the user: left alone, no re-execution") {
+    auto r = with_env({"OMP_WAIT_POLICY=active"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const OmpDisplay d = omp_display(r.err);
+    CHECK(d.starts == 1);
+    CHECK(d.wait_policy == "ACTIVE");
+    CHECK(d.spin_count != "0");
+  }
+}

@@ -1,7 +1,8 @@
 // haq sweep / haq merge end to end on the small MLP and two profiles: a
 // tiny sweep runs, a rerun skips every job, shards 1/2 + 2/2 produce the
 // same jobs (byte-identical policies), merge writes the 2 x 2 cross matrix,
-// scripts/sweep_parallel.sh works with GNU parallel, bad files exit 2.
+// scripts/sweep_parallel.sh works with GNU parallel, bad files exit 2, an
+// infeasible job is named up front (exit 2; --keep-going: the others run, exit 1).
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -23,13 +24,16 @@ using haq::test::read_text;
 namespace {
 
 // 1 model x 2 profiles x 1 budget x 1 algo x 1 seed, a few episodes on few samples.
-fs::path tiny_sweep(const fs::path& dir) {
+fs::path tiny_sweep(const fs::path& dir,
+                    const std::vector<std::string>& profiles = {"bismo-edge", "bismo-cloud"},
+                    const std::vector<std::string>& budgets = {"latency<=0.6x"}) {
+  std::vector<std::string> profile_paths;
+  for (const auto& p : profiles)
+    profile_paths.push_back(source_path("hardware-profiles/" + p + ".json"));
   nlohmann::json j = {{"schema", "haq.sweep/1"},
                       {"models", {source_path("models/fmnist-mlp.onnx")}},
-                      {"profiles",
-                       {source_path("hardware-profiles/bismo-edge.json"),
-                        source_path("hardware-profiles/bismo-cloud.json")}},
-                      {"budgets", {"latency<=0.6x"}},
+                      {"profiles", profile_paths},
+                      {"budgets", budgets},
                       {"algos", {"ddpg"}},
                       {"seeds", {0}},
                       {"episodes", 4},
@@ -119,7 +123,8 @@ TEST_CASE(
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK_THAT(resumed.err, Contains(kIds[0] + ": resuming from its checkpoint"));
-  CHECK(read_text(dir / "a" / kIds[0] / "policy.json") == read_text(dir / "c" / kIds[0] / "policy.json"));
+  CHECK(read_text(dir / "a" / kIds[0] / "policy.json") ==
+        read_text(dir / "c" / kIds[0] / "policy.json"));
 
   // Merge: one row per job, a 2 x 2 cross matrix whose diagonal equals each job's own figures.
   auto m = run_haq({"merge", (dir / "a").string(), "--out", (dir / "m").string()}, 120);
@@ -223,4 +228,85 @@ TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sw
   r = run_haq({"merge", (dir / "nothing-here").string(), "--out", (dir / "m").string()});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("nothing-here"));
+}
+
+TEST_CASE(
+    "haq sweep names an infeasible job up front and exits 2 writing nothing; --keep-going runs "
+    "the others and exits 1",
+    "[sweep]") {
+  const fs::path dir = scratch_dir("e2e-sweep-infeasible");
+  // Job 1 can run; job 2's latency is far below what 2 bits reach on BISMO edge.
+  const fs::path sweep = tiny_sweep(dir, {"bismo-edge"}, {"latency<=0.6x", "latency<=0.01x"});
+  const std::string ok_id = "fmnist-mlp__bismo-edge__latency-0.6x__ddpg__s0";
+  const std::string bad_id = "fmnist-mlp__bismo-edge__latency-0.01x__ddpg__s0";
+  const std::string error = "haq: error: " + sweep.string() + ": /budgets/1: job 2 (" +
+                            source_path("models/fmnist-mlp.onnx") + " x " +
+                            source_path("hardware-profiles/bismo-edge.json") +
+                            " x latency<=0.01x x ddpg x seed 0): 'latency<=0.01x' cannot be met: "
+                            "the smallest reachable latency is ";
+
+  // Default: the error, exit 2, nothing written.
+  auto strict = run_haq({"sweep", sweep.string(), "--out", (dir / "s").string()}, 120);
+  CHECK(strict.exit_code == 2);
+  CHECK_THAT(strict.err,
+             Contains(error) && Contains("1 job cannot meet its budgets; no job was run"));
+  CHECK(strict.out.empty());
+  CHECK_FALSE(fs::exists(dir / "s"));
+
+  // --keep-going: the same error before any job, the feasible job runs, exit 1.
+  auto r = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string(), "--keep-going"}, 600);
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains(error));
+  CHECK(r.err.find(error) < r.err.find("[1/2] " + ok_id + ": searching"));
+  CHECK_THAT(r.err, Contains("[2/2] " + bad_id + ": infeasible budget, not run"));
+  CHECK_THAT(r.out, Contains("shard 1/1: 2 of 2 jobs; ran 1 (0 without a policy within the "
+                             "budgets), skipped 0 complete, 1 infeasible (not run: job 2 " +
+                             bad_id + ")\n"));
+  CHECK(complete_jobs(dir / "o") == std::set<std::string>{ok_id});
+  CHECK_FALSE(fs::exists(dir / "o" / bad_id));
+  CHECK(nlohmann::json::parse(read_text(dir / "o" / "sweep.json"))["jobs"].size() == 2);
+
+  // Rerun: the complete job is skipped, the infeasible one named again, still exit 1.
+  auto again = run_haq(
+      {"sweep", sweep.string(), "--out", (dir / "o").string(), "--quiet", "--keep-going"}, 120);
+  CHECK(again.exit_code == 1);
+  CHECK_THAT(again.out, Contains("ran 0 (0 without a policy within the budgets), skipped 1 "
+                                 "complete, 1 infeasible (not run: job 2 " +
+                                 bad_id + ")"));
+  // Without --keep-going: exit 2 without touching the complete job.
+  auto again_strict = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string()}, 120);
+  CHECK(again_strict.exit_code == 2);
+  CHECK(complete_jobs(dir / "o") == std::set<std::string>{ok_id});
+
+  // Shards: only the shard's jobs are checked.
+  auto shard1 =
+      run_haq({"sweep", sweep.string(), "--out", (dir / "o").string(), "--shard", "1/2"}, 120);
+  CHECK(shard1.exit_code == 0);
+  CHECK_THAT(shard1.out, Contains("shard 1/2: 1 of 2 jobs; ran 0 (0 without a policy within the "
+                                  "budgets), skipped 1 complete, 0 infeasible\n"));
+  auto shard2 = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string(), "--shard", "2/2",
+                         "--quiet", "--keep-going"},
+                        120);
+  CHECK(shard2.exit_code == 1);
+  CHECK_THAT(shard2.out, Contains("shard 2/2: 1 of 2 jobs; ran 0 (0 without a policy within the "
+                                  "budgets), skipped 0 complete, 1 infeasible"));
+}
+
+TEST_CASE("haq sweep: a model that cannot be read is exit 2 before any job, naming the jobs",
+          "[sweep]") {
+  const fs::path dir = scratch_dir("e2e-sweep-bad-model");
+  const fs::path model = dir / "broken.onnx";
+  std::ofstream(model) << "not an onnx file";
+  nlohmann::json j = {{"models", {source_path("models/fmnist-mlp.onnx"), model.string()}},
+                      {"profiles", {source_path("hardware-profiles/bismo-edge.json")}},
+                      {"budgets", {"latency<=0.6x", "latency<=0.7x"}}};
+  const fs::path sweep = dir / "sweep.json";
+  std::ofstream(sweep) << j.dump();
+  auto r = run_haq({"sweep", sweep.string(), "--out", (dir / "o").string()}, 120);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("haq: error: " + sweep.string() +
+                             ": /models/1: jobs 3, 4: " + model.string()));
+  CHECK(r.out.empty());
+  CHECK_FALSE(fs::exists(dir / "o"));
 }

@@ -70,6 +70,22 @@ class ProgressPrinter {
     std::string line = fmt::format("episode {}/{}  best {}  (fp32 {:.2f}%)  {:.1f} evals/s  ETA {}",
                                    p.result.episodes.size(), p.episodes_total, best,
                                    problem_.fp32_accuracy_pct, p.evals_per_s, format_duration(p.eta_s));
+    print(line);
+  }
+
+  /// A progress line of a later stage, throttled like the episodes' (`last`
+  /// is always shown).
+  void show(const std::string& line, bool last) {
+    if (quiet_) return;
+    auto now = std::chrono::steady_clock::now();
+    double since = std::chrono::duration<double>(now - last_print_).count();
+    if (tty_ ? (since < 0.2 && !last) : (since < 5 && !last && printed_)) return;
+    last_print_ = now;
+    printed_ = true;
+    print(line);
+  }
+
+  void print(const std::string& line) {
     if (tty_) {
       fmt::print(stderr, "\r{:<{}}", line, std::max<size_t>(width_, line.size()));
       width_ = line.size();
@@ -81,6 +97,7 @@ class ProgressPrinter {
 
   void finish() {
     if (!quiet_ && tty_ && width_ > 0) fmt::print(stderr, "\n");
+    width_ = 0;
   }
 
   void note(const std::string& text) {
@@ -98,6 +115,48 @@ class ProgressPrinter {
   size_t width_ = 0;
   std::chrono::steady_clock::time_point last_print_{};
 };
+
+// Seconds per sample of an accuracy run, from the fp32 reference passes
+// (each evaluator's first run). Quantized runs are about as fast or faster
+// (docs/benchmarks.md), and what a policy prepares (quantized weights,
+// primitives) is paid once per layer and bits, so the per-policy times on the
+// search's small subset, mostly that preparation, would overstate a run on a
+// large one several times over (measured: 6 s estimated for a 0.4 s stage).
+struct EvalSpeed {
+  double seconds = 0, samples = 0;
+  void add(double s, size_t n) {
+    seconds += s;
+    samples += static_cast<double>(n);
+  }
+  double per_sample() const { return samples > 0 ? seconds / samples : 0; }
+};
+
+// The points re-measured on the test split: the front over (search accuracy
+// up, first budget's metric down), at most `max_points` spread along it.
+std::vector<size_t> front_points(const std::vector<EvaluatedPoint>& pts, Metric m0, int max_points) {
+  std::vector<size_t> order(pts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    double ca = pts[a].costs.get(m0), cb = pts[b].costs.get(m0);
+    if (ca != cb) return ca < cb;
+    return pts[a].accuracy_pct > pts[b].accuracy_pct;
+  });
+  std::vector<size_t> front;
+  double best_acc = -std::numeric_limits<double>::infinity();
+  for (size_t i : order)
+    if (pts[i].accuracy_pct > best_acc) {
+      front.push_back(i);
+      best_acc = pts[i].accuracy_pct;
+    }
+  if (static_cast<int>(front.size()) > max_points) {
+    std::vector<size_t> kept;
+    const size_t n = front.size(), k = static_cast<size_t>(std::max(0, max_points));
+    for (size_t i = 0; i < k; ++i) kept.push_back(front[i * (n - 1) / std::max<size_t>(1, k - 1)]);
+    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+    front = kept;
+  }
+  return front;
+}
 
 CostModel cost_model_from(const hw::CostTable& t, const model::Graph& g) {
   CostModel m;
@@ -167,23 +226,16 @@ nlohmann::json identity_of(const SearchOptions& o) {
 
 }  // namespace
 
-SearchRun run_search_pipeline(const SearchOptions& opt) {
-  const auto t0 = std::chrono::steady_clock::now();
-  SearchRun run;
-  run.options = opt;
-  const SearchOptions& o = run.options;
-  // Cheap checks first: nothing is loaded or written before these pass.
+// Everything run_search_pipeline checks before it reads data, as three calls
+// that `haq sweep` also makes to check its jobs before running any.
+void check_search_options(const SearchOptions& o) {
   if (o.model.empty()) fail(ErrorKind::usage, "", "MODEL", "missing the model (an .onnx file)");
   if (o.hw.empty()) fail(ErrorKind::usage, "", "--hw", "missing the hardware profile");
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output folder");
   if (o.budgets.empty())
     fail(ErrorKind::usage, "", "--budget", "give at least one budget, e.g. --budget 'latency<=0.5x'");
   if (o.episodes < 1) fail(ErrorKind::usage, "", "--episodes", "must be at least 1");
-  std::vector<BudgetSpec> specs;
-  for (const auto& b : o.budgets) {
-    auto s = parse_budgets(b);
-    specs.insert(specs.end(), s.begin(), s.end());
-  }
+  for (const auto& b : o.budgets) (void)parse_budgets(b);
   engine::Accuracy{}.metric(o.metric);  // Error(usage) naming --metric for an unknown name
   if (o.batch < 1) fail(ErrorKind::usage, "", "--batch", "must be >= 1, got {}", o.batch);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
@@ -191,23 +243,49 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
     fail(ErrorKind::usage, (fs::path(o.out) / "checkpoint").string(), "--resume",
          "no checkpoint to resume from");
+}
 
-  run.profile = hw::load_profile(o.hw);
+SearchTarget load_search_target(const SearchOptions& o) {
+  SearchTarget t;
+  t.profile = hw::load_profile(o.hw);
   model::ImportOptions io;
   io.batch = o.batch;
-  run.graph = model::import_onnx(o.model, io);
-  if (run.graph.layers.empty())
+  t.graph = model::import_onnx(o.model, io);
+  if (t.graph.layers.empty())
     fail(ErrorKind::unsupported, o.model, "", "the model has no quantizable layer (Conv, Gemm, MatMul)");
-  const hw::CostTable table = hw::build_cost_table(run.graph, run.profile);
+  t.table = hw::build_cost_table(t.graph, t.profile);
+  t.problem.layers = layer_infos(t.graph);
+  t.problem.costs = cost_model_from(t.table, t.graph);
+  t.problem.w_range = intersect(o.w_bits, t.profile.w_bits, "w_bits");
+  t.problem.a_range = intersect(o.a_bits, t.profile.a_bits, "a_bits");
+  return t;
+}
 
-  SearchProblem& problem = run.problem;
-  problem.layers = layer_infos(run.graph);
-  problem.costs = cost_model_from(table, run.graph);
-  problem.w_range = intersect(o.w_bits, run.profile.w_bits, "w_bits");
-  problem.a_range = intersect(o.a_bits, run.profile.a_bits, "a_bits");
+std::vector<Budget> resolve_search_budgets(const SearchOptions& o, const SearchProblem& problem) {
+  std::vector<BudgetSpec> specs;
+  for (const auto& b : o.budgets) {
+    auto s = parse_budgets(b);
+    specs.insert(specs.end(), s.begin(), s.end());
+  }
   // Relative budgets are against all-8-bit; a profile without 8 bits has no
   // such reference, so use its highest bits.
-  problem.budgets = resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
+  return resolve_budgets(specs, problem.costs, problem.w_range, problem.a_range);
+}
+
+SearchRun run_search_pipeline(const SearchOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SearchRun run;
+  run.options = opt;
+  const SearchOptions& o = run.options;
+  // Cheap checks first: nothing is loaded or written before these pass.
+  check_search_options(o);
+  SearchTarget target = load_search_target(o);
+  run.profile = std::move(target.profile);
+  run.graph = std::move(target.graph);
+  const hw::CostTable table = std::move(target.table);
+  SearchProblem& problem = run.problem;
+  problem = std::move(target.problem);
+  problem.budgets = resolve_search_budgets(o, problem);
 
   // Data (bad data is an error before OUT exists). Labels are checked
   // against the model's outputs as they are read, naming file and sample.
@@ -261,7 +339,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   eo.seed = o.seed;
   model::Graph engine_graph;
   if (run.graph.dynamic_batch && batch != run.graph.batch) {
-    model::ImportOptions small = io;
+    model::ImportOptions small;
     small.batch = batch;
     engine_graph = model::import_onnx(o.model, small);
   } else {
@@ -269,6 +347,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   }
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);
+  run.measurement = search_measurement(o.seed, o.calib_samples, o.test_samples, o.batch, eo);
 
 
   ensure_output_dir(o.out);
@@ -283,10 +362,43 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   progress.note(fmt::format("calibrating on {} train samples; evaluating on {} other train samples",
                             calib_idx.size(), eval_idx.size()));
   eng.calibrate(train, calib_idx);
+  // Speed of real accuracy runs (cache misses), for the time estimates of
+  // the final choice; the fp32 reference run of each evaluator counts too.
+  EvalSpeed speed;
+  auto t_ref = std::chrono::steady_clock::now();
   engine::PolicyEvaluator search_eval(eng, train, eval_idx);
+  speed.add(seconds_since(t_ref), eval_idx.size());
   problem.fp32_accuracy_pct = search_eval.fp32().metric(o.metric);
   problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).metric(o.metric); };
   run.setup_s = seconds_since(t0);
+
+  // Uniform k-bit policies, k = 2..8, first and last layers at 8 bits: the
+  // report's baselines and candidates of the final choice.
+  std::vector<ExtraCandidate> uniform;
+  for (int k = 2; k <= 8; ++k)
+    uniform.push_back({fmt::format("uniform-{}", k), to_bits(quant::uniform_policy(run.graph, k, k, true))});
+  const bool w8a8_supported = run.profile.w_bits.contains(8) && run.profile.a_bits.contains(8);
+  int uniform_supported = 0;
+  for (int k = 2; k <= 8; ++k)
+    uniform_supported += run.profile.w_bits.contains(k) && run.profile.a_bits.contains(k);
+  const Metric m0 = problem.budgets[0].spec.metric;
+  const double n_eval = static_cast<double>(eval_idx.size()), n_select = static_cast<double>(select_idx.size()),
+               n_test = static_cast<double>(test_idx.size());
+  // Samples the test-split stage runs (an upper bound: w8a8 and the uniform
+  // policies may be cached on the search's subset already).
+  auto test_stage_samples = [&](const SearchResult& r) {
+    const double policies = 1.0 + w8a8_supported + uniform_supported + (r.best >= 0 ? 1 : 0) +
+                            static_cast<double>(front_points(r.points, m0, o.max_front_points).size());
+    return policies * n_test + (w8a8_supported + uniform_supported) * n_eval;
+  };
+  // The final choice's samples at most: the candidates and every refinement move.
+  auto choice_samples = [&](const SearchResult& r) {
+    if (select_idx.empty() || r.best < 0) return 0.0;
+    int new_points = 0;
+    const int planned = planned_selection_measurements(r, problem, uniform, o.select_top, o.refine_rounds,
+                                                       o.refine_moves, &new_points);
+    return n_select * (1 + planned) + n_eval * (new_points + o.refine_rounds * o.refine_moves);
+  };
 
   SearchOptions loop = o;
   if (o.time_budget_s > 0) loop.time_budget_s = std::max(1e-9, o.time_budget_s - run.setup_s);
@@ -294,50 +406,129 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   hooks.out_dir = o.out;
   hooks.identity = identity_of(o).dump();
   hooks.on_episode = [&](const SearchProgress& p) { progress.update(p); };
+  // The budget covers the whole run: the loop leaves time for what follows
+  // it, but at most half of the budget (the search needs time too; a final
+  // choice that does not fit the rest is cut short).
+  hooks.reserve_s = [&](const SearchResult& r) {
+    const double after = speed.per_sample() * (choice_samples(r) + test_stage_samples(r));
+    return o.time_budget_s > 0 ? std::min(after, 0.5 * o.time_budget_s) : after;
+  };
   write_file_atomic(fs::path(o.out) / "config.json", search_options_to_json(o).dump(2) + "\n");
   run.result = run_search(loop, problem, hooks);
   progress.finish();
   run.search_s = run.result.seconds;
   const auto t1 = std::chrono::steady_clock::now();
-  if (run.result.stop_reason == "interrupted" || run.result.stop_reason == "time budget")
-    progress.note(fmt::format("search stopped ({}) after {} episodes; writing the best found so far",
-                              run.result.stop_reason, run.result.episodes.size()));
+  if (run.result.stop_reason == "interrupted")
+    progress.note(fmt::format("search stopped (interrupted) after {} episodes; writing the best found so far",
+                              run.result.episodes.size()));
+  else if (run.result.stop_reason == "time budget")
+    progress.note(fmt::format("search stopped (time budget) after {} episodes, leaving about {} for the final "
+                              "choice and the test split",
+                              run.result.episodes.size(), format_duration(hooks.reserve_s(run.result))));
 
-  // Uniform k-bit policies, k = 2..8, first and last layers at 8 bits: the
-  // report's baselines and candidates of the final choice.
-  std::vector<ExtraCandidate> uniform;
-  for (int k = 2; k <= 8; ++k)
-    uniform.push_back({fmt::format("uniform-{}", k), to_bits(quant::uniform_policy(run.graph, k, k, true))});
+  // With a time budget, a measurement of the final choice starts only if it
+  // and the test-split stage after it still fit; then the best measured so
+  // far is chosen. Without one, everything planned is measured.
+  const double per_choice_measurement = n_select + n_eval;  // samples, at most
+  // Seconds per sample of the test-split stage: the fp32 estimate until the
+  // final choice has measured quantized runs on its large subset.
+  double test_per_sample = speed.per_sample();
+  auto out_of_time = [&](double seconds_next) {
+    return o.time_budget_s > 0 &&
+           seconds_since(t0) + seconds_next + test_per_sample * test_stage_samples(run.result) >
+               o.time_budget_s;
+  };
 
   // The choice: the best few on a larger subset the search never saw.
   run.chosen.point = run.result.best;
+  run.final_choice = select_idx.empty() ? "off" : "complete";
   // After Ctrl-C the user wants the outputs now: the search's best is kept.
-  if (run.result.best >= 0 && !select_idx.empty() && run.result.stop_reason != "interrupted") {
+  if (run.result.best >= 0 && !select_idx.empty() && run.result.stop_reason == "interrupted") {
+    run.final_choice = "interrupted";
+  } else if (run.result.best >= 0 && !select_idx.empty() &&
+             out_of_time(speed.per_sample() * (n_select + per_choice_measurement))) {
+    run.final_choice = "time budget";
+    progress.note("choosing: no time left in the time budget; the search's best is kept");
+  } else if (run.result.best >= 0 && !select_idx.empty()) {
     progress.note(fmt::format("choosing: the best {} feasible policies and the fitting uniform ones "
                               "measured again on {} other train samples",
                               o.select_top, select_idx.size()));
+    t_ref = std::chrono::steady_clock::now();
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
+    speed.add(seconds_since(t_ref), select_idx.size());
     const AccuracyFn select_accuracy = [&](const quant::Policy& p) {
       return select_eval.evaluate(p).metric(o.metric);
     };
-    run.selection = select_policy(run.result, problem, uniform, o.select_top, select_accuracy);
-    if (run.selection.done && o.refine_rounds > 0) {
+    SelectionHooks sh;
+    const auto stage_t0 = std::chrono::steady_clock::now();
+    int measured_here = 0;
+    // The next measurement takes what the stage's have taken on average
+    // (before the first: the speed estimate).
+    sh.stop_reason = [&]() -> std::string {
+      const double next = measured_here > 0 ? seconds_since(stage_t0) / measured_here
+                                            : speed.per_sample() * per_choice_measurement;
+      return out_of_time(next) ? "time budget" : "";
+    };
+    sh.on_progress = [&](const SelectionProgress& pr) {
+      // ETA: the choice at its own measured pace, the test split at the measured speed.
+      const double per_measure = seconds_since(stage_t0) / ++measured_here;
+      test_per_sample = per_measure / n_select;
+      double left = per_measure * (pr.planned - pr.done);
+      if (std::string(pr.stage) == "choosing")
+        left += per_measure * o.refine_rounds * o.refine_moves;
+      else
+        left += per_measure * (pr.rounds - pr.round) * o.refine_moves;
+      left += test_per_sample * test_stage_samples(run.result);
+      const std::string best = pr.best_point >= 0 ? point_label(run, pr.best_point) : "-";
+      const bool last = pr.done >= pr.planned;
+      if (std::string(pr.stage) == "choosing")
+        progress.show(fmt::format("choosing: {}/{} policies measured on {} train samples  best {:.2f}% ({})  ETA {}",
+                                  pr.done, pr.planned, select_idx.size(), pr.best_pct, best,
+                                  format_duration(left)),
+                      last);
+      else
+        progress.show(fmt::format("refining: round {}/{}, {}/{} moves  best {:.2f}% ({})  ETA {}", pr.round,
+                                  pr.rounds, pr.done, pr.planned, pr.best_pct, best, format_duration(left)),
+                      last);
+    };
+    run.selection = select_policy(run.result, problem, uniform, o.select_top, select_accuracy, sh);
+    progress.finish();
+    if (run.selection.done && run.selection.stopped.empty() && o.refine_rounds > 0) {
       progress.note(fmt::format("refining: up to {} rounds of {} one-bit moves around the best",
                                 o.refine_rounds, o.refine_moves));
-      refine_selection(run.selection, run.result, problem, o.refine_rounds, o.refine_moves, select_accuracy);
+      refine_selection(run.selection, run.result, problem, o.refine_rounds, o.refine_moves, select_accuracy, sh);
+      progress.finish();
     }
     if (run.selection.done) run.chosen.point = run.selection.chosen;
+    if (!run.selection.stopped.empty()) {
+      run.final_choice = run.selection.stopped;
+      progress.note(fmt::format("final choice stopped ({}) after {} measurements; the best of them is chosen",
+                                run.selection.stopped, run.selection.candidates.size()));
+    }
   }
 
-  // Final figures on the test split.
+  // Final figures on the test split (always complete: policy.json needs them).
+  const int test_total = 1 + w8a8_supported + uniform_supported + (run.chosen.point >= 0 ? 1 : 0) +
+                         static_cast<int>(front_points(run.result.points, m0, o.max_front_points).size());
   progress.note(fmt::format("measuring the chosen policy, the front and the baselines on {} test samples",
                             test_idx.size()));
+  const auto test_t0 = std::chrono::steady_clock::now();
+  int test_done = 0;
+  auto test_progress = [&] {
+    ++test_done;
+    const double left = seconds_since(test_t0) / test_done * (test_total - test_done);
+    progress.show(fmt::format("measuring: {}/{} policies on {} test samples  ETA {}", test_done, test_total,
+                              test_idx.size(), format_duration(left)),
+                  test_done >= test_total);
+  };
   engine::PolicyEvaluator test_eval(eng, test, test_idx);
+  test_progress();
   auto measure = [&](MeasuredPolicy& m) {
     m.acc_search = search_eval.evaluate(m.policy).metric(o.metric);
     m.acc_test = test_eval.evaluate(m.policy).metric(o.metric);
     m.has_test = true;
     m.cost = hw::evaluate(table, m.policy);
+    test_progress();
   };
   run.fp32.label = "fp32";
   run.fp32.acc_search = search_eval.fp32().metric(o.metric);
@@ -345,7 +536,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.fp32.has_test = true;
   run.w8a8.label = "w8a8";
   run.w8a8.policy = quant::uniform_policy(run.graph, 8, 8);
-  if (run.profile.w_bits.contains(8) && run.profile.a_bits.contains(8)) measure(run.w8a8);
+  if (w8a8_supported) measure(run.w8a8);
   for (int k = 2; k <= 8; ++k) {
     if (!run.profile.w_bits.contains(k) || !run.profile.a_bits.contains(k)) continue;
     MeasuredPolicy m;
@@ -362,29 +553,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     measure(run.chosen);
   }
   // Front over (search accuracy up, first budget's metric down), capped.
-  const Metric m0 = problem.budgets[0].spec.metric;
-  std::vector<size_t> order(pts.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    double ca = pts[a].costs.get(m0), cb = pts[b].costs.get(m0);
-    if (ca != cb) return ca < cb;
-    return pts[a].accuracy_pct > pts[b].accuracy_pct;
-  });
-  std::vector<size_t> front;
-  double best_acc = -std::numeric_limits<double>::infinity();
-  for (size_t i : order)
-    if (pts[i].accuracy_pct > best_acc) {
-      front.push_back(i);
-      best_acc = pts[i].accuracy_pct;
-    }
-  if (static_cast<int>(front.size()) > o.max_front_points) {
-    std::vector<size_t> kept;
-    const size_t n = front.size(), k = static_cast<size_t>(o.max_front_points);
-    for (size_t i = 0; i < k; ++i) kept.push_back(front[i * (n - 1) / std::max<size_t>(1, k - 1)]);
-    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
-    front = kept;
-  }
-  for (size_t i : front) {
+  for (size_t i : front_points(pts, m0, o.max_front_points)) {
     MeasuredPolicy m;
     m.label = point_label(run, static_cast<int>(i));
     m.point = static_cast<int>(i);
@@ -392,6 +561,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     measure(m);
     run.front.push_back(m);
   }
+  progress.finish();
   run.final_s = seconds_since(t1);
   if (run.has_chosen)
     write_file_atomic(fs::path(o.out) / "policy.json", policy_json(run).dump(2) + "\n");
@@ -466,9 +636,14 @@ nlohmann::json policy_json(const SearchRun& run) {
                     {"test_samples", run.test_samples},
                     {"select_samples", run.selection.done ? run.select_samples : 0},
                     {"select_candidates", run.selection.candidates.size()},
+                    {"final_choice", run.final_choice},
                     {"batch", o.batch},
                     {"w_bits", {run.problem.w_range.min, run.problem.w_range.max}},
                     {"a_bits", {run.problem.a_range.min, run.problem.a_range.max}}};
+  // How the test figures were measured: `haq eval --policy` and `haq check`
+  // measure the same way (haq/search/measurement.h).
+  meta["calibration"] = calibration_record(run.measurement, run.calib_samples);
+  meta["test_split"] = test_split_record(run.measurement, run.test_samples);
   p.meta = meta;
   nlohmann::json j = quant::policy_to_json(p);
   for (size_t i = 0; i < j["layers"].size() && i < c.layers.size(); ++i) {

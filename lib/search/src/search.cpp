@@ -1,5 +1,6 @@
 #include "haq/search/search.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -183,12 +184,13 @@ SearchResult run_search(const SearchOptions& options, const SearchProblem& probl
   }
 
   r.stop_reason = "episodes";
+  double reserve_s = 0;  // unknown before the first measurement
   for (int episode = static_cast<int>(r.episodes.size()); episode < options.episodes; ++episode) {
     if (stop_requested()) {
       r.stop_reason = "interrupted";
       break;
     }
-    if (options.time_budget_s > 0 && seconds_since(t0) >= options.time_budget_s) {
+    if (options.time_budget_s > 0 && seconds_since(t0) + reserve_s >= options.time_budget_s) {
       r.stop_reason = "time budget";
       break;
     }
@@ -233,13 +235,16 @@ SearchResult run_search(const SearchOptions& options, const SearchProblem& probl
       write_file_atomic(std::filesystem::path(hooks.out_dir) / "search.jsonl",
                         search_jsonl(r, problem));
     }
+    if (hooks.reserve_s) reserve_s = std::max(0.0, hooks.reserve_s(r));
     if (hooks.on_episode) {
       double elapsed = seconds_since(t0);
       int done_here = static_cast<int>(r.episodes.size()) - r.resumed_from;
       double per_episode = done_here > 0 ? elapsed / done_here : 0;
+      double loop_left = per_episode * (options.episodes - static_cast<int>(r.episodes.size()));
+      if (options.time_budget_s > 0)
+        loop_left = std::min(loop_left, std::max(0.0, options.time_budget_s - reserve_s - elapsed));
       SearchProgress pr{r, r.episodes.back(), options.episodes,
-                        elapsed > 0 ? r.evaluations / elapsed : 0,
-                        per_episode * (options.episodes - static_cast<int>(r.episodes.size()))};
+                        elapsed > 0 ? r.evaluations / elapsed : 0, loop_left + reserve_s, reserve_s};
       hooks.on_episode(pr);
     }
   }

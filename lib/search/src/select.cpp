@@ -22,56 +22,114 @@ bool in_ranges(const BitsVector& bits, const SearchProblem& problem) {
   return true;
 }
 
-}  // namespace
+// Why to stop before the next measurement ("" to go on).
+std::string stop_now(const SelectionHooks& hooks) {
+  if (stop_requested()) return "interrupted";
+  return hooks.stop_reason ? hooks.stop_reason() : std::string();
+}
 
-Selection select_policy(SearchResult& result, const SearchProblem& problem,
-                        const std::vector<ExtraCandidate>& extra, int top,
-                        const AccuracyFn& select_accuracy) {
-  Selection s;
+// A candidate of select_policy: a point, or an extra not yet a point.
+struct PlannedCandidate {
+  int point = -1;     ///< index into SearchResult::points, -1: extra[extra] is added when measured
+  size_t extra = 0;
+  std::string key;
+};
+
+// The candidates select_policy measures, in order: the search's best `top`
+// feasible points (better_point), then the fitting extras not among them.
+std::vector<PlannedCandidate> plan_candidates(const SearchResult& result, const SearchProblem& problem,
+                                              const std::vector<ExtraCandidate>& extra, int top) {
   const Metric tie = problem.budgets.empty() ? Metric::latency : problem.budgets[0].spec.metric;
-  auto& pts = result.points;
-  // The search's best first (better_point), then the extras in the order given.
+  const auto& pts = result.points;
   std::vector<int> feasible;
   for (size_t i = 0; i < pts.size(); ++i)
     if (pts[i].feasible) feasible.push_back(static_cast<int>(i));
   std::stable_sort(feasible.begin(), feasible.end(),
                    [&](int a, int b) { return better_point(pts[a], pts[b], tie); });
   if (static_cast<int>(feasible.size()) > std::max(0, top)) feasible.resize(std::max(0, top));
-  s.candidates = feasible;
-  for (const ExtraCandidate& e : extra) {
+  std::vector<PlannedCandidate> plan;
+  std::set<std::string> keys;
+  for (int i : feasible) {
+    plan.push_back({i, 0, pts[i].key});
+    keys.insert(pts[i].key);
+  }
+  for (size_t k = 0; k < extra.size(); ++k) {
+    const ExtraCandidate& e = extra[k];
     if (e.bits.size() != problem.layers.size() || !in_ranges(e.bits, problem)) continue;
-    const Costs c = problem.costs.total(e.bits);
-    if (!within_budgets(c, problem.budgets)) continue;
-    const quant::Policy policy = to_policy(problem.layers, e.bits);
-    const std::string key = quant::policy_key(policy);
+    if (!within_budgets(problem.costs.total(e.bits), problem.budgets)) continue;
+    const std::string key = quant::policy_key(to_policy(problem.layers, e.bits));
+    if (!keys.insert(key).second) continue;
     auto same = std::find_if(pts.begin(), pts.end(), [&](const EvaluatedPoint& p) { return p.key == key; });
-    int index = static_cast<int>(same - pts.begin());
-    if (same == pts.end()) {
+    plan.push_back({same == pts.end() ? -1 : static_cast<int>(same - pts.begin()), k, key});
+  }
+  return plan;
+}
+
+}  // namespace
+
+int planned_selection_measurements(const SearchResult& result, const SearchProblem& problem,
+                                   const std::vector<ExtraCandidate>& extra, int top, int rounds,
+                                   int per_round, int* new_points) {
+  const auto plan = plan_candidates(result, problem, extra, top);
+  if (new_points)
+    *new_points = static_cast<int>(
+        std::count_if(plan.begin(), plan.end(), [](const PlannedCandidate& c) { return c.point < 0; }));
+  if (plan.empty()) return 0;
+  return static_cast<int>(plan.size()) + std::max(0, rounds) * std::max(0, per_round);
+}
+
+Selection select_policy(SearchResult& result, const SearchProblem& problem,
+                        const std::vector<ExtraCandidate>& extra, int top,
+                        const AccuracyFn& select_accuracy, const SelectionHooks& hooks) {
+  Selection s;
+  const Metric tie = problem.budgets.empty() ? Metric::latency : problem.budgets[0].spec.metric;
+  auto& pts = result.points;
+  const std::vector<PlannedCandidate> plan = plan_candidates(result, problem, extra, top);
+  s.planned = static_cast<int>(plan.size());
+  size_t best = 0;
+  for (const PlannedCandidate& c : plan) {
+    if (std::string why = stop_now(hooks); !why.empty()) {
+      s.stopped = why;
+      break;
+    }
+    int index = c.point;
+    if (index < 0) {  // an extra: a point of its own, measured on the search's subset too
+      const ExtraCandidate& e = extra[c.extra];
       EvaluatedPoint p;
       p.bits = e.bits;
-      p.key = key;
-      p.accuracy_pct = problem.accuracy(policy);
-      p.costs = c;
+      p.key = c.key;
+      p.accuracy_pct = problem.accuracy(to_policy(problem.layers, e.bits));
+      p.costs = problem.costs.total(e.bits);
       p.feasible = true;
       p.episode = -1;
       p.phase = e.label;
       pts.push_back(p);
+      index = static_cast<int>(pts.size() - 1);
     }
-    if (std::find(s.candidates.begin(), s.candidates.end(), index) == s.candidates.end())
-      s.candidates.push_back(index);
+    s.candidates.push_back(index);
+    s.accuracy.push_back(select_accuracy(to_policy(problem.layers, pts[index].bits)));
+    // The highest on the subset; ties: better_point, then the earlier point.
+    const size_t k = s.candidates.size() - 1;
+    if (k > 0) {
+      const EvaluatedPoint &a = pts[s.candidates[k]], &b = pts[s.candidates[best]];
+      if (s.accuracy[k] != s.accuracy[best]) {
+        if (s.accuracy[k] > s.accuracy[best]) best = k;
+      } else if (better_point(a, b, tie) ||
+                 (!better_point(b, a, tie) && s.candidates[k] < s.candidates[best])) {
+        best = k;
+      }
+    }
+    if (hooks.on_progress) {
+      SelectionProgress pr;
+      pr.stage = "choosing";
+      pr.done = static_cast<int>(s.candidates.size());
+      pr.planned = s.planned;
+      pr.best_pct = s.accuracy[best];
+      pr.best_point = s.candidates[best];
+      hooks.on_progress(pr);
+    }
   }
   if (s.candidates.empty()) return s;
-  for (int i : s.candidates) s.accuracy.push_back(select_accuracy(to_policy(problem.layers, pts[i].bits)));
-  size_t best = 0;
-  for (size_t k = 1; k < s.candidates.size(); ++k) {
-    const EvaluatedPoint &a = pts[s.candidates[k]], &b = pts[s.candidates[best]];
-    if (s.accuracy[k] != s.accuracy[best]) {
-      if (s.accuracy[k] > s.accuracy[best]) best = k;
-    } else if (better_point(a, b, tie) ||
-               (!better_point(b, a, tie) && s.candidates[k] < s.candidates[best])) {
-      best = k;
-    }
-  }
   s.chosen = s.candidates[best];
   s.done = true;
   return s;
@@ -158,8 +216,9 @@ Surrogate fit_surrogate(const std::vector<EvaluatedPoint>& points, size_t num_la
 }
 
 void refine_selection(Selection& sel, SearchResult& result, const SearchProblem& problem,
-                      int rounds, int per_round, const AccuracyFn& select_accuracy) {
-  if (!sel.done || rounds <= 0 || per_round <= 0) return;
+                      int rounds, int per_round, const AccuracyFn& select_accuracy,
+                      const SelectionHooks& hooks) {
+  if (!sel.done || rounds <= 0 || per_round <= 0 || !sel.stopped.empty()) return;
   auto& pts = result.points;
   const size_t L = problem.layers.size();
   double best_search = -1;
@@ -209,15 +268,26 @@ void refine_selection(Selection& sel, SearchResult& result, const SearchProblem&
       }
     std::stable_sort(moves.begin(), moves.end(),
                      [](const Move& a, const Move& b) { return a.gain > b.gain; });
+    // The moves this round measures: the best predicted ones not measured yet.
+    std::vector<std::pair<const Move*, std::string>> todo;
+    std::set<std::string> todo_keys;
+    for (const Move& mv : moves) {
+      if (static_cast<int>(todo.size()) >= per_round) break;
+      std::string key = quant::policy_key(to_policy(problem.layers, mv.bits));
+      if (measured.count(key) || !todo_keys.insert(key).second) continue;
+      todo.emplace_back(&mv, std::move(key));
+    }
     const double before = chosen_acc();
     int best_new = -1;
     double best_new_acc = before;
     int tried = 0;
-    for (const Move& mv : moves) {
-      if (tried >= per_round || stop_requested()) break;
+    for (const auto& [move, key] : todo) {
+      if (std::string why = stop_now(hooks); !why.empty()) {
+        sel.stopped = why;
+        break;
+      }
+      const Move& mv = *move;
       const quant::Policy policy = to_policy(problem.layers, mv.bits);
-      const std::string key = quant::policy_key(policy);
-      if (measured.count(key)) continue;
       int index;
       auto it = point_of.find(key);
       if (it != point_of.end()) {
@@ -244,9 +314,21 @@ void refine_selection(Selection& sel, SearchResult& result, const SearchProblem&
         best_new_acc = acc;
         best_new = index;
       }
+      if (hooks.on_progress) {
+        SelectionProgress pr;
+        pr.stage = "refining";
+        pr.done = tried;
+        pr.planned = static_cast<int>(todo.size());
+        pr.round = round + 1;
+        pr.rounds = rounds;
+        pr.best_pct = std::max(before, best_new_acc);
+        pr.best_point = best_new >= 0 ? best_new : sel.chosen;
+        hooks.on_progress(pr);
+      }
     }
-    if (best_new < 0) break;
-    sel.chosen = best_new;
+    if (tried > 0) ++sel.refine_rounds_done;
+    if (best_new >= 0) sel.chosen = best_new;  // the best measured, also when stopped mid-round
+    if (best_new < 0 || !sel.stopped.empty()) break;
   }
 }
 

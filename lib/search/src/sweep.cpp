@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -14,11 +15,14 @@
 #include "haq/core/error.h"
 #include "haq/core/files.h"
 #include "haq/core/json_reader.h"
+#include "haq/data/dataset.h"
+#include "haq/engine/engine.h"
 #include "haq/hw/profile.h"
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
 #include "haq/search/agent.h"
+#include "haq/search/pipeline.h"
 #include "option_keys.h"
 
 namespace haq::search {
@@ -122,13 +126,19 @@ std::string budget_id(const std::vector<std::string>& budgets) {
 std::vector<SweepJob> expand_jobs(const SweepSpec& spec) {
   std::vector<SweepJob> jobs;
   std::map<std::string, int> seen;
-  for (const auto& m : spec.models)
-    for (const auto& p : spec.profiles)
-      for (const auto& b : spec.budgets)
+  for (size_t mi = 0; mi < spec.models.size(); ++mi)
+    for (size_t pi = 0; pi < spec.profiles.size(); ++pi)
+      for (size_t bi = 0; bi < spec.budgets.size(); ++bi)
         for (const auto& a : spec.algos)
           for (uint64_t seed : spec.seeds) {
+            const std::string& m = spec.models[mi];
+            const std::string& p = spec.profiles[pi];
+            const std::vector<std::string>& b = spec.budgets[bi];
             SweepJob j;
             j.index = static_cast<int>(jobs.size());
+            j.model_at = static_cast<int>(mi);
+            j.profile_at = static_cast<int>(pi);
+            j.budgets_at = static_cast<int>(bi);
             j.model = m;
             j.profile = p;
             j.budgets = b;
@@ -197,9 +207,180 @@ nlohmann::json sweep_json(const SweepSpec& spec, const std::vector<SweepJob>& jo
   return j;
 }
 
+std::string describe_job(const SweepJob& job) {
+  return fmt::format("{} x {} x {} x {} x seed {}", job.model, job.profile,
+                     fmt::join(job.budgets, " + "), job.algo, job.seed);
+}
+
+std::string format_problem(const SweepSpec& spec, const SweepJob& job, const JobProblem& problem) {
+  std::string r = spec.file + ": ";
+  if (!problem.pointer.empty()) r += problem.pointer + ": ";
+  return r + fmt::format("job {} ({}): {}", job.index + 1, describe_job(job), problem.message);
+}
+
+namespace {
+
+// One (model, profile) pair, checked once for all its jobs.
+struct PairCheck {
+  std::optional<SearchTarget> target;  ///< empty if the pair is bad
+  int64_t classes = 0;           ///< the model's output size (what the data is checked against)
+  std::string pointer, message;  ///< why the pair is bad
+};
+
+PairCheck check_pair(const SearchOptions& o, const SweepJob& job) {
+  PairCheck c;
+  try {
+    SearchTarget t = load_search_target(o);
+    // The engine rejects ops it cannot run and knows the output size.
+    engine::EngineOptions eo;
+    eo.batch = t.graph.batch;
+    c.classes = engine::Engine(t.graph, eo).num_classes();
+    c.target = std::move(t);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::internal) throw;
+    if (e.file() == o.hw)
+      c.pointer = fmt::format("/profiles/{}", job.profile_at);
+    else if (e.where() == "w_bits" || e.where() == "a_bits")
+      c.pointer = "/" + e.where();
+    else
+      c.pointer = fmt::format("/models/{}", job.model_at);
+    c.message = e.what();
+  }
+  return c;
+}
+
+// "" if the data loads as the search loads it, else why not.
+std::string check_data(const SearchOptions& o, int64_t classes) {
+  try {
+    data::DataSpec spec;
+    spec.data = o.data;
+    spec.num_classes = classes;
+    for (data::Split split : {data::Split::train, data::Split::test}) {
+      const data::Dataset d = data::load_dataset(spec, split);
+      if (d.labels.empty())
+        fail(ErrorKind::data, d.source, "labels", "the search needs labelled data");
+    }
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::internal) throw;
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<JobProblem> precheck_jobs(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
+                                      const fs::path& out, Shard shard) {
+  std::map<std::pair<std::string, std::string>, PairCheck> pairs;
+  std::map<int64_t, std::string> data_checks;  // output size -> error ("" if fine)
+  std::vector<JobProblem> problems;
+  for (const auto& job : jobs) {
+    if (!in_shard(job.index, shard) || job_complete(out / job.id)) continue;
+    const SearchOptions o = job_options(spec, job, out / job.id);
+    auto add = [&](std::string pointer, std::string message, bool infeasible) {
+      problems.push_back({job.index, std::move(pointer), std::move(message), infeasible});
+    };
+    // A one-budget entry may be a string or a one-element list: point at the entry.
+    auto budget_pointer = [&](size_t k) {
+      return job.budgets.size() == 1 ? fmt::format("/budgets/{}", job.budgets_at)
+                                     : fmt::format("/budgets/{}/{}", job.budgets_at, k);
+    };
+    auto usage_problem = [&](const std::string& pointer, auto&& check) {
+      try {
+        check();
+        return false;
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::internal) throw;
+        add(pointer, pointer.empty() ? e.what() : e.message(), false);
+        return true;
+      }
+    };
+    bool bad = false;
+    for (size_t k = 0; k < job.budgets.size(); ++k)
+      bad |= usage_problem(budget_pointer(k), [&] { (void)parse_budgets(job.budgets[k]); });
+    if (bad || usage_problem("", [&] { check_search_options(o); })) continue;
+
+    auto [it, fresh] = pairs.try_emplace({job.model, job.profile});
+    if (fresh) it->second = check_pair(o, job);
+    const PairCheck& pair = it->second;
+    if (!pair.target) {
+      add(pair.pointer, pair.message, false);
+      continue;
+    }
+    auto [dit, dfresh] = data_checks.try_emplace(pair.classes);
+    if (dfresh) dit->second = check_data(o, pair.classes);
+    if (!dit->second.empty()) {
+      add("/data", dit->second, false);
+      continue;
+    }
+    // Feasibility: the very check of the search. To point at the budget that
+    // fails, each is tried alone; if every one holds alone, the list itself
+    // is at fault (the same metric twice).
+    auto resolves = [&](const std::vector<std::string>& budgets, std::string* why) {
+      SearchOptions one = o;
+      one.budgets = budgets;
+      try {
+        (void)resolve_search_budgets(one, pair.target->problem);
+        return true;
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::internal) throw;
+        *why = e.message();
+        return false;
+      }
+    };
+    std::string why;
+    if (resolves(job.budgets, &why)) continue;
+    bool found = false;
+    for (size_t k = 0; k < job.budgets.size() && !found; ++k) {
+      std::string alone;
+      if (!resolves({job.budgets[k]}, &alone)) {
+        add(budget_pointer(k), alone, true);
+        found = true;
+      }
+    }
+    if (!found) add(fmt::format("/budgets/{}", job.budgets_at), why, false);
+  }
+  return problems;
+}
+
+std::vector<std::string> problem_lines(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
+                                       const std::vector<JobProblem>& problems) {
+  std::vector<std::string> lines;
+  std::vector<std::pair<const JobProblem*, std::vector<int>>>
+      shared;  // bad inputs, first seen first
+  for (const auto& p : problems) {
+    if (p.infeasible) continue;
+    auto it = std::find_if(shared.begin(), shared.end(), [&](const auto& s) {
+      return s.first->pointer == p.pointer && s.first->message == p.message;
+    });
+    if (it == shared.end())
+      shared.push_back({&p, {p.index}});
+    else
+      it->second.push_back(p.index);
+  }
+  for (const auto& [p, indices] : shared) {
+    if (indices.size() == 1) {
+      lines.push_back(format_problem(spec, jobs.at(static_cast<size_t>(p->index)), *p));
+      continue;
+    }
+    std::vector<int> numbers;
+    for (int i : indices) numbers.push_back(i + 1);
+    std::string r = spec.file + ": ";
+    if (!p->pointer.empty()) r += p->pointer + ": ";
+    lines.push_back(r + fmt::format("jobs {}: {}", fmt::join(numbers, ", "), p->message));
+  }
+  for (const auto& p : problems)
+    if (p.infeasible)
+      lines.push_back(format_problem(spec, jobs.at(static_cast<size_t>(p.index)), p));
+  return lines;
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
-                       const JobRunner& runner, bool quiet) {
+                       const JobRunner& runner, bool quiet,
+                       const std::vector<JobProblem>& infeasible) {
   const std::vector<SweepJob> jobs = expand_jobs(spec);
+  std::set<int> not_run;
+  for (const auto& p : infeasible) not_run.insert(p.index);
   ensure_output_dir(out);
   // Every shard writes the same bytes, so concurrent shards may race here harmlessly.
   write_file_atomic(out / "sweep.json", sweep_json(spec, jobs).dump(2) + "\n");
@@ -215,11 +396,25 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
         fmt::print(stderr, "[{}/{}] {}: complete, skipped\n", job.index + 1, sum.total, job.id);
       continue;
     }
+    if (not_run.count(job.index)) {
+      sum.infeasible.push_back(job.index);
+      if (!quiet)
+        fmt::print(stderr, "[{}/{}] {}: infeasible budget, not run\n", job.index + 1, sum.total,
+                   job.id);
+      continue;
+    }
     SearchOptions o = job_options(spec, job, dir);
     if (!quiet)
       fmt::print(stderr, "[{}/{}] {}: {}\n", job.index + 1, sum.total, job.id,
                  o.resume ? "resuming from its checkpoint" : "searching");
-    const bool found = runner(o);
+    bool found = false;
+    try {
+      found = runner(o);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::internal) throw;
+      throw Error(e.kind(), spec.file, fmt::format("job {} ({})", job.index + 1, describe_job(job)),
+                  e.what());
+    }
     if (stop_requested()) {
       // The search stopped early at the user's request: not complete.
       sum.stopped = true;

@@ -234,3 +234,135 @@ TEST_CASE("select: refinement takes the best one-bit move within the budget", "[
     CHECK(r.points.size() == before);
   }
 }
+
+TEST_CASE("select: a final choice stopped early keeps the best of what it measured", "[search][select]") {
+  auto p = fake::fake_problem();
+  BitsVector a = uniform(4, 4), b = uniform(5, 4), c = uniform(4, 3);
+  b[0] = {4, 5};
+  SearchResult r;
+  r.points = {point(p, a, 90, 0), point(p, b, 89, 1), point(p, c, 88, 2)};
+  Table t;
+  t.acc = {{key_of(p, a), 80}, {key_of(p, b), 85}, {key_of(p, c), 99}, {key_of(p, uniform(3, 3)), 99.5}};
+  const std::vector<ExtraCandidate> extra = {{"uniform-3", uniform(3, 3)}};
+  CHECK(planned_selection_measurements(r, p, extra, 8, 2, 5) == 4 + 10);
+  int new_points = -1;
+  planned_selection_measurements(r, p, extra, 8, 0, 5, &new_points);
+  CHECK(new_points == 1);
+  // A "time budget" that runs out after `n` measurements.
+  auto after = [&](size_t n) {
+    SelectionHooks h;
+    h.stop_reason = [&t, n]() -> std::string { return t.asked.size() >= n ? "time budget" : ""; };
+    return h;
+  };
+
+  SECTION("after two of four: the better of the two, the rest never measured nor added") {
+    std::vector<int> seen;
+    SelectionHooks h = after(2);
+    h.on_progress = [&](const SelectionProgress& pr) {
+      CHECK(std::string(pr.stage) == "choosing");
+      CHECK(pr.planned == 4);
+      seen.push_back(pr.done);
+      if (pr.done == 2) {
+        CHECK(pr.best_pct == 85);
+        CHECK(pr.best_point == 1);
+      }
+    };
+    Selection s = select_policy(r, p, extra, 8, t.fn(), h);
+    REQUIRE(s.done);
+    CHECK(s.stopped == "time budget");
+    CHECK(s.planned == 4);
+    CHECK(s.candidates == std::vector<int>{0, 1});
+    CHECK(s.chosen == 1);
+    CHECK(seen == std::vector<int>{1, 2});
+    CHECK(r.points.size() == 3);  // uniform-3 was not reached
+    // and the refinement does not start after a cut-short choice
+    refine_selection(s, r, p, 3, 3, t.fn(), h);
+    CHECK(t.asked.size() == 2);
+  }
+  SECTION("before any measurement: nothing chosen, the reason kept") {
+    Selection s = select_policy(r, p, extra, 8, t.fn(), after(0));
+    CHECK_FALSE(s.done);
+    CHECK(s.chosen == -1);
+    CHECK(s.stopped == "time budget");
+    CHECK(t.asked.empty());
+  }
+  SECTION("never stopped: the same choice as without hooks") {
+    Selection s = select_policy(r, p, extra, 8, t.fn(), after(100));
+    Table t2 = t;
+    t2.asked.clear();
+    SearchResult r2;
+    r2.points = {point(p, a, 90, 0), point(p, b, 89, 1), point(p, c, 88, 2)};
+    Selection plain = select_policy(r2, p, extra, 8, t2.fn());
+    CHECK(s.stopped.empty());
+    CHECK(s.candidates == plain.candidates);
+    CHECK(s.accuracy == plain.accuracy);
+    CHECK(s.chosen == plain.chosen);
+    CHECK(r.points.size() == 4);
+    CHECK(r.points[s.chosen].phase == "uniform-3");
+  }
+}
+
+TEST_CASE("select: a refinement stopped mid-round keeps the best move measured", "[search][select]") {
+  auto p = noise_problem();
+  SearchResult r = random_points(p);
+  AccuracyFn exact = [](const quant::Policy& pol) { return noise_form(to_bits(pol)); };
+  Selection s = select_policy(r, p, {}, 1, exact);
+  REQUIRE(s.done);
+  const double start = s.accuracy[0];
+  int measured = 0;
+  AccuracyFn counted = [&](const quant::Policy& pol) {
+    ++measured;
+    return noise_form(to_bits(pol));
+  };
+  SelectionHooks h;
+  h.stop_reason = [&]() -> std::string { return measured >= 2 ? "time budget" : ""; };
+  std::vector<std::pair<int, int>> seen;  // (round, done)
+  h.on_progress = [&](const SelectionProgress& pr) {
+    CHECK(std::string(pr.stage) == "refining");
+    CHECK(pr.rounds == 3);
+    CHECK(pr.planned == 5);
+    seen.emplace_back(pr.round, pr.done);
+  };
+  refine_selection(s, r, p, 3, 5, counted, h);
+  CHECK(measured == 2);
+  CHECK(s.stopped == "time budget");
+  CHECK(s.refine_rounds_done == 1);
+  CHECK(seen == std::vector<std::pair<int, int>>{{1, 1}, {1, 2}});
+  REQUIRE(s.candidates.size() == 3);
+  const double best_move = std::max(s.accuracy[1], s.accuracy[2]);
+  if (best_move > start) CHECK(s.accuracy[std::find(s.candidates.begin(), s.candidates.end(), s.chosen) -
+                                           s.candidates.begin()] == best_move);
+  else CHECK(s.chosen == s.candidates[0]);
+}
+
+TEST_CASE("search loop: the time budget keeps back the final choice's estimate, and the ETA includes it",
+          "[search][select][time]") {
+  auto p = fake::fake_problem();
+  SearchOptions o;
+  o.algo = "random";
+  o.episodes = 50;
+  o.seed = 3;
+  SearchHooks h;
+  std::vector<double> etas;
+  h.on_episode = [&](const SearchProgress& pr) {
+    etas.push_back(pr.eta_s);
+    CHECK(pr.reserve_s == 30.0);
+  };
+  h.reserve_s = [](const SearchResult&) { return 30.0; };
+  SECTION("a reserve above the budget stops the loop after its first episode") {
+    o.time_budget_s = 20;
+    SearchResult r = run_search(o, p, h);
+    CHECK(r.stop_reason == "time budget");
+    CHECK(r.episodes.size() == 1);
+    REQUIRE(etas.size() == 1);
+    CHECK(etas[0] == Approx(30.0).margin(1e-6));  // no time left for episodes: the reserve only
+  }
+  SECTION("without a time budget the loop runs to the end, the ETA still counts the reserve") {
+    SearchResult r = run_search(o, p, h);
+    CHECK(r.stop_reason == "done");
+    CHECK(r.episodes.size() == 50);
+    REQUIRE(etas.size() == 50);
+    for (double e : etas) CHECK(e >= 30.0);
+    CHECK(etas.back() == Approx(30.0));
+  }
+}

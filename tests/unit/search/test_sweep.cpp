@@ -248,7 +248,7 @@ TEST_CASE("configs/sweep-example.json is a valid sweep") {
   fs::current_path(before);
   const auto jobs = expand_jobs(s);
   CHECK(jobs.size() == 12u);
-  CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.5x__ddpg__s0");
+  CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.6x__ddpg__s0");
   CHECK(jobs[1].id == "fmnist-mlp__bismo-edge__latency-0.6x+size-0.4x__ddpg__s0");
   for (const auto& j : jobs) {
     CHECK(fs::exists(haq::test::source_path(j.model)));
@@ -287,4 +287,131 @@ TEST_CASE("merge lists a sweep job that found no policy, without figures or cros
   std::string xheader, xrow;
   std::getline(xin, xheader);
   CHECK_FALSE(std::getline(xin, xrow));
+}
+
+namespace {
+
+// The MLP on BISMO edge: two budgets, the second one far below what 2 bits reach.
+SweepSpec mlp_spec(const fs::path& dir) {
+  SweepSpec s;
+  s.file = (dir / "s.json").string();
+  s.common = default_search_options();
+  s.models = {haq::test::source_path("models/fmnist-mlp.onnx")};
+  s.profiles = {haq::test::source_path("hardware-profiles/bismo-edge.json")};
+  s.budgets = {{"latency<=0.6x"}, {"size<=0.4x", "latency<=0.01x"}};
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("precheck_jobs names an infeasible budget by its JSON pointer and the job") {
+  const fs::path dir = haq::test::scratch_dir("unit_sweep_precheck");
+  const SweepSpec s = mlp_spec(dir);
+  const auto jobs = expand_jobs(s);
+  REQUIRE(jobs.size() == 2u);
+  const auto problems = precheck_jobs(s, jobs, dir / "out", Shard{1, 1});
+  REQUIRE(problems.size() == 1u);
+  const JobProblem& p = problems[0];
+  CHECK(p.index == 1);
+  CHECK(p.infeasible);
+  CHECK(p.pointer == "/budgets/1/1");  // the list's second budget; size<=0.4x alone holds
+  CHECK_THAT(p.message, Catch::StartsWith("'latency<=0.01x' cannot be met: the smallest reachable "
+                                          "latency is ") &&
+                            Catch::Contains("with w2a2 everywhere"));
+  CHECK(format_problem(s, jobs[1], p) ==
+        s.file + ": /budgets/1/1: job 2 (" + s.models[0] + " x " + s.profiles[0] +
+            " x size<=0.4x + latency<=0.01x x ddpg x seed 0): " + p.message);
+  CHECK(problem_lines(s, jobs, problems) ==
+        std::vector<std::string>{format_problem(s, jobs[1], p)});
+  CHECK_FALSE(fs::exists(dir / "out"));  // nothing written
+
+  // Only the shard's jobs are checked, and not complete ones.
+  CHECK(precheck_jobs(s, jobs, dir / "out", Shard{1, 2}).empty());
+  fs::create_directories(dir / "done" / jobs[1].id);
+  haq::write_file_atomic(dir / "done" / jobs[1].id / "job.json", "{}");
+  CHECK(precheck_jobs(s, jobs, dir / "done", Shard{1, 1}).empty());
+
+  // run_sweep leaves it out: not run, not marked, counted.
+  std::vector<std::string> ran;
+  const SweepSummary sum = run_sweep(
+      s, dir / "run", Shard{1, 1},
+      [&](const SearchOptions& o) {
+        ran.push_back(fs::path(o.out).filename().string());
+        return true;
+      },
+      true, problems);
+  CHECK(ran == std::vector<std::string>{jobs[0].id});
+  CHECK(sum.ran == 1);
+  CHECK(sum.infeasible == std::vector<int>{1});
+  CHECK_FALSE(fs::exists(dir / "run" / jobs[1].id));
+}
+
+TEST_CASE("precheck_jobs: bad inputs are named once for the jobs they affect") {
+  const fs::path dir = haq::test::scratch_dir("unit_sweep_precheck_bad");
+  SweepSpec s = mlp_spec(dir);
+  s.budgets = {{"latency<=0.6x"}, {"latency<=0.6x", "latency<=0.7x"}, {"latency<<0.5x"}};
+  const std::string bad_model = write_text(dir, "bad.onnx", "not a model").string();
+  s.models.push_back(bad_model);
+  const auto jobs = expand_jobs(s);  // 2 models x 3 budgets
+  auto problems = precheck_jobs(s, jobs, dir / "out", Shard{1, 1});
+  REQUIRE(problems.size() == 5u);
+  // Job 1 is fine; the same metric twice is the list's fault, a grammar error the entry's.
+  CHECK(problems[0].index == 1);
+  CHECK(problems[0].pointer == "/budgets/1");
+  CHECK_FALSE(problems[0].infeasible);
+  CHECK_THAT(problems[0].message, Catch::Contains("a latency budget was already given"));
+  CHECK(problems[1].index == 2);
+  CHECK(problems[1].pointer == "/budgets/2");
+  CHECK_FALSE(problems[1].infeasible);
+  // The bad model: jobs 4 and 5 (job 6's budget fails first, on its grammar).
+  CHECK(problems[2].index == 3);
+  CHECK(problems[2].pointer == "/models/1");
+  CHECK_THAT(problems[2].message, Catch::StartsWith(bad_model));
+  CHECK(problems[3].index == 4);
+  CHECK(problems[3].message == problems[2].message);
+  CHECK(problems[4].index == 5);
+  CHECK(problems[4].pointer == "/budgets/2");
+  const auto lines = problem_lines(s, jobs, problems);
+  REQUIRE(lines.size() == 3u);
+  CHECK_THAT(lines[0], Catch::StartsWith(s.file + ": /budgets/1: job 2 ("));
+  CHECK_THAT(lines[1], Catch::StartsWith(s.file + ": /budgets/2: jobs 3, 6: "));
+  CHECK(lines[2] == s.file + ": /models/1: jobs 4, 5: " + problems[2].message);
+
+  // An invalid profile is the profile's entry.
+  s = mlp_spec(dir);
+  const std::string bad_profile =
+      write_text(dir, "p.json", R"({"schema": "haq.hardware/1"})").string();
+  s.profiles = {bad_profile};
+  s.budgets = {{"latency<=0.6x"}};
+  problems = precheck_jobs(s, expand_jobs(s), dir / "out", Shard{1, 1});
+  REQUIRE(problems.size() == 1u);
+  CHECK(problems[0].pointer == "/profiles/0");
+  CHECK_THAT(problems[0].message, Catch::StartsWith(bad_profile + ": /name: "));
+
+  // Unreadable data: one message for every job, at /data.
+  s = mlp_spec(dir);
+  s.common.data = (dir / "no-such-data").string();
+  problems = precheck_jobs(s, expand_jobs(s), dir / "out", Shard{1, 1});
+  REQUIRE(problems.size() == 2u);
+  CHECK(problems[0].pointer == "/data");
+  CHECK(problems[1].pointer == "/data");
+  CHECK_THAT(problems[0].message, Catch::Contains("no-such-data"));
+  CHECK_FALSE(problems[0].infeasible);
+}
+
+TEST_CASE("every job of configs/sweep-example.json can run") {
+  const fs::path before = fs::current_path();
+  fs::current_path(haq::test::source_path(""));
+  std::vector<JobProblem> problems;
+  try {
+    const SweepSpec s = read_sweep_file("configs/sweep-example.json");
+    problems =
+        precheck_jobs(s, expand_jobs(s), haq::test::scratch_dir("unit_sweep_example"), Shard{1, 1});
+  } catch (...) {
+    fs::current_path(before);
+    throw;
+  }
+  fs::current_path(before);
+  for (const auto& p : problems) UNSCOPED_INFO(p.index << " " << p.pointer << ": " << p.message);
+  CHECK(problems.empty());
 }

@@ -13,6 +13,7 @@
 #include "haq/hw/profile.h"
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
+#include "haq/search/measurement.h"
 #include "haq/search/search.h"
 #include "haq/search/select.h"
 
@@ -39,12 +40,42 @@ struct SearchRun {
   MeasuredPolicy fp32, w8a8;            ///< references
   std::vector<MeasuredPolicy> uniform;  ///< uniform-k, k = 2..8, first and last layer at 8 bits
   Selection selection;                  ///< the re-measurement that chose (done: false if off)
+  /// How the final choice ended: "complete", "off" (--select-samples 0 or
+  /// --select-top 0), "time budget" (cut short: the best of what it measured,
+  /// or the search's best if it measured nothing) or "interrupted" (Ctrl-C).
+  std::string final_choice;
   bool has_chosen = false;
   MeasuredPolicy chosen;                ///< the chosen policy (point: its index in result.points)
   std::vector<MeasuredPolicy> front;    ///< front over (accuracy, first budget) re-measured on test
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
+  MeasurementSetup measurement;         ///< how the test figures were measured (policy.json records it)
   double setup_s = 0, search_s = 0, final_s = 0;  ///< wall times (not written to deterministic files)
 };
+
+/// What a search runs on, loaded and checked as run_search_pipeline does
+/// before it reads any data.
+struct SearchTarget {
+  hw::HardwareProfile profile;
+  model::Graph graph;     ///< imported at options.batch
+  hw::CostTable table;
+  SearchProblem problem;  ///< layers, costs and bit ranges; no budgets, no accuracy yet
+};
+
+/// The checks of run_search_pipeline that read no file: a model, profile,
+/// output folder and budget given, episodes >= 1, the budgets' grammar, a
+/// known algorithm, a checkpoint for --resume. Error(usage) naming the option.
+void check_search_options(const SearchOptions& options);
+
+/// Loads options.hw and options.model and builds the cost table. Errors name
+/// the file (bad profile or model, no quantizable layer); Error(usage) if
+/// w_bits/a_bits and the profile's supported bits do not overlap.
+SearchTarget load_search_target(const SearchOptions& options);
+
+/// options.budgets resolved against `problem` (resolve_budgets): Error(usage)
+/// at "--budget" if one cannot be met even at the lowest bits (the message
+/// says the smallest reachable value) or a metric is given twice.
+std::vector<Budget> resolve_search_budgets(const SearchOptions& options,
+                                           const SearchProblem& problem);
 
 /// Runs `haq search`. Validates every input (and the budgets' feasibility)
 /// before creating OUT; then writes OUT/config.json, search.jsonl,

@@ -118,7 +118,8 @@ struct SearchProgress {
   const EpisodeLog& last;
   int episodes_total = 0;
   double evals_per_s = 0;
-  double eta_s = 0;
+  double eta_s = 0;                 ///< to the end of the run: the episodes left (within the time budget) + reserve_s
+  double reserve_s = 0;             ///< estimated time of what follows the loop (SearchHooks::reserve_s)
 };
 
 /// Hooks of run_search (all optional).
@@ -129,6 +130,11 @@ struct SearchHooks {
   std::string identity;
   /// Called after every episode.
   std::function<void(const SearchProgress&)> on_episode;
+  /// Estimated seconds of what runs after the loop (the final choice), at the
+  /// speed measured so far; called after every episode. With a time budget
+  /// the loop stops when its elapsed time plus this reaches the budget, so
+  /// that the whole run fits; the ETA includes it.
+  std::function<double(const SearchResult&)> reserve_s;
 };
 
 /// Runs the search. With options.resume, continues from out_dir/checkpoint.

@@ -8,6 +8,7 @@
 /// subset disjoint from the search's and from calibration, and the best there
 /// is chosen (docs/search.md, "How the policy is chosen").
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,34 @@ struct ExtraCandidate {
 
 /// What the selection measured.
 struct Selection {
-  bool done = false;            ///< false: no feasible point, or selection off
-  std::vector<int> candidates;  ///< indices into SearchResult::points, in measuring order
+  bool done = false;            ///< false: no feasible point, selection off, or stopped before any measurement
+  std::vector<int> candidates;  ///< indices into SearchResult::points, in measuring order (measured ones only)
   std::vector<double> accuracy; ///< top-1 % on the selection subset, per candidate
   int chosen = -1;              ///< index into SearchResult::points
+  int planned = 0;              ///< candidates select_policy meant to measure
+  int refine_rounds_done = 0;   ///< refinement rounds that measured at least one move
+  /// "" when every planned measurement was made; otherwise why the choice or
+  /// the refinement stopped early ("time budget", "interrupted"): the chosen
+  /// policy is then the best of what was measured.
+  std::string stopped;
+};
+
+/// Where the final choice is, for a progress line.
+struct SelectionProgress {
+  const char* stage = "choosing";  ///< "choosing" (the candidates) or "refining"
+  int done = 0, planned = 0;       ///< measurements on the subset made / planned in this stage (refining: this round)
+  int round = 0, rounds = 0;       ///< refining: the round (1-based) and the rounds asked for
+  double best_pct = 0;             ///< the best on the subset so far
+  int best_point = -1;             ///< ... its index into SearchResult::points (-1: none yet)
+};
+
+/// Progress and stopping of the final choice (both optional).
+struct SelectionHooks {
+  /// After every measurement on the selection subset.
+  std::function<void(const SelectionProgress&)> on_progress;
+  /// Asked before every measurement: a reason to stop now ("time budget"),
+  /// or "" to go on. A stop request (Ctrl-C) always stops ("interrupted").
+  std::function<std::string()> stop_reason;
 };
 
 /// Offers `extra` (each within the searched bit ranges and every budget) to
@@ -36,10 +61,13 @@ struct Selection {
 /// feasible points of the search (by better_point) and the feasible extras,
 /// and chooses the highest; ties go to the higher search accuracy, then the
 /// lower cost on the first budget's metric, then the earlier point. Extras
-/// outside the ranges or over a budget are skipped. Deterministic.
+/// outside the ranges or over a budget are skipped. Deterministic. When
+/// `hooks.stop_reason` (or a stop request) stops it early, the best of the
+/// candidates measured so far is chosen (none measured: not done) and
+/// `stopped` says why; extras not reached are not added as points.
 Selection select_policy(SearchResult& result, const SearchProblem& problem,
                         const std::vector<ExtraCandidate>& extra, int top,
-                        const AccuracyFn& select_accuracy);
+                        const AccuracyFn& select_accuracy, const SelectionHooks& hooks = {});
 
 /// A surrogate of the accuracy, fitted on the search's measurements:
 /// accuracy ~ c0 + sum over layers of cw[l] * 4^-w[l] + ca[l] * 4^-a[l]
@@ -64,8 +92,19 @@ Surrogate fit_surrogate(const std::vector<EvaluatedPoint>& points, size_t num_la
 /// points with episode -1 and phase "refine-1", "refine-2", ...) and on the larger subset; the
 /// best there becomes the chosen policy if it beats it. Stops early when no
 /// move is predicted to gain or none beats the chosen one, or at a stop
-/// request (Ctrl-C). Deterministic.
+/// request (Ctrl-C) or `hooks.stop_reason`: then the best measured so far is
+/// kept and `stopped` says why. Deterministic without hooks.
 void refine_selection(Selection& selection, SearchResult& result, const SearchProblem& problem,
-                      int rounds, int per_round, const AccuracyFn& select_accuracy);
+                      int rounds, int per_round, const AccuracyFn& select_accuracy,
+                      const SelectionHooks& hooks = {});
+
+/// Measurements on the selection subset select_policy and refine_selection
+/// would make at most, for an estimate of their cost: the `top` best
+/// feasible points (as many as there are), the fitting extras, and `rounds`
+/// x `per_round` moves. `new_points` (if given) gets how many of the extras
+/// are not yet points (those are also measured on the search's subset).
+int planned_selection_measurements(const SearchResult& result, const SearchProblem& problem,
+                                   const std::vector<ExtraCandidate>& extra, int top, int rounds,
+                                   int per_round, int* new_points = nullptr);
 
 }  // namespace haq::search

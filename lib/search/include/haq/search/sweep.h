@@ -44,6 +44,9 @@ struct SweepJob {
   std::vector<std::string> budgets;
   std::string algo;
   uint64_t seed = 0;
+  /// Where its model, profile and budgets stand in the sweep file's lists
+  /// ("/models/<model_at>"...), for messages.
+  int model_at = 0, profile_at = 0, budgets_at = 0;
 };
 
 /// Reads a sweep file strictly (unknown keys, wrong types, empty lists:
@@ -88,20 +91,58 @@ using JobRunner = std::function<bool(const SearchOptions&)>;
 
 /// What run_sweep did in this process.
 struct SweepSummary {
-  int total = 0;         ///< jobs in the whole sweep
-  int in_shard = 0;      ///< jobs of this shard
-  int ran = 0;           ///< searched now (found a policy or not)
-  int no_policy = 0;     ///< of `ran`, searches that found no policy within the budgets
-  int skipped = 0;       ///< already complete
-  bool stopped = false;  ///< a stop request (SIGINT/SIGTERM) ended the sweep early
+  int total = 0;                ///< jobs in the whole sweep
+  int in_shard = 0;             ///< jobs of this shard
+  int ran = 0;                  ///< searched now (found a policy or not)
+  int no_policy = 0;            ///< of `ran`, searches that found no policy within the budgets
+  int skipped = 0;              ///< already complete
+  std::vector<int> infeasible;  ///< indices of jobs not run: their budgets cannot be met
+  bool stopped = false;         ///< a stop request (SIGINT/SIGTERM) ended the sweep early
 };
+
+/// A job that cannot run, found by precheck_jobs.
+struct JobProblem {
+  int index = 0;        ///< the job's index
+  std::string pointer;  ///< JSON pointer into the sweep file: "/budgets/1/0", "/models/0", "/data"
+  std::string message;  ///< what is wrong
+  /// true: a budget the job's model and profile cannot meet even at the
+  /// lowest bits (the job alone is skipped); false: bad input (a model,
+  /// profile or data that cannot be used, a malformed budget).
+  bool infeasible = false;
+};
+
+/// Checks every job of the shard that is not complete in `out` as its
+/// search would before creating its folder: options, profile, model, cost
+/// table, budgets' grammar and feasibility, and the data (read once per
+/// model output size) — without writing anything. Each (model, profile) is
+/// imported and costed once. Returns the problems in job order (empty: all
+/// can run). Throws nothing for bad jobs; Error(internal) only for bugs.
+std::vector<JobProblem> precheck_jobs(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
+                                      const std::filesystem::path& out, Shard shard);
+
+/// A job's parameters for messages: "models/a.onnx x hw/edge.json x
+/// latency<=0.5x x ddpg x seed 0" (several budgets joined by " + ").
+std::string describe_job(const SweepJob& job);
+
+/// "SWEEP: POINTER: job N (PARAMS): MESSAGE", N 1-based as in the progress lines.
+std::string format_problem(const SweepSpec& spec, const SweepJob& job, const JobProblem& problem);
+
+/// The problems as message lines: one per infeasible job (format_problem);
+/// a bad input shared by several jobs once, naming them ("SWEEP: /models/1:
+/// jobs 7, 8, 9: MESSAGE").
+std::vector<std::string> problem_lines(const SweepSpec& spec, const std::vector<SweepJob>& jobs,
+                                       const std::vector<JobProblem>& problems);
 
 /// Writes OUT/sweep.json, then runs the shard's incomplete jobs in order
 /// (resuming a job from its checkpoint when there is one) and marks each
-/// complete with job.json. Stops after the current job on a stop request
-/// (that job is not marked). Progress lines go to stderr unless `quiet`.
+/// complete with job.json. Jobs listed in `infeasible` (precheck_jobs) are
+/// not run, not marked, and counted in SweepSummary::infeasible. Stops after
+/// the current job on a stop request (that job is not marked). An Error from
+/// a job's search gains the sweep file and the job as context. Progress lines
+/// go to stderr unless `quiet`.
 SweepSummary run_sweep(const SweepSpec& spec, const std::filesystem::path& out, Shard shard,
-                       const JobRunner& runner, bool quiet);
+                       const JobRunner& runner, bool quiet,
+                       const std::vector<JobProblem>& infeasible = {});
 
 /// One finished search, read back from its policy.json.
 struct MergedJob {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes an image folder of mixed sizes and modes for haq eval (docs/datasets.md).
 
-    bench/eval_memory.py OUT [--classes 4] [--per-class 16] [--min 160] [--max 320] [--seed 0]
+    scripts/make_image_folder.py OUT [--classes 4] [--per-class 16] [--min 160] [--max 320] [--seed 0]
                              [--formats png,jpeg] [--labels]
 
 One subfolder per class (class_0, class_1, ...), each image a random smooth
@@ -84,7 +84,7 @@ def main():
     except ImportError:
         have_pil = False
         if "jpeg" in formats:
-            print("eval_memory.py: no PIL (python3-pil): writing PNG instead of JPEG", file=sys.stderr)
+            print("make_image_folder.py: no PIL (python3-pil): writing PNG instead of JPEG", file=sys.stderr)
     rng = random.Random(a.seed)
     png_modes = ["gray", "rgb", "rgba", "palette"]
     jpeg_modes = ["RGB", "L"]
