@@ -2,12 +2,12 @@
 // The data options eval, search, check and export share (--preprocess,
 // --labels), and what they take from the model: its input (channels, size),
 // its class count, and a batch that fits the samples and the memory bound.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "haq/data/dataset.h"
 #include "haq/model/graph.h"

@@ -65,10 +65,17 @@ Folder fmnist_folder(const std::string& name, int n) {
       return out;
     };
     switch (i % 4) {
-      case 0: haq::test::write_png_gray(base.string() + ".png", 28, 28, g); break;
-      case 1: haq::test::write_png_rgb(base.string() + ".png", 28, 28, padded(28, 0, 3, 0)); break;
-      case 2: haq::test::write_png_rgba(base.string() + ".png", 32, 32, padded(32, 2, 4, 255)); break;
-      default: haq::test::write_png_palette(base.string() + ".png", 30, 30, palette, padded(30, 1, 1, 7));
+      case 0:
+        haq::test::write_png_gray(base.string() + ".png", 28, 28, g);
+        break;
+      case 1:
+        haq::test::write_png_rgb(base.string() + ".png", 28, 28, padded(28, 0, 3, 0));
+        break;
+      case 2:
+        haq::test::write_png_rgba(base.string() + ".png", 32, 32, padded(32, 2, 4, 255));
+        break;
+      default:
+        haq::test::write_png_palette(base.string() + ".png", 30, 30, palette, padded(30, 1, 1, 7));
     }
   }
   // The .npy in the folder's sample order (class folder names sorted, then
@@ -98,8 +105,9 @@ Folder fmnist_folder(const std::string& name, int n) {
 }
 
 nlohmann::json eval_json(const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"eval", source_path("models/fmnist-mobilenet.onnx"), "--json",
-                                   "--calib", "16", "--bits", "w4a4"};
+  std::vector<std::string> args = {
+      "eval", source_path("models/fmnist-mobilenet.onnx"), "--json", "--calib", "16", "--bits",
+      "w4a4"};
   args.insert(args.end(), extra.begin(), extra.end());
   auto r = run_haq(args);
   INFO("stderr: " << r.err);
@@ -156,30 +164,33 @@ TEST_CASE("haq eval: an image folder of mixed modes and sizes measures what the 
     auto r = run_haq({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string(),
                       "--preprocess", "crop=28", "--calib", "8", "--samples", "8"});
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.err, Contains("haq: note: " + f.dir.string() + ": no train/ and test/ subfolders"));
+    CHECK_THAT(r.err,
+               Contains("haq: note: " + f.dir.string() + ": no train/ and test/ subfolders"));
     CHECK(r.err.find("haq: note:") == r.err.rfind("haq: note:"));
     // 8 samples evaluated, 8 calibrated: batch 8.
     CHECK_THAT(r.out, Contains("batch 8)"));
     CHECK_THAT(r.out, Contains("input        1x28x28 (C x H x W), preprocess crop=28"));
   }
   SECTION("mixed sizes without --preprocess: the error suggests the model's size") {
-    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string()}),
-               Contains("the model takes 28x28: add --preprocess resize=28,crop=28"));
+    CHECK_THAT(
+        error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string()}),
+        Contains("the model takes 28x28: add --preprocess resize=28,crop=28"));
   }
   SECTION("label map errors name the file and the line or folder") {
     const fs::path bad = f.dir.parent_path() / "bad.txt";
     haq::test::write_bytes(bad, "t-shirt\ntrouser\n");
-    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string(),
-                         "--preprocess", "crop=28", "--labels", bad.string()}),
+    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data",
+                         f.dir.string(), "--preprocess", "crop=28", "--labels", bad.string()}),
                Contains("class folder 'ankle-boot' is not in the label map " + bad.string()));
     std::string eleven;
     for (const auto& c : kClasses) eleven += c + "\n";
     haq::test::write_bytes(bad, "cat\n" + eleven);
-    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string(),
-                         "--preprocess", "crop=28", "--labels", bad.string()}),
-               Contains(bad.string() + ": line 11: class index 10 out of range 0..9 (the model has 10 outputs)"));
-    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", "fashion-mnist",
-                         "--labels", bad.string()}),
+    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data",
+                         f.dir.string(), "--preprocess", "crop=28", "--labels", bad.string()}),
+               Contains(bad.string() +
+                        ": line 11: class index 10 out of range 0..9 (the model has 10 outputs)"));
+    CHECK_THAT(error_of({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data",
+                         "fashion-mnist", "--labels", bad.string()}),
                Contains("applies to image folders only"));
   }
 }
@@ -198,8 +209,9 @@ TEST_CASE("--preprocess: bad values exit 2 naming the key", "[e2e][data][preproc
     for (const char* cmd : {"eval", "export"}) {
       std::vector<std::string> args = {cmd, model, "--data", "fashion-mnist", "--preprocess", spec};
       if (std::string(cmd) == "export")
-        args.insert(args.end(), {"--policy", source_path("configs/policies/fmnist-resnet-w4a4-ends8.json"),
-                                 "--out", (haq::test::scratch_dir("e2e_pre_export") / "m.onnx").string()});
+        args.insert(args.end(),
+                    {"--policy", source_path("configs/policies/fmnist-resnet-w4a4-ends8.json"),
+                     "--out", (haq::test::scratch_dir("e2e_pre_export") / "m.onnx").string()});
       CHECK_THAT(error_of(args), Contains(expected));
     }
   }
@@ -208,20 +220,25 @@ TEST_CASE("--preprocess: bad values exit 2 naming the key", "[e2e][data][preproc
              Contains("resize, crop, gray, rgb and order apply to image folders only"));
   // search: --preprocess, --metric and the config's keys.
   const fs::path out = haq::test::scratch_dir("e2e_pre_search");
-  std::vector<std::string> search = {"search", model, "--hw", source_path("hardware-profiles/bismo-edge.json"),
-                                     "--data", "fashion-mnist", "--budget", "latency<=0.5x",
-                                     "--out", (out / "o").string()};
+  std::vector<std::string> search = {"search",   model,
+                                     "--hw",     source_path("hardware-profiles/bismo-edge.json"),
+                                     "--data",   "fashion-mnist",
+                                     "--budget", "latency<=0.5x",
+                                     "--out",    (out / "o").string()};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a = search;
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
   CHECK_THAT(error_of(with({"--preprocess", "crop=x"})), Contains("--preprocess: crop=x"));
-  CHECK_THAT(error_of(with({"--metric", "top3"})), Contains("--metric: expected top1, top5 or fidelity; got 'top3'"));
+  CHECK_THAT(error_of(with({"--metric", "top3"})),
+             Contains("--metric: expected top1, top5 or fidelity; got 'top3'"));
   haq::test::write_bytes(out / "c.json", R"({"preprocess": {"resize": 28, "crops": 28}})");
-  CHECK_THAT(error_of(with({"--config", (out / "c.json").string()})), Contains("c.json: /preprocess/crops"));
+  CHECK_THAT(error_of(with({"--config", (out / "c.json").string()})),
+             Contains("c.json: /preprocess/crops"));
   haq::test::write_bytes(out / "c.json", R"({"preprocess": "resize=x"})");
-  CHECK_THAT(error_of(with({"--config", (out / "c.json").string()})), Contains("c.json: /preprocess: "));
+  CHECK_THAT(error_of(with({"--config", (out / "c.json").string()})),
+             Contains("c.json: /preprocess: "));
   haq::test::write_bytes(out / "c.json", R"({"metric": "top2"})");
   CHECK_THAT(error_of(with({"--config", (out / "c.json").string()})), Contains("c.json: /metric"));
   CHECK_FALSE(fs::exists(out / "o"));
@@ -231,12 +248,32 @@ TEST_CASE("haq search and check on an image folder: preprocessing, labels and me
           "[e2e][data][images][search]") {
   const Folder f = fmnist_folder("e2e_datasets_search", 48);
   const fs::path out = f.dir.parent_path() / "run";
-  auto r = run_haq({"search", source_path("models/fmnist-mobilenet.onnx"), "--hw",
-                    source_path("hardware-profiles/bismo-edge.json"), "--data", f.dir.string(),
-                    "--preprocess", "crop=28", "--labels", f.labels.string(), "--metric", "top5",
-                    "--budget", "latency<=0.6x", "--algo", "random", "--episodes", "3",
-                    "--calib-samples", "16", "--eval-samples", "32", "--select-samples", "0",
-                    "--out", out.string()});
+  auto r = run_haq({"search",
+                    source_path("models/fmnist-mobilenet.onnx"),
+                    "--hw",
+                    source_path("hardware-profiles/bismo-edge.json"),
+                    "--data",
+                    f.dir.string(),
+                    "--preprocess",
+                    "crop=28",
+                    "--labels",
+                    f.labels.string(),
+                    "--metric",
+                    "top5",
+                    "--budget",
+                    "latency<=0.6x",
+                    "--algo",
+                    "random",
+                    "--episodes",
+                    "3",
+                    "--calib-samples",
+                    "16",
+                    "--eval-samples",
+                    "32",
+                    "--select-samples",
+                    "0",
+                    "--out",
+                    out.string()});
   INFO("stderr: " << r.err);
   REQUIRE(r.exit_code == 0);  // a policy within the budget (w8a8 ends and 4-bit middles fit)
   CHECK(r.err.find("haq: note:") == r.err.rfind("haq: note:"));
@@ -256,7 +293,8 @@ TEST_CASE("haq search and check on an image folder: preprocessing, labels and me
   // check takes the recorded preprocessing, labels and metric.
   auto c = run_haq({"check", (out / "policy.json").string(), "--model",
                     source_path("models/fmnist-mobilenet.onnx"), "--hw",
-                    source_path("hardware-profiles/bismo-edge.json"), "--data", f.dir.string(), "--json"});
+                    source_path("hardware-profiles/bismo-edge.json"), "--data", f.dir.string(),
+                    "--json"});
   INFO("check stderr: " << c.err);
   CHECK(c.exit_code == 0);
   const auto cj = nlohmann::json::parse(c.out);

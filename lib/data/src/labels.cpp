@@ -76,15 +76,17 @@ LabelMap read_label_map(const std::string& path, int64_t num_classes) {
              "empty line: each line names the class whose index is its line number - 1");
       const size_t b = row.find_first_of(" \t\r", a);
       if (line - 1 > top)
-        fail(ErrorKind::data, path, where, "class index {} out of range 0..{} (the model has {} outputs)",
-             line - 1, top, num_classes);
+        fail(ErrorKind::data, path, where,
+             "class index {} out of range 0..{} (the model has {} outputs)", line - 1, top,
+             num_classes);
       m.names.push_back(row.substr(a, b == std::string::npos ? std::string::npos : b - a));
       m.indices.push_back(static_cast<int32_t>(line - 1));
       m.where.push_back(where);
     }
   }
   if (m.names.empty())
-    fail(ErrorKind::data, path, "", "empty label map: expected {{\"class\": index, ...}} or one class name per line");
+    fail(ErrorKind::data, path, "",
+         "empty label map: expected {{\"class\": index, ...}} or one class name per line");
   check_unique(m);
   return m;
 }

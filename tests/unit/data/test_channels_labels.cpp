@@ -120,7 +120,7 @@ TEST_CASE("image modes: gray, 16-bit, palette, alpha; channels follow the model"
     CHECK_THAT(msg, Contains("z.jpg: sample 6: CMYK JPEG: not supported"));
     fs::remove(dir / "a" / "z.jpg");
   }
-    SECTION("scale: 8-bit values divided by it, before mean/std") {
+  SECTION("scale: 8-bit values divided by it, before mean/std") {
     Dataset d = load_dataset(spec_of(dir, "scale=1,mean=10,std=2", {1, 1, 2, 3}), Split::test);
     for (int k = 0; k < 6; ++k) CHECK(plane(d, 0, 0)[k] == (g[k] - 10) / 2);
   }
@@ -138,7 +138,8 @@ TEST_CASE("mixed sizes and modes through resize + crop", "[data][images][resize]
   std::vector<uint8_t> rgba;
   for (int i = 0; i < 64; ++i) rgba.insert(rgba.end(), {10, 20, 30, 0});
   haq::test::write_png_rgba(dir / "y" / "3.png", 8, 8, rgba);
-  haq::test::write_png_palette(dir / "y" / "4.png", 4, 9, {255, 128, 0}, std::vector<uint8_t>(36, 0));
+  haq::test::write_png_palette(dir / "y" / "4.png", 4, 9, {255, 128, 0},
+                               std::vector<uint8_t>(36, 0));
   // A ramp of 4 x 6 (shorter side already 4: no resize), cropped to columns 1..4.
   std::vector<uint8_t> ramp;
   for (int y = 0; y < 4; ++y)
@@ -163,15 +164,22 @@ TEST_CASE("mixed sizes and modes through resize + crop", "[data][images][resize]
     REQUIRE(e.channels == 1);
     for (int i = 0; i < 4; ++i)
       for (float v : plane(e, i, 0))
-        CHECK(v == Approx(luma(flat[i][0], flat[i][1], flat[i][2])).margin(i == 1 ? 2.5 / 255 : 1e-5));
+        CHECK(v ==
+              Approx(luma(flat[i][0], flat[i][1], flat[i][2])).margin(i == 1 ? 2.5 / 255 : 1e-5));
   }
   SECTION("without preprocessing: the error suggests the model's size") {
-    std::string msg = error_of([&] { load_dataset(spec_of(dir, "", {1, 3, 4, 4}), Split::test); },
-                               ErrorKind::data);
+    std::string msg = error_of(
+        [&] {
+          load_dataset(spec_of(dir, "", {1, 3, 4, 4}), Split::test);
+        },
+        ErrorKind::data);
     CHECK_THAT(msg, Contains("2.jpg: sample 1: image is 3x7x5 after preprocessing"));
     CHECK_THAT(msg, Contains("the model takes 4x4: add --preprocess resize=4,crop=4"));
-    CHECK_THAT(error_of([&] { load_dataset(spec_of(dir, "resize=6", {1, 3, 4, 4}), Split::test); },
-                        ErrorKind::data),
+    CHECK_THAT(error_of(
+                   [&] {
+                     load_dataset(spec_of(dir, "resize=6", {1, 3, 4, 4}), Split::test);
+                   },
+                   ErrorKind::data),
                Contains("add --preprocess resize=6,crop=4"));
     CHECK_THAT(error_of([&] { load_dataset(spec_of(dir), Split::test); }, ErrorKind::data),
                Contains("set resize and crop, e.g. --preprocess resize=256,crop=224"));
@@ -179,9 +187,13 @@ TEST_CASE("mixed sizes and modes through resize + crop", "[data][images][resize]
   SECTION("one size, but not the model's: to_model_layout suggests it") {
     Dataset one = load_dataset(spec_of(dir, "resize=6,crop=6", {1, 3, 4, 4}), Split::test);
     std::vector<float> out(one.sample_elems());
-    CHECK_THAT(error_of([&] { haq::data::to_model_layout(one, {0}, {1, 3, 4, 4}, out.data()); },
-                        ErrorKind::data),
-               Contains("resize and crop the images to the model's size: --preprocess resize=4,crop=4"));
+    CHECK_THAT(
+        error_of(
+            [&] {
+              haq::data::to_model_layout(one, {0}, {1, 3, 4, 4}, out.data());
+            },
+            ErrorKind::data),
+        Contains("resize and crop the images to the model's size: --preprocess resize=4,crop=4"));
   }
 }
 
@@ -207,14 +219,15 @@ TEST_CASE("label maps: JSON and text, and their errors", "[data][images][labels]
     CHECK(d.labels == std::vector<int32_t>{0, 1, 2});
   }
   SECTION("text: line k is index k-1; the first word names the folder") {
-    Dataset d = load_dataset(with_map("classes.txt", "dog\ncat  felis catus\r\nbird\n"), Split::test);
+    Dataset d =
+        load_dataset(with_map("classes.txt", "dog\ncat  felis catus\r\nbird\n"), Split::test);
     CHECK(d.labels == std::vector<int32_t>{2, 1, 0});  // bird, cat, dog folders in sorted order
     CHECK(d.class_names == std::vector<std::string>{"dog", "cat", "bird"});
     CHECK(d.num_classes == 3);
   }
   SECTION("JSON object, indices within the model's classes") {
-    Dataset d = load_dataset(with_map("map.json", R"({"cat": 7, "dog": 0, "bird": 3, "eel": 9})", 10),
-                             Split::test);
+    Dataset d = load_dataset(
+        with_map("map.json", R"({"cat": 7, "dog": 0, "bird": 3, "eel": 9})", 10), Split::test);
     CHECK(d.labels == std::vector<int32_t>{3, 7, 0});
     CHECK(d.num_classes == 10);
     CHECK(d.class_names.at(7) == "cat");
@@ -228,7 +241,8 @@ TEST_CASE("label maps: JSON and text, and their errors", "[data][images][labels]
     CHECK_THAT(load_error(with_map("map.json", R"({"cat": 1, "dog": 1, "bird": 0})")),
                Contains("has index 1, which 'cat' (/cat) has too"));
     CHECK_THAT(load_error(with_map("map.json", R"({"cat": 1, "dog": 0})")),
-               Contains((dir / "bird").string() + ": class folder 'bird' is not in the label map " + json));
+               Contains((dir / "bird").string() + ": class folder 'bird' is not in the label map " +
+                        json));
     CHECK_THAT(load_error(with_map("map.json", R"({"cat": 1,)")), Contains(json + ": line 1"));
     CHECK_THAT(load_error(with_map("classes.txt", "dog\n\ncat\nbird\n")),
                Contains(txt + ": line 2: empty line"));
@@ -280,7 +294,7 @@ TEST_CASE("model_input_of and choose_batch", "[data][batch]") {
   CHECK(haq::data::choose_batch(0, 32 * 28 * 28, 10000) == 256);  // small models: the cap
   CHECK(haq::data::choose_batch(0, 32 * 28 * 28, 8) == 8);        // never more than the samples
   CHECK(haq::data::choose_batch(100, mnv2, 8) == 8);
-  CHECK(haq::data::choose_batch(100, mnv2, 1000) == 100);         // given: kept
+  CHECK(haq::data::choose_batch(100, mnv2, 1000) == 100);  // given: kept
   CHECK(haq::data::choose_batch(0, int64_t{1} << 30, 50) == 1);
 }
 
@@ -297,8 +311,9 @@ TEST_CASE("preprocess: scale, rgb, channels, none; JSON round trip", "[data][pre
   CHECK(haq::data::to_string(p) ==
         "resize=256,crop=224,scale=1,mean=0.485:0.456:0.406,std=0.229:0.224:0.225,order=bgr,rgb");
   const nlohmann::json j = haq::data::preprocess_to_json(p);
-  CHECK(j.dump() ==
-        R"({"channel_order":"bgr","channels":"rgb","crop":224,"mean":[0.485,0.456,0.406],"resize":256,"scale":1.0,"std":[0.229,0.224,0.225]})");
+  CHECK(
+      j.dump() ==
+      R"({"channel_order":"bgr","channels":"rgb","crop":224,"mean":[0.485,0.456,0.406],"resize":256,"scale":1.0,"std":[0.229,0.224,0.225]})");
   auto back = haq::data::preprocess_from_json(j, "config.json");
   CHECK(haq::data::to_string(back) == haq::data::to_string(p));
   auto none = haq::data::preprocess_from_json(haq::data::preprocess_to_json({}), "config.json");
