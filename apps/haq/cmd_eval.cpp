@@ -52,7 +52,9 @@ int run_eval(const EvalOptions& o) {
   if (!o.bits.empty()) bits = quant::parse_bits_spec(o.bits);
   haq::engine::Accuracy probe;
   probe.metric(o.metric);  // Error(usage) for an unknown metric name
-  const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
+  // --preprocess/--labels, else what a search's policy recorded.
+  const app::DataChoice dc = app::data_choice(o.data_args, o.policy);
+  const data::Preprocess& pre = dc.preprocess;
   // A policy from haq search records how its accuracy was measured; by
   // default measure the same way, so that the figures agree (docs/eval.md).
   search::RecordedMeasurement rec;
@@ -90,7 +92,7 @@ int run_eval(const EvalOptions& o) {
 
   // Labels are checked against the model's outputs as they are read, so an
   // error names the labels file and the sample.
-  const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
+  const data::DataSpec spec = app::data_spec_for(o.data, pre, dc.labels, g);
   // One folder (or .npy pair) serving both splits is read once.
   const bool shared = data::splits_shared(spec);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
@@ -131,7 +133,7 @@ int run_eval(const EvalOptions& o) {
         {"model", o.model},
         {"data", o.data},
         {"preprocess", data::preprocess_to_json(pre)},
-        {"labels", o.data_args.labels},
+        {"labels", dc.labels},
         {"sample_shape", {test.channels, test.height, test.width}},
         {"policy", policy_name},
         {"metric", metric},
@@ -163,7 +165,7 @@ int run_eval(const EvalOptions& o) {
                      pre.scale != 255.f || pre.channel_order != "rgb"
                  ? ", preprocess " + data::to_string(pre)
                  : std::string(),
-             o.data_args.labels.empty() ? std::string() : ", labels " + o.data_args.labels);
+             dc.labels.empty() ? std::string() : ", labels " + dc.labels);
   fmt::print("quantizer    activations {}, weight clip {}, bias correction {}\n",
              quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
              eo.bias_correction ? "on" : "off");

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string>
 
+#include "haq/core/files.h"
+#include "haq/core/json_reader.h"
 #include "haq/data/dataset.h"
 #include "haq/model/graph.h"
 
@@ -26,6 +28,26 @@ inline void add_data_args(CLI::App& sub, DataArgs& a) {
   sub.add_option("--labels", a.labels,
                  "label map of an image folder: JSON {\"cat\": 3, ...} or one class name per line "
                  "(default: the folder names sorted)");
+}
+
+/// The preprocessing and label map of a run: as given, else what the
+/// policy.json `policy_file` (if any) recorded, else the defaults.
+struct DataChoice {
+  data::Preprocess preprocess;
+  std::string labels;
+};
+inline DataChoice data_choice(const DataArgs& a, const std::string& policy_file) {
+  DataChoice c;
+  if (!a.preprocess.empty()) c.preprocess = data::parse_preprocess(a.preprocess);
+  c.labels = a.labels;
+  if (policy_file.empty() || (!a.preprocess.empty() && !a.labels.empty())) return c;
+  const nlohmann::json pj = parse_json_document(read_file(policy_file), policy_file, ErrorKind::policy);
+  if (!pj.is_object()) return c;  // the policy reader names the problem
+  if (a.preprocess.empty() && pj.contains("preprocess") && pj["preprocess"].is_object())
+    c.preprocess = data::preprocess_from_json(pj["preprocess"], policy_file, "/preprocess");
+  if (a.labels.empty() && pj.contains("labels") && pj["labels"].is_string())
+    c.labels = pj["labels"].get<std::string>();
+  return c;
 }
 
 /// Elements per sample of the model's first output (its classes).

@@ -290,7 +290,15 @@ TEST_CASE("haq search and check on an image folder: preprocessing, labels and me
   const auto policy = nlohmann::json::parse(haq::test::read_text((out / "policy.json").string()));
   CHECK(policy["preprocess"]["crop"] == 28);
   CHECK(policy["accuracy"]["metric"] == "top5");
-  // check takes the recorded preprocessing, labels and metric.
+  // eval --policy takes the recorded preprocessing and label map.
+  auto e = run_haq({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", f.dir.string(),
+                    "--policy", (out / "policy.json").string(), "--json"});
+  INFO("eval stderr: " << e.err);
+  REQUIRE(e.exit_code == 0);
+  const auto ej = nlohmann::json::parse(e.out);
+  CHECK(ej["preprocess"]["crop"] == 28);
+  CHECK(ej["labels"] == f.labels.string());
+    // check takes the recorded preprocessing, labels and metric.
   auto c = run_haq({"check", (out / "policy.json").string(), "--model",
                     source_path("models/fmnist-mobilenet.onnx"), "--hw",
                     source_path("hardware-profiles/bismo-edge.json"), "--data", f.dir.string(),
