@@ -99,7 +99,7 @@ TEST_CASE("haq search --help lists every key a search config holds", "[cli]") {
   }
 }
 
-TEST_CASE("--json on the subcommands that print results", "[cli]") {
+TEST_CASE("haq search, export, merge --json print their results as JSON", "[cli]") {
   const auto dir = haq::test::scratch_dir("cli_json");
   const auto cfg = haq::test::tiny_search_config(dir, 200, 64, 300);
   auto args = haq::test::tiny_search_args(cfg, dir / "out", 6, 1);

@@ -231,7 +231,7 @@ TEST_CASE("haq sweep / merge: bad input exits 2 naming the file and place", "[sw
 }
 
 TEST_CASE(
-    "haq sweep names an infeasible job up front and exits 2 writing nothing; --keep-going runs "
+    "haq sweep names an infeasible job up front and exits 2 writing nothing, and with --keep-going runs "
     "the others and exits 1",
     "[sweep]") {
   const fs::path dir = scratch_dir("e2e-sweep-infeasible");
