@@ -195,7 +195,7 @@ TEST_CASE("haq eval: an image folder of mixed modes and sizes measures what the 
   }
 }
 
-TEST_CASE("--preprocess: bad values exit 2 naming the key", "[e2e][data][preprocess]") {
+TEST_CASE("preprocess option: bad values exit 2 naming the key", "[e2e][data][preprocess]") {
   const std::string model = source_path("models/fmnist-mlp.onnx");
   for (const auto& [spec, expected] : std::vector<std::pair<std::string, std::string>>{
            {"resize=-1", "--preprocess: resize=-1: expected an integer"},

@@ -67,7 +67,7 @@ fs::path six_modes() {
 
 }  // namespace
 
-TEST_CASE("image modes: gray, 16-bit, palette, alpha; channels follow the model",
+TEST_CASE("image modes: gray, 16-bit, palette, alpha, and channels following the model",
           "[data][images][channels]") {
   const fs::path dir = six_modes();
   const float g[6] = {10, 30, 50, 50, 70, 90}, g16[6] = {0, 51, 102, 153, 204, 255};
@@ -298,7 +298,7 @@ TEST_CASE("model_input_of and choose_batch", "[data][batch]") {
   CHECK(haq::data::choose_batch(0, int64_t{1} << 30, 50) == 1);
 }
 
-TEST_CASE("preprocess: scale, rgb, channels, none; JSON round trip", "[data][preprocess]") {
+TEST_CASE("preprocess: scale, rgb, channels, none, and the JSON round trip", "[data][preprocess]") {
   using haq::data::parse_preprocess;
   auto p = parse_preprocess("imagenet,scale=1,rgb,order=bgr");
   CHECK(p.scale == 1.f);
