@@ -228,7 +228,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
       "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --json\n"
-      "  haq eval model.onnx --data images.npy,labels.npy --bits w8a8 --calib-method kl\n"
+      "  haq eval models/fmnist-mlp.onnx --data runs/npy/x_test.npy,runs/npy/y_test.npy --calib-method kl\n"
       "  haq eval models/fmnist-mobilenet.onnx --data runs/imgs --preprocess resize=28,crop=28 \\\n"
       "      --labels runs/imgs/labels.txt\n"
       "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
