@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -38,11 +39,15 @@ std::vector<std::string> check_args(const fs::path& policy, std::vector<std::str
   return a;
 }
 
-// One tiny search, run once for every section (Catch re-enters the test
-// case per section).
-const fs::path& search_dir() {
-  static const fs::path dir = [] {
-    auto dir = scratch_dir("e2e-check");
+// One tiny search per test case, run once for all its sections (Catch
+// re-enters the test case per section). Each test case has its own folder:
+// ctest runs test cases in parallel processes, which must not search into
+// the same --out (a shared one gave intermittent exit 2 under ASan).
+const fs::path& search_dir(const std::string& name) {
+  static std::map<std::string, fs::path> dirs;
+  if (auto it = dirs.find(name); it != dirs.end()) return it->second;
+  const fs::path dir = [&] {
+    auto dir = scratch_dir("e2e-check-" + name);
     fs::path cfg = dir / "tiny.json";
     std::ofstream(cfg) << R"({"schema": "haq.search/1", "eval_samples": 200, "calib_samples": 64,
       "test_samples": 500, "batch": 100, "select_samples": 1000, "refine_moves": 4})";
@@ -54,13 +59,13 @@ const fs::path& search_dir() {
     if (s.exit_code != 0) FAIL("search failed: " << s.err);
     return dir;
   }();
-  return dir;
+  return dirs.emplace(name, dir).first->second;
 }
 
 }  // namespace
 
 TEST_CASE("haq check: fresh policy passes, edited figures and layers fail, bad files exit 2", "[check]") {
-  const fs::path dir = search_dir();
+  const fs::path dir = search_dir("figures");
   const fs::path good = dir / "s" / "policy.json";
   const nlohmann::json pj = read_json(good);
   REQUIRE(pj["layers"][0].contains("shape"));
@@ -172,7 +177,7 @@ std::vector<std::string> eval_args(const fs::path& policy, std::vector<std::stri
 
 TEST_CASE("haq eval --policy and haq check reproduce the search's recorded test accuracy exactly",
           "[check][eval]") {
-  const fs::path dir = search_dir();
+  const fs::path dir = search_dir("reproduce");
   const fs::path good = dir / "s" / "policy.json";
   const nlohmann::json pj = read_json(good);
   const double recorded = pj["accuracy"]["chosen"]["test"].get<double>();

@@ -80,25 +80,33 @@ TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
 }
 
 namespace {
-// The OpenMP runtime's view of its settings: libgomp prints them to stderr
-// when it starts with OMP_DISPLAY_ENV=verbose (once per process start).
+// The OpenMP runtimes' view of their settings, printed to stderr with
+// OMP_DISPLAY_ENV=verbose: libgomp (oneDNN's) once per process start, before
+// main(); LLVM's libomp, which the clang sanitizer build also loads, when it
+// first runs (its lines read "[host] OMP_WAIT_POLICY='PASSIVE'").
 struct OmpDisplay {
-  int starts = 0;
-  std::string wait_policy, spin_count;  // of the last start
+  int starts = 0;                       // libgomp starts
+  std::string wait_policy, spin_count;  // of libgomp's last start
+  std::vector<std::string> libomp_wait_policies;  // every libomp display
 };
 OmpDisplay omp_display(const std::string& err) {
   OmpDisplay d;
-  auto value = [&](const std::string& name, size_t from) {
-    size_t p = err.find(name + " = '", from);
+  auto value = [](const std::string& block, const std::string& name, const std::string& sep) {
+    size_t p = block.find(name + sep);
     if (p == std::string::npos) return std::string();
-    p += name.size() + 4;
-    return err.substr(p, err.find('\'', p) - p);
+    p += name.size() + sep.size();
+    return block.substr(p, block.find('\'', p) - p);
   };
-  size_t p = 0, last = std::string::npos;
-  while ((p = err.find("OPENMP DISPLAY ENVIRONMENT BEGIN", p)) != std::string::npos) last = p++, ++d.starts;
-  if (last != std::string::npos) {
-    d.wait_policy = value("OMP_WAIT_POLICY", last);
-    d.spin_count = value("GOMP_SPINCOUNT", last);
+  const std::string begin = "OPENMP DISPLAY ENVIRONMENT BEGIN", end = "OPENMP DISPLAY ENVIRONMENT END";
+  for (size_t p = err.find(begin); p != std::string::npos; p = err.find(begin, p + 1)) {
+    const std::string block = err.substr(p, err.find(end, p) - p);
+    if (block.find("GOMP_SPINCOUNT") != std::string::npos) {
+      ++d.starts;
+      d.wait_policy = value(block, "OMP_WAIT_POLICY", " = '");
+      d.spin_count = value(block, "GOMP_SPINCOUNT", " = '");
+    } else {
+      d.libomp_wait_policies.push_back(value(block, "OMP_WAIT_POLICY", "='"));
+    }
   }
   return d;
 }
@@ -120,6 +128,7 @@ TEST_CASE("haq runs OpenMP with passive waiting unless OMP_WAIT_POLICY is set", 
     CHECK(d.starts == 2);  // libgomp starts before main(); haq re-executes itself with the variable set
     CHECK(d.wait_policy == "PASSIVE");
     CHECK(d.spin_count == "0");
+    for (const auto& w : d.libomp_wait_policies) CHECK(w == "PASSIVE");
   }
   SECTION("set by the user: left alone, no re-execution") {
     auto r = with_env({"OMP_WAIT_POLICY=active"});
@@ -129,5 +138,6 @@ TEST_CASE("haq runs OpenMP with passive waiting unless OMP_WAIT_POLICY is set", 
     CHECK(d.starts == 1);
     CHECK(d.wait_policy == "ACTIVE");
     CHECK(d.spin_count != "0");
+    for (const auto& w : d.libomp_wait_policies) CHECK(w == "ACTIVE");
   }
 }
