@@ -219,13 +219,13 @@ int run_check(const CheckOptions& o) {
   int64_t used_samples = 0;
   if (rec_acc) {
     // A bad label names its file and sample.
-    const data::DataSpec spec = app::data_spec_for(o.data, pre, labels, g);
+    const data::DataSpec spec = search::data_spec_for(o.data, pre, labels, g);
     // One folder (or .npy pair) serving both splits is read once.
     const bool shared = data::splits_shared(spec);
     const data::Dataset train = data::load_dataset(spec, data::Split::train);
     const data::Dataset test_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::test);
     const data::Dataset& test = shared ? train : test_own;
-    app::print_data_note(train, test, g);
+    search::print_data_note(train, test, g);
     if (test.labels.empty() && metric != "fidelity")
       fail(ErrorKind::data, test.source, "labels", "check needs labelled test data");
     // The same subsets the search measured its test accuracy on.
@@ -233,8 +233,8 @@ int run_check(const CheckOptions& o) {
     const auto test_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
     used_samples = static_cast<int64_t>(test_idx.size());
     const int64_t run_batch = data::choose_batch(
-        batch, app::largest_activation(g), static_cast<int64_t>(std::max(calib_idx.size(), test_idx.size())));
-    model::Graph run_graph = app::graph_at_batch(g, o.model, run_batch, io);
+        batch, search::largest_activation(g), static_cast<int64_t>(std::max(calib_idx.size(), test_idx.size())));
+    model::Graph run_graph = search::graph_at_batch(g, o.model, run_batch, io);
     const engine::EngineOptions eo = search::engine_options(ms, run_graph.batch);
     engine::Engine eng(std::move(run_graph), eo);
     eng.calibrate(train, calib_idx);

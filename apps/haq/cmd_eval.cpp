@@ -92,22 +92,22 @@ int run_eval(const EvalOptions& o) {
 
   // Labels are checked against the model's outputs as they are read, so an
   // error names the labels file and the sample.
-  const data::DataSpec spec = app::data_spec_for(o.data, pre, dc.labels, g);
+  const data::DataSpec spec = search::data_spec_for(o.data, pre, dc.labels, g);
   // One folder (or .npy pair) serving both splits is read once.
   const bool shared = data::splits_shared(spec);
   const data::Dataset test = data::load_dataset(spec, data::Split::test);
   const data::Dataset train_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::train);
   const data::Dataset& train = shared ? test : train_own;
-  app::print_data_note(test, train, g);
+  search::print_data_note(test, train, g);
   const auto eval_idx = search::draw_samples(test, ms.test_samples, ms.seed, ms.test_stream);
   const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
   // Never more than the samples run at once; by default (no --batch, no
   // record) within the memory bound. Calibration gives the same result at
   // any batch >= its samples, so the cap does not change a figure.
   const int64_t batch =
-      data::choose_batch(ms.batch, app::largest_activation(g),
+      data::choose_batch(ms.batch, search::largest_activation(g),
                          static_cast<int64_t>(std::max(eval_idx.size(), calib_idx.size())));
-  g = app::graph_at_batch(std::move(g), o.model, batch, io);
+  g = search::graph_at_batch(std::move(g), o.model, batch, io);
 
   // A model with a fixed batch dim runs at that batch.
   const engine::EngineOptions eo = search::engine_options(ms, g.batch);

@@ -35,13 +35,13 @@ int run_export(const ExportOptions& o) {
   io.batch = 1;  // per-sample shapes first; re-imported at the batch below
   model::Graph g = model::import_onnx(o.model, io);
   const quant::Policy policy = quant::load_policy(o.policy, g);
-  const data::DataSpec spec = app::data_spec_for(o.data, pre, o.data_args.labels, g);
+  const data::DataSpec spec = search::data_spec_for(o.data, pre, o.data_args.labels, g);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
-  app::print_data_note(train, train, g);
+  search::print_data_note(train, train, g);
   // The same calibration samples as `haq eval --calib N --seed S`.
   const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
-  g = app::graph_at_batch(std::move(g), o.model,
-                          data::choose_batch(o.batch, app::largest_activation(g),
+  g = search::graph_at_batch(std::move(g), o.model,
+                          data::choose_batch(o.batch, search::largest_activation(g),
                                              static_cast<int64_t>(calib_idx.size())),
                           io);
   engine::EngineOptions eo;

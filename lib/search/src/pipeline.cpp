@@ -1,4 +1,5 @@
 #include "haq/search/pipeline.h"
+#include "haq/search/model_data.h"
 
 #include <unistd.h>
 
@@ -289,30 +290,13 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
 
   // Data (bad data is an error before OUT exists). Labels are checked
   // against the model's outputs as they are read, naming file and sample.
-  const int64_t graph_batch = std::max<int64_t>(1, run.graph.batch);
-  auto per_sample = [&](const std::vector<int64_t>& shape) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= std::max<int64_t>(d, 1);
-    return n / graph_batch;
-  };
-  data::DataSpec spec;
-  spec.data = o.data;
-  spec.preprocess = o.preprocess;
-  spec.labels = o.labels;
-  spec.num_classes = per_sample(run.graph.shape(run.graph.outputs.at(0).name));
-  if (!run.graph.inputs.empty()) spec.model_input = run.graph.inputs[0].shape;
+  const data::DataSpec spec = data_spec_for(o.data, o.preprocess, o.labels, run.graph);
   // One folder (or .npy pair) serving both splits is read once.
   const bool shared = data::splits_shared(spec);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   const data::Dataset test_own = shared ? data::Dataset{} : data::load_dataset(spec, data::Split::test);
   const data::Dataset& test = shared ? train : test_own;
-  if (!o.quiet && !run.graph.inputs.empty()) {
-    // Samples the model cannot take are an error, not a note and then an error.
-    std::vector<float> one(static_cast<size_t>(train.sample_elems()));
-    data::to_model_layout(train, {0}, run.graph.inputs[0].shape, one.data());
-    if (!train.note.empty()) fmt::print(stderr, "haq: note: {}\n", train.note);
-    if (!test.note.empty() && test.note != train.note) fmt::print(stderr, "haq: note: {}\n", test.note);
-  }
+  if (!o.quiet) print_data_note(train, test, run.graph);
   // Fidelity (agreement with fp32) needs no labels; top1/top5 do.
   if (o.metric != "fidelity" && (train.labels.empty() || test.labels.empty()))
     fail(ErrorKind::data, train.source, "labels",
@@ -337,14 +321,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
       o.batch, 0, std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
   engine::EngineOptions eo;
   eo.seed = o.seed;
-  model::Graph engine_graph;
-  if (run.graph.dynamic_batch && batch != run.graph.batch) {
-    model::ImportOptions small;
-    small.batch = batch;
-    engine_graph = model::import_onnx(o.model, small);
-  } else {
-    engine_graph = run.graph;
-  }
+  model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);
   run.measurement = search_measurement(o.seed, o.calib_samples, o.test_samples, o.batch, eo);
