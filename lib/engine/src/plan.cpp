@@ -149,4 +149,47 @@ std::string format_plan(const QuantPlan& plan) {
   return out;
 }
 
+nlohmann::json plan_to_json(const QuantPlan& plan) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerPlan& l : plan.layers) {
+    nlohmann::json j = {{"layer", l.name}, {"kind", model::to_string(l.kind)}, {"quantized", l.quantized}};
+    const char* act = l.activation.kind == FusedActivation::Kind::relu   ? "relu"
+                      : l.activation.kind == FusedActivation::Kind::clip ? "clip"
+                                                                         : "none";
+    j["fused_activation"] = {{"kind", act}, {"node", l.activation.node}};
+    if (l.activation.kind == FusedActivation::Kind::clip) {
+      // JSON has no infinity: an open bound is null.
+      auto bound = [](float v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+      j["fused_activation"]["min"] = bound(l.activation.lo);
+      j["fused_activation"]["max"] = bound(l.activation.hi);
+    }
+    if (l.quantized) {
+      const quant::ActQuant& q = l.input.act;
+      j["w_bits"] = l.w_bits;
+      j["a_bits"] = l.a_bits;
+      j["input"] = {{"bits", q.bits},       {"signed", !q.is_unsigned}, {"scale", q.scale},
+                    {"lo", q.lo},           {"hi", q.hi},               {"zero_point", l.input.zero_point},
+                    {"from_producer", l.input.from_producer}};
+      j["weights"] = {{"bits", l.weight.bits},
+                      {"clip", quant::to_string(l.weight.clip)},
+                      {"max_abs_level", l.weight.max_abs_level},
+                      {"min_scale", l.weight.min_scale},
+                      {"max_scale", l.weight.max_scale},
+                      {"split", l.weight.split}};
+    }
+    nlohmann::json chain = nlohmann::json::array();
+    for (const Eltwise& e : l.post_ops) {
+      const char* k = e.kind == Eltwise::Kind::relu ? "relu" : e.kind == Eltwise::Kind::clip ? "clip" : "linear";
+      chain.push_back({{"op", k}, {"alpha", e.alpha}, {"beta", e.beta}});
+    }
+    j["post_ops"] = chain;
+    j["output"] = l.output.codes ? nlohmann::json{{"encoding", "u8 codes"},
+                                                  {"consumer", plan.layers.at(l.output.consumer).name},
+                                                  {"consumer_a_bits", l.output.consumer_a_bits}}
+                                 : nlohmann::json{{"encoding", "f32"}};
+    layers.push_back(j);
+  }
+  return layers;
+}
+
 }  // namespace haq::engine

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "haq/model/graph.h"
 #include "haq/quant/quantizer.h"
 
@@ -117,7 +119,9 @@ struct QuantPlan {
 
 /// Short text of a chain, e.g. "linear(41.3) clip(0, 255)" ("none" if empty).
 std::string to_string(const std::vector<Eltwise>& chain);
-/// A table of the plan, one line per layer (what `haq eval --explain` prints).
+/// The plan as text, a few lines per layer (what `haq eval --explain` prints).
 std::string format_plan(const QuantPlan& plan);
+/// The plan as JSON (`haq eval --explain --json`; fields in docs/eval.md).
+nlohmann::json plan_to_json(const QuantPlan& plan);
 
 }  // namespace haq::engine
