@@ -24,6 +24,7 @@
 #include "dnnl_util.h"
 #include "haq/core/error.h"
 #include "haq/engine/plan.h"
+#include "haq/model/ops.h"
 #include "haq/quant/policy.h"
 
 namespace haq::engine {
@@ -44,7 +45,10 @@ enum class Op {
   copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather,
 };
 
-const std::map<std::string, Op>& op_table() {
+// The engine's kernel registry: the kernel of every op that reaches the
+// engine, by the op registry's names (haq/model/ops.h; test_ops checks that
+// every op the importer keeps has one). Layers (Conv, Gemm, MatMul) run as Op::layer.
+const std::map<std::string, Op>& kernel_registry() {
   static const std::map<std::string, Op> t = {
       {"Relu", Op::relu}, {"Clip", Op::clip}, {"LeakyRelu", Op::leaky_relu},
       {"Sigmoid", Op::sigmoid}, {"Tanh", Op::tanh}, {"HardSigmoid", Op::hard_sigmoid},
@@ -314,7 +318,7 @@ void Engine::Impl::prepare() {
   std::set<std::string> outputs;
   for (const auto& o : g.outputs) outputs.insert(o.name);
 
-  const auto& table = op_table();
+  const auto& table = kernel_registry();
   std::map<std::string, int> producer_step;
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const Node& n = g.nodes[ni];
@@ -414,37 +418,16 @@ std::set<std::string> Engine::Impl::nonneg_values(const std::set<std::string>& n
     if (t.is_float()) return std::all_of(t.f32.begin(), t.f32.end(), [](float v) { return v >= 0; });
     return std::all_of(t.i64.begin(), t.i64.end(), [](int64_t v) { return v >= 0; });
   };
-  auto in_nn = [&](const std::string& v) {
-    return v.empty() || nn.count(v) || (g.is_constant(v) && const_nonneg(v));
-  };
+  // The registry's rule per op (model::output_nonneg), in topological order.
   for (const auto& n : g.nodes) {
-    bool out_nn = false;
-    const std::string& op = n.op;
-    if (n.layer >= 0) {
-      out_nn = false;
-    } else if (op == "Relu" || op == "Sigmoid" || op == "Softmax" || op == "Abs" || op == "Exp" ||
-               op == "HardSigmoid" || op == "Sqrt") {
-      out_nn = true;
-    } else if (op == "Clip") {
-      out_nn = n.get_float("min", -1.f) >= 0.f;
-    } else if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-               op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" ||
-               op == "Unsqueeze" || op == "Identity" || op == "Dropout" || op == "Transpose" ||
-               op == "ReduceMean" || op == "LRN" || op == "Gather") {
-      out_nn = in_nn(n.inputs[0]);
-    } else if (op == "Pad") {
-      out_nn = in_nn(n.inputs[0]) && n.get_float("value", 0.f) >= 0.f;
-    } else if (op == "Concat" || op == "Add" || op == "Mul" || op == "Div" || op == "Min") {
-      out_nn = std::all_of(n.inputs.begin(), n.inputs.end(), in_nn);
-    } else if (op == "Max") {
-      out_nn = std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& v) {
-        return !v.empty() && in_nn(v);
-      });
-    }
-    if (out_nn)
+    auto in_nn = [&](size_t i) {
+      if (i >= n.inputs.size() || n.inputs[i].empty()) return true;
+      const std::string& v = n.inputs[i];
+      return nn.count(v) != 0 || (g.is_constant(v) && const_nonneg(v));
+    };
+    if (model::output_nonneg(n, in_nn))
       for (const auto& o : n.outputs) nn.insert(o);
   }
-  // A fused Relu/Clip makes the layer's own output (never observed) irrelevant.
   return nn;
 }
 
@@ -1339,6 +1322,13 @@ void Engine::Impl::exec_other(const Step& s) {
 }
 
 // ---- Engine ------------------------------------------------------------------
+
+std::vector<std::string> kernel_ops() {
+  std::vector<std::string> v = {"Conv", "Gemm", "MatMul"};
+  for (const auto& [name, op] : kernel_registry()) v.push_back(name);
+  std::sort(v.begin(), v.end());
+  return v;
+}
 
 Engine::Engine(model::Graph graph, EngineOptions options)
     : impl_(std::make_unique<Impl>(std::move(graph), options)) {}

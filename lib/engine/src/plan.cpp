@@ -3,6 +3,8 @@
 
 #include "haq/engine/plan.h"
 
+#include "haq/model/ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,11 +16,13 @@ namespace haq::engine {
 FusedActivation fusable_activation(const model::Node& n) {
   FusedActivation a;
   const float inf = std::numeric_limits<float>::infinity();
-  if (n.op == "Relu") {
+  const model::OpDef* d = model::find_op(n.op);
+  const model::Fusable f = d ? d->fusable : model::Fusable::no;
+  if (f == model::Fusable::relu) {
     a.kind = FusedActivation::Kind::relu;
     a.lo = 0.f;
     a.hi = inf;
-  } else if (n.op == "Clip") {
+  } else if (f == model::Fusable::clip) {
     a.kind = FusedActivation::Kind::clip;
     a.lo = n.get_float("min", -inf);
     a.hi = n.get_float("max", inf);

@@ -110,6 +110,10 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The ops the engine has a kernel for (its fp32 kernels and the
+/// quantizable layers Conv, Gemm, MatMul), sorted.
+std::vector<std::string> kernel_ops();
+
 /// Accuracy of logits against labels and/or fp32 logits, in percent.
 struct Accuracy {
   double top1 = 0;      ///< % of samples whose top-1 class is the label
