@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -52,15 +53,18 @@ std::string db_text(double db) {
   return fmt::format("{:.2f}", db);
 }
 
-/// The indices of the `k` quantized layers with the lowest isolated SQNR.
-std::set<size_t> worst_layers(const std::vector<haq::engine::LayerSqnr>& r) {
+/// Rank (1 = lowest isolated SQNR) of the worst quantized layers: the worst
+/// one of up to 3 quantized layers, else the worst 3.
+std::map<size_t, int> worst_layers(const std::vector<haq::engine::LayerSqnr>& r) {
   std::vector<size_t> q;
   for (size_t i = 0; i < r.size(); ++i)
     if (r[i].quantized) q.push_back(i);
   std::stable_sort(q.begin(), q.end(),
                    [&](size_t a, size_t b) { return r[a].isolated_db() < r[b].isolated_db(); });
   const size_t k = std::min<size_t>(q.size() <= 3 ? 1 : 3, q.size());
-  return std::set<size_t>(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(k));
+  std::map<size_t, int> rank;
+  for (size_t i = 0; i < k; ++i) rank[q[i]] = static_cast<int>(i + 1);
+  return rank;
 }
 
 int run_eval(const EvalOptions& o) {
@@ -162,7 +166,7 @@ int run_eval(const EvalOptions& o) {
     per_layer = e.layer_sqnr(policy, test, per_layer_idx);
     per_layer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
-  const std::set<size_t> worst = worst_layers(per_layer);
+  const std::map<size_t, int> worst = worst_layers(per_layer);
   // A collapse of agreement with fp32 usually has one culprit layer: say where to look.
   if (any_quantized && q.fidelity < 50.0)
     fmt::print(stderr,
@@ -208,7 +212,8 @@ int run_eval(const EvalOptions& o) {
                           {"a_bits", b.fp32 ? nlohmann::json() : nlohmann::json(b.a_bits)},
                           {"sqnr_cumulative_db", db_json(r.cumulative_db())},
                           {"sqnr_isolated_db", r.quantized ? db_json(r.isolated_db()) : nlohmann::json()},
-                          {"worst", worst.count(i) > 0}});
+                          {"worst", worst.count(i) > 0},
+                          {"worst_rank", worst.count(i) ? nlohmann::json(worst.at(i)) : nlohmann::json()}});
       }
       j["per_layer"] = {{"samples", static_cast<int64_t>(per_layer_idx.size())},
                         {"seconds", per_layer_s},
@@ -261,7 +266,8 @@ int run_eval(const EvalOptions& o) {
       const std::string bits = b.fp32 ? "fp32" : fmt::format("w{}a{}", b.w_bits, b.a_bits);
       fmt::print("  {:>3}  {:<{}}  {:<6}  {:<5}  {:>10}  {:>8}{}\n", i, r.layer, width,
                  model::to_string(e.graph().layers[i].kind), bits, db_text(r.cumulative_db()),
-                 r.quantized ? db_text(r.isolated_db()) : "-", worst.count(i) ? "  <- worst" : "");
+                 r.quantized ? db_text(r.isolated_db()) : "-",
+                 worst.count(i) ? fmt::format("  <- worst {}", worst.at(i)) : std::string());
     }
   }
   return 0;

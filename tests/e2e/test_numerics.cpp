@@ -169,7 +169,7 @@ TEST_CASE("haq eval --per-layer: SQNR per layer, the 2-bit layer worst; a collap
   CHECK_THAT(r.out, Contains("cumulative  isolated"));
   // The 2-bit layer is the one marked.
   const std::string row1 = r.out.substr(r.out.find("\n    1  "), 200);
-  CHECK_THAT(row1.substr(0, row1.find('\n', 1)), Contains("w2a2") && Contains("<- worst"));
+  CHECK_THAT(row1.substr(0, row1.find('\n', 1)), Contains("w2a2") && Contains("<- worst 1"));
   auto args_json = args;
   args_json.push_back("--json");
   args_json.push_back("--per-layer-samples");
@@ -186,6 +186,8 @@ TEST_CASE("haq eval --per-layer: SQNR per layer, the 2-bit layer worst; a collap
   CHECK(l[1]["sqnr_isolated_db"].get<double>() < l[0]["sqnr_isolated_db"].get<double>() - 20);
   CHECK(l[1]["w_bits"] == 2);
   CHECK(l[1]["worst"] == true);
+  CHECK(l[1]["worst_rank"] == 1);
+  CHECK(l[0]["worst_rank"].is_null());
   CHECK(l[0]["worst"] == false);
   CHECK(l[2]["sqnr_cumulative_db"].get<double>() < l[2]["sqnr_isolated_db"].get<double>());
 

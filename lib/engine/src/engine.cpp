@@ -149,19 +149,31 @@ void quantize_flat(const float* src, uint8_t* dst, int64_t n, const quant::ActQu
   }
 }
 
-// True if the n values are all finite: the largest |x| bit pattern is below
-// that of +inf (NaN and inf have every exponent bit set). An integer max
-// reduction, vectorised (this runs over every layer input of every batch).
-bool all_finite(const float* x, int64_t n) {
-  uint32_t m = 0;
-#pragma omp parallel for simd reduction(max : m) schedule(static) if (n >= 65536)
+// True if the n values are all finite: no value has every exponent bit set
+// (inf and NaN do). An OR reduction of 32-bit compares, vectorised with plain
+// SSE2 (an unsigned max is not, and costs four times as much): about 0.1 ns
+// a value in cache. This runs over every layer input of every batch.
+bool finite_span(const float* x, int64_t n) {
+  uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
   for (int64_t i = 0; i < n; ++i) {
     uint32_t b;
     std::memcpy(&b, x + i, sizeof b);
-    b &= 0x7fffffffu;
-    m = b > m ? b : m;
+    bad |= (b & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
   }
-  return m < 0x7f800000u;
+  return bad == 0;
+}
+
+// The same in parallel chunks for large buffers. (One `parallel for simd`
+// with an if clause is not vectorised as well: 4x slower when serial.)
+bool all_finite(const float* x, int64_t n) {
+  constexpr int64_t chunk = int64_t{1} << 16;
+  if (n < 16 * chunk) return finite_span(x, n);
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  int bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) bad |= finite_span(x + c * chunk, std::min(chunk, n - c * chunk)) ? 0 : 1;
+  return bad == 0;
 }
 
 const char* non_finite_name(float v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
@@ -198,6 +210,13 @@ struct Engine::Impl {
   const int64_t* batch_indices = nullptr;  // dataset index per row, or null
   LayerObserver observer;
   int stop_after_layer = -1;
+  // Samples of the dataset whose images (the array at `finite_images`) were
+  // found finite, so that the run of a batch of them need not scan its input
+  // again (a search runs the same samples hundreds of times).
+  const float* finite_images = nullptr;
+  size_t finite_images_size = 0;
+  std::vector<bool> finite_sample;
+  bool input_checked = false;  // the current batch's input is known finite
   void check_finite(int value, const float* v, int64_t n, int layer);
   void for_each_batch(const data::Dataset& d, const std::vector<int64_t>& indices,
                       const std::function<void(const float* input, int64_t start, int64_t cnt)>& f);
@@ -493,6 +512,8 @@ Buf& Engine::Impl::plain(int id) {
 // ---- run ---------------------------------------------------------------------
 
 std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* input) {
+  const bool checked = input_checked;
+  input_checked = false;
   if (p && p->layers.size() != g.layers.size())
     fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p->layers.size(),
          g.layers.size());
@@ -506,7 +527,7 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
   // would be quantized or calibrated (every layer input) and where they would
   // be scored (the output): an error naming the sample, never a crash or a
   // silent accuracy.
-  check_finite(input_id, in.v.data(), valid_rows * sample_in, -1);
+  if (!checked) check_finite(input_id, in.v.data(), valid_rows * sample_in, -1);
   direct_outputs(p);
   // Observed layers write f32, so that the observer sees their outputs.
   if (observer) std::fill(out_enc.begin(), out_enc.end(), std::pair<int, int>{-1, 0});
@@ -1555,6 +1576,7 @@ void Engine::Impl::for_each_batch(const data::Dataset& d, const std::vector<int6
     ~Reset() {
       m.batch_data = nullptr;
       m.batch_indices = nullptr;
+      m.input_checked = false;
     }
   } reset{*this};
   batch_data = &d;
@@ -1565,6 +1587,23 @@ void Engine::Impl::for_each_batch(const data::Dataset& d, const std::vector<int6
     data::to_model_layout(d, chunk, in_shape, input.data());
     valid_rows = cnt;
     batch_indices = indices.data() + start;
+    // Each sample's images are scanned once (the layout only moves values).
+    if (d.images.data() != finite_images || d.images.size() != finite_images_size) {
+      finite_images = d.images.data();
+      finite_images_size = d.images.size();
+      finite_sample.assign(static_cast<size_t>(d.size()), false);
+    }
+    const int64_t per = d.sample_elems();
+    bool known = true;
+    for (int64_t i : chunk) {
+      if (finite_sample[static_cast<size_t>(i)]) continue;
+      if (!all_finite(d.images.data() + i * per, per)) {
+        known = false;  // run_batch names the sample
+        break;
+      }
+      finite_sample[static_cast<size_t>(i)] = true;
+    }
+    input_checked = known;
     f(input.data(), start, cnt);
   }
 }
@@ -1576,8 +1615,7 @@ std::vector<float> Engine::Impl::run_all(const quant::Policy* p, const data::Dat
   std::vector<float> logits(static_cast<size_t>(total * m.classes));
   for_each_batch(d, indices, [&](const float* input, int64_t start, int64_t cnt) {
     if (m.calibrating) {
-      // Finite first, so the minimum below and the histograms see numbers.
-      check_finite(m.input_id, input, cnt * m.sample_in, -1);
+      // (A NaN leaves the minimum alone; run_batch then refuses it.)
       auto& mn = m.graph_input_min[m.input_id];
       for (int64_t i = 0; i < cnt * m.sample_in; ++i) mn = std::min<double>(mn, input[i]);
     }

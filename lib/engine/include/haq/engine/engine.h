@@ -81,7 +81,11 @@ struct LayerSqnr {
   double isolated_db() const { return db(signal, noise_isolated); }
 };
 
-/// Runs one imported Graph. Owns the oneDNN objects and the caches
+/// Runs one imported Graph. A NaN or inf in a batch's input, at a
+/// quantizable layer's input or in the output is Error(data) naming the
+/// dataset's source and the sample (or the batch row), the layer and the node
+/// that wrote the value. A dataset's images are scanned once per sample and
+/// engine: they must not change between runs. Owns the oneDNN objects and the caches
 /// (quantized weights per (layer, w_bits), primitives per (layer, w_bits,
 /// a_bits), activation scales per (layer, a_bits)).
 class Engine {
