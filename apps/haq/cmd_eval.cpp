@@ -167,13 +167,17 @@ int run_eval(const EvalOptions& o) {
     per_layer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   const std::map<size_t, int> worst = worst_layers(per_layer);
-  // A collapse of agreement with fp32 usually has one culprit layer: say where to look.
-  if (any_quantized && q.fidelity < 50.0)
+  // A collapse of agreement with fp32 usually has one culprit layer: say
+  // where to look (on stderr, after the result).
+  auto warn_collapse = [&] {
+    if (!any_quantized || q.fidelity >= 50.0) return;
+    std::fflush(stdout);
     fmt::print(stderr,
                "warning: the quantized model agrees with fp32 on only {:.2f}% of the samples (top-1 "
                "fidelity below 50%); see which layers lose it with: haq eval {} --data {} {} {} --per-layer\n",
                q.fidelity, o.model, o.data, o.policy.empty() ? "--bits" : "--policy",
                o.policy.empty() ? policy_name : o.policy);
+  };
 
   if (o.json) {
     nlohmann::json j = {
@@ -220,6 +224,7 @@ int run_eval(const EvalOptions& o) {
                         {"layers", layers}};
     }
     fmt::print("{}\n", j.dump(2));
+    warn_collapse();
     return 0;
   }
   fmt::print("model        {} ({} quantizable layers, batch {})\n", model_path,
@@ -270,6 +275,7 @@ int run_eval(const EvalOptions& o) {
                  worst.count(i) ? fmt::format("  <- worst {}", worst.at(i)) : std::string());
     }
   }
+  warn_collapse();
   return 0;
 }
 
