@@ -217,6 +217,7 @@ struct Engine::Impl {
   size_t finite_images_size = 0;
   std::vector<bool> finite_sample;
   bool input_checked = false;  // the current batch's input is known finite
+  std::vector<int> value_producer;  // per value, the step writing it (-1: the input); built on first use
   void check_finite(int value, const float* v, int64_t n, int layer);
   void for_each_batch(const data::Dataset& d, const std::vector<int64_t>& indices,
                       const std::function<void(const float* input, int64_t start, int64_t cnt)>& f);
@@ -531,12 +532,23 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
   direct_outputs(p);
   // Observed layers write f32, so that the observer sees their outputs.
   if (observer) std::fill(out_enc.begin(), out_enc.end(), std::pair<int, int>{-1, 0});
+  if (value_producer.empty()) {
+    value_producer.assign(value_name.size(), -1);
+    for (size_t si = 0; si < steps.size(); ++si)
+      if (!steps[si].skip) value_producer[steps[si].out] = static_cast<int>(si);
+  }
   for (size_t si = 0; si < steps.size(); ++si) {
     const Step& s = steps[si];
     if (s.skip) continue;
-    if (s.op == Op::layer && s.in[0] != input_id && !vals[s.in[0]].quantized)
-      check_finite(s.in[0], vals[s.in[0]].v.data(), valid_rows * (numel(value_shape[s.in[0]]) / g.batch),
-                   s.layer);
+    if (s.op == Op::layer && s.in[0] != input_id && !vals[s.in[0]].quantized) {
+      // A quantized layer's output is finite by construction (s32 sums times
+      // finite scales, plus a finite bias): only other producers are scanned.
+      const int prod = value_producer[s.in[0]];
+      const bool bounded = p && prod >= 0 && steps[prod].op == Op::layer && !p->layers[steps[prod].layer].fp32;
+      if (!bounded)
+        check_finite(s.in[0], vals[s.in[0]].v.data(), valid_rows * (numel(value_shape[s.in[0]]) / g.batch),
+                     s.layer);
+    }
     try {
       exec(s, p);
     } catch (const dnnl::error& e) {
