@@ -149,7 +149,7 @@ TEST_CASE("haq eval: x / (x - x) in the model is exit 2 naming the sample, the l
                            " (value 'f', written by node 'flatten' (Flatten)"));
 }
 
-TEST_CASE("haq eval --per-layer: SQNR per layer, the 2-bit layer worst; a collapsed policy warns", "[e2e][numerics]") {
+TEST_CASE("haq eval --per-layer: SQNR per layer with the 2-bit layer worst, and a collapsed policy warns", "[e2e][numerics]") {
   const fs::path dir = haq::test::scratch_dir("e2e_per_layer");
   const std::string model = source_path("models/fmnist-mlp.onnx");
   auto inspect = run_haq({"inspect", model, "--json"});
