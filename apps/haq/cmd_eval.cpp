@@ -1,7 +1,10 @@
 // haq eval: fp32 and quantized accuracy of a model on a dataset, measured on
 // oneDNN integer kernels (docs/eval.md).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -28,7 +31,8 @@ struct EvalOptions {
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
-  bool json = false, no_bias_correction = false, explain = false;
+  bool json = false, no_bias_correction = false, explain = false, per_layer = false;
+  int64_t per_layer_samples = 256;
   std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
 };
 
@@ -39,6 +43,28 @@ nlohmann::json accuracy_json(const haq::engine::Accuracy& a) {
           {"samples", a.samples},
           {"seconds", a.seconds},
           {"samples_per_second", a.seconds > 0 ? a.samples / a.seconds : 0.0}};
+}
+
+/// SQNR in dB for JSON: a number, or null when there is no error (+inf).
+nlohmann::json db_json(double db) { return std::isfinite(db) ? nlohmann::json(db) : nlohmann::json(); }
+
+std::string db_text(double db) {
+  if (std::isinf(db)) return db > 0 ? "inf" : "-inf";
+  return fmt::format("{:.2f}", db);
+}
+
+/// Rank (1 = lowest isolated SQNR) of the worst quantized layers: the worst
+/// one of up to 3 quantized layers, else the worst 3.
+std::map<size_t, int> worst_layers(const std::vector<haq::engine::LayerSqnr>& r) {
+  std::vector<size_t> q;
+  for (size_t i = 0; i < r.size(); ++i)
+    if (r[i].quantized) q.push_back(i);
+  std::stable_sort(q.begin(), q.end(),
+                   [&](size_t a, size_t b) { return r[a].isolated_db() < r[b].isolated_db(); });
+  const size_t k = std::min<size_t>(q.size() <= 3 ? 1 : 3, q.size());
+  std::map<size_t, int> rank;
+  for (size_t i = 0; i < k; ++i) rank[q[i]] = static_cast<int>(i + 1);
+  return rank;
 }
 
 int run_eval(const EvalOptions& o) {
@@ -127,6 +153,31 @@ int run_eval(const EvalOptions& o) {
   const engine::Accuracy fp = ev.fp32();
   const engine::Accuracy q = ev.evaluate(policy);
   const double delta = q.metric(metric) - fp.metric(metric);
+  const bool any_quantized =
+      std::any_of(policy.layers.begin(), policy.layers.end(), [](const quant::LayerBits& l) { return !l.fp32; });
+  // Per-layer SQNR on the first evaluation samples (docs/eval.md, "--per-layer").
+  std::vector<engine::LayerSqnr> per_layer;
+  std::vector<int64_t> per_layer_idx;
+  double per_layer_s = 0;
+  if (o.per_layer) {
+    const size_t n = std::min<size_t>(eval_idx.size(), static_cast<size_t>(o.per_layer_samples));
+    per_layer_idx.assign(eval_idx.begin(), eval_idx.begin() + static_cast<std::ptrdiff_t>(n));
+    auto t1 = std::chrono::steady_clock::now();
+    per_layer = e.layer_sqnr(policy, test, per_layer_idx);
+    per_layer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  }
+  const std::map<size_t, int> worst = worst_layers(per_layer);
+  // A collapse of agreement with fp32 usually has one culprit layer: say
+  // where to look (on stderr, after the result).
+  auto warn_collapse = [&] {
+    if (!any_quantized || q.fidelity >= 50.0) return;
+    std::fflush(stdout);
+    fmt::print(stderr,
+               "warning: the quantized model agrees with fp32 on only {:.2f}% of the samples (top-1 "
+               "fidelity below 50%); see which layers lose it with: haq eval {} --data {} {} {} --per-layer\n",
+               q.fidelity, o.model, o.data, o.policy.empty() ? "--bits" : "--policy",
+               o.policy.empty() ? policy_name : o.policy);
+  };
 
   if (o.json) {
     nlohmann::json j = {
@@ -154,7 +205,27 @@ int run_eval(const EvalOptions& o) {
       j["recorded"] = {{"top1", rec.test_top1 ? nlohmann::json(*rec.test_top1) : nlohmann::json()},
                        {"comparable", differences.empty()},
                        {"differences", differences}};
+    if (o.per_layer) {
+      nlohmann::json layers = nlohmann::json::array();
+      for (size_t i = 0; i < per_layer.size(); ++i) {
+        const auto& r = per_layer[i];
+        const auto& b = policy.layers[i];
+        layers.push_back({{"layer", r.layer},
+                          {"kind", model::to_string(e.graph().layers[i].kind)},
+                          {"fp32", b.fp32},
+                          {"w_bits", b.fp32 ? nlohmann::json() : nlohmann::json(b.w_bits)},
+                          {"a_bits", b.fp32 ? nlohmann::json() : nlohmann::json(b.a_bits)},
+                          {"sqnr_cumulative_db", db_json(r.cumulative_db())},
+                          {"sqnr_isolated_db", r.quantized ? db_json(r.isolated_db()) : nlohmann::json()},
+                          {"worst", worst.count(i) > 0},
+                          {"worst_rank", worst.count(i) ? nlohmann::json(worst.at(i)) : nlohmann::json()}});
+      }
+      j["per_layer"] = {{"samples", static_cast<int64_t>(per_layer_idx.size())},
+                        {"seconds", per_layer_s},
+                        {"layers", layers}};
+    }
     fmt::print("{}\n", j.dump(2));
+    warn_collapse();
     return 0;
   }
   if (o.explain) fmt::print("plan (how each layer executes; docs/quantization.md)\n{}\n", engine::format_plan(e.plan(policy)));
@@ -188,6 +259,25 @@ int run_eval(const EvalOptions& o) {
     else
       fmt::print("recorded     {} by haq search; NOT comparable: {}\n", figure, fmt::join(differences, "; "));
   }
+  if (o.per_layer) {
+    fmt::print("per-layer    output SQNR against fp32 in dB on {} test samples ({:.1f} s): cumulative = "
+               "the policy, isolated = only that layer quantized\n",
+               per_layer_idx.size(), per_layer_s);
+    size_t width = 5;
+    for (const auto& r : per_layer) width = std::max(width, r.layer.size());
+    fmt::print("  {:>3}  {:<{}}  {:<6}  {:<5}  {:>10}  {:>8}\n", "#", "layer", width, "kind", "bits",
+               "cumulative", "isolated");
+    for (size_t i = 0; i < per_layer.size(); ++i) {
+      const auto& r = per_layer[i];
+      const auto& b = policy.layers[i];
+      const std::string bits = b.fp32 ? "fp32" : fmt::format("w{}a{}", b.w_bits, b.a_bits);
+      fmt::print("  {:>3}  {:<{}}  {:<6}  {:<5}  {:>10}  {:>8}{}\n", i, r.layer, width,
+                 model::to_string(e.graph().layers[i].kind), bits, db_text(r.cumulative_db()),
+                 r.quantized ? db_text(r.isolated_db()) : "-",
+                 worst.count(i) ? fmt::format("  <- worst {}", worst.at(i)) : std::string());
+    }
+  }
+  warn_collapse();
   return 0;
 }
 
@@ -228,12 +318,20 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_flag("--explain", o->explain,
                "print the quantization plan: per layer its input and weight quantizers, fused post-ops and "
                "output encoding");
+  sub.add_flag("--per-layer", o->per_layer,
+               "also print each layer's output SQNR (dB) against fp32, with the policy and with only "
+               "that layer quantized, the worst marked");
+  sub.add_option("--per-layer-samples", o->per_layer_samples,
+                 "test samples (the first of those evaluated) for --per-layer")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
   sub.footer(
       "Examples:\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
       "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --bits w4a8 --explain --samples 500\n"
       "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --json\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --per-layer\n"
       "  haq eval models/fmnist-mlp.onnx --data runs/npy/x_test.npy,runs/npy/y_test.npy --calib-method kl\n"
       "  haq eval models/fmnist-mobilenet.onnx --data runs/imgs --preprocess resize=28,crop=28 \\\n"
       "      --labels runs/imgs/labels.txt\n"

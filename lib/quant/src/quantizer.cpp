@@ -137,25 +137,36 @@ void Histogram::grow_to(double v) {
 
 void Histogram::add(const float* x, int64_t n) {
   if (n <= 0) return;
+  // Non-finite values (NaN, +-inf) are counted apart and take no part in the
+  // range or the bins: a NaN bin index or an infinite range would be
+  // undefined behaviour. The engine refuses them before they get here; this
+  // keeps the histogram itself safe on any float.
   float chunk_max = 0, chunk_min = std::numeric_limits<float>::max();
+  int64_t finite = 0;
   for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) continue;
+    ++finite;
     chunk_max = std::max(chunk_max, std::fabs(x[i]));
     chunk_min = std::min(chunk_min, x[i]);
   }
+  non_finite_ += static_cast<double>(n - finite);
+  if (finite == 0) return;
   min_ = total_ == 0 ? chunk_min : std::min(min_, static_cast<double>(chunk_min));
   max_abs_ = std::max(max_abs_, static_cast<double>(chunk_max));
-  total_ += static_cast<double>(n);
+  total_ += static_cast<double>(finite);
   if (chunk_max > 0) grow_to(chunk_max);
   const int nb = bins();
   const double k = range_ > 0 ? nb / range_ : 0;
   for (int64_t i = 0; i < n; ++i) {
-    float a = std::fabs(x[i]);
-    if (a == 0.f) {
+    const double a = std::fabs(static_cast<double>(x[i]));
+    if (!(a < std::numeric_limits<double>::infinity())) continue;  // NaN or inf
+    if (a == 0) {
       zeros_ += 1;
       continue;
     }
-    int b = static_cast<int>(a * k);
-    counts_[std::min(b, nb - 1)] += 1;
+    // a < range_ after grow_to, so a * k < nb; clamp anyway (rounding).
+    const double b = a * k;
+    counts_[b < nb - 1 ? static_cast<int>(b) : nb - 1] += 1;
   }
 }
 

@@ -1,6 +1,8 @@
 // Bad input: every error is a haq::Error of the right kind that names the file
 // and the place (node, initializer, input) and says what was expected.
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <catch2/catch.hpp>
 
@@ -354,4 +356,143 @@ TEST_CASE("every truncation and every byte flip of a model gives a result or a h
   }
   CHECK(errors > static_cast<int>(full.size()));  // most damage is detected
   CHECK(ok + errors == static_cast<int>(2 * full.size()));
+}
+
+// ---- parameters that make NaN or inf by construction (issue 15) -------------
+
+namespace {
+
+/// x [1, 2, 4, 4] -> Conv(weight, bias) -> BatchNormalization(scale, b, mean, var) -> y.
+ModelBuilder conv_bn(const std::vector<float>& var, float eps, std::vector<float> weight = {}) {
+  ModelBuilder b(13);
+  b.input("x", {1, 2, 4, 4});
+  if (weight.empty()) b.init_random("w", {2, 2, 3, 3}, 3);
+  else b.init("w", {2, 2, 3, 3}, weight);
+  b.init("cb", {2}, {0.1f, -0.1f});
+  b.node("Conv", {"x", "w", "cb"}, {"c"}, "conv");
+  b.init("s", {2}, {1.f, 2.f});
+  b.init("bb", {2}, {0.f, 0.5f});
+  b.init("m", {2}, {0.2f, 0.1f});
+  b.init("v", {2}, var);
+  auto& bn = b.node("BatchNormalization", {"c", "s", "bb", "m", "v"}, {"y"}, "bn");
+  haq::test::set_float(bn, "epsilon", eps);
+  b.output("y");
+  return b;
+}
+
+/// x [1, 4] -> Gemm(w [3, 4], c [3], transB) -> y.
+ModelBuilder gemm(const std::vector<float>& w, const std::vector<float>& c, float alpha = 1.f, float beta = 1.f) {
+  ModelBuilder b(13);
+  b.input("x", {1, 4});
+  b.init("w", {3, 4}, w);
+  b.init("c", {3}, c);
+  auto& n = b.node("Gemm", {"x", "w", "c"}, {"y"}, "fc");
+  haq::test::set_int(n, "transB", 1);
+  haq::test::set_float(n, "alpha", alpha);
+  haq::test::set_float(n, "beta", beta);
+  b.output("y");
+  return b;
+}
+
+std::vector<float> ramp(size_t n, float scale = 0.1f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * (static_cast<float>(i % 7) - 3.f);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("BatchNormalization with var + epsilon <= 0 is a model error naming the node and the channel") {
+  for (bool fold : {true, false}) {
+    INFO("fold " << fold);
+    try {
+      conv_bn({0.5f, -1e-5f}, 1e-5f).import(1, fold);  // 0 exactly
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::model);
+      CHECK_THAT(std::string(e.what()),
+                 StartsWith("test.onnx: node 'bn' (BatchNormalization): channel 1: variance -1e-05 + epsilon 1e-05 is not positive"));
+    }
+    try {
+      conv_bn({-2.f, 0.5f}, 1e-5f).import(1, fold);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK_THAT(std::string(e.what()), Contains("node 'bn' (BatchNormalization): channel 0: variance -2"));
+    }
+  }
+  // A positive variance, or a zero one with a positive epsilon, imports.
+  CHECK_NOTHROW(conv_bn({0.f, 0.5f}, 1e-5f).import());
+  // A NaN epsilon.
+  CHECK_THAT(std::string(import_error(conv_bn({0.5f, 0.5f}, std::nanf(""))).what()),
+             Contains("attribute 'epsilon' is nan; it must be finite"));
+}
+
+TEST_CASE("non-finite weights, biases, statistics and operands are model errors naming the node and the element") {
+  std::vector<float> w = ramp(12);
+  w[5] = std::numeric_limits<float>::quiet_NaN();
+  Error e = import_error(gemm(w, {0, 0, 0}));
+  CHECK(e.kind() == ErrorKind::model);
+  CHECK_THAT(std::string(e.what()),
+             StartsWith("bad.onnx: node 'fc' (Gemm): initializer 'w' (input 1) holds nan at element 5"));
+  CHECK_THAT(std::string(import_error(gemm(ramp(12), {0, std::numeric_limits<float>::infinity(), 0})).what()),
+             Contains("initializer 'c' (input 2) holds inf at element 1"));
+  std::vector<float> cw = ramp(36);
+  cw[35] = -std::numeric_limits<float>::infinity();
+  CHECK_THAT(std::string(import_error(conv_bn({0.5f, 0.5f}, 1e-5f, cw)).what()),
+             Contains("node 'conv' (Conv): initializer 'w' (input 1) holds -inf at element 35"));
+  // BatchNormalization statistics.
+  {
+    ModelBuilder b = conv_bn({0.5f, 0.5f}, 1e-5f);
+    b.graph().mutable_initializer(2)->set_float_data(1, std::numeric_limits<float>::quiet_NaN());  // "s"
+    CHECK_THAT(std::string(import_error(b).what()), Contains("node 'bn' (BatchNormalization): initializer 's' (input 1) holds nan"));
+  }
+  // An Add operand.
+  {
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init("k", {4}, {1.f, std::numeric_limits<float>::infinity(), 0.f, 0.f});
+    b.node("Add", {"x", "k"}, {"y"}, "add");
+    b.output("y");
+    CHECK_THAT(std::string(import_error(b).what()), Contains("node 'add' (Add): initializer 'k' (input 1) holds inf at element 1"));
+  }
+  // A constant divisor with a zero.
+  {
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init("k", {4}, {1.f, 2.f, 0.f, 4.f});
+    b.node("Div", {"x", "k"}, {"y"}, "div");
+    b.output("y");
+    CHECK_THAT(std::string(import_error(b).what()), Contains("node 'div' (Div): the divisor 'k' (input 1) is 0 at element 2"));
+  }
+  // Clip bounds may be infinite: no NaN comes of them.
+  {
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init("lo", {}, {-std::numeric_limits<float>::infinity()});
+    b.init("hi", {}, {6.f});
+    b.node("Clip", {"x", "lo", "hi"}, {"y"}, "clip");
+    b.output("y");
+    CHECK_NOTHROW(b.import());
+  }
+}
+
+TEST_CASE("non-finite Gemm alpha/beta, LRN size 0 and folded overflows are model errors naming the node") {
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK_THAT(std::string(import_error(gemm(ramp(12), {0, 0, 0}, inf)).what()),
+             Contains("node 'fc' (Gemm): attribute 'alpha' is inf; it must be finite"));
+  CHECK_THAT(std::string(import_error(gemm(ramp(12), {0, 0, 0}, 1.f, std::nanf(""))).what()),
+             Contains("node 'fc' (Gemm): attribute 'beta' is nan; it must be finite"));
+  // Finite alpha whose product with the weights overflows float32.
+  CHECK_THAT(std::string(import_error(gemm(ramp(12, 1e30f), {0, 0, 0}, 1e30f)).what()),
+             Contains("node 'fc': the layer's folded weight"));
+  {
+    ModelBuilder b(13);
+    b.input("x", {1, 4, 3, 3});
+    auto& n = b.node("LRN", {"x"}, {"y"}, "lrn");
+    haq::test::set_int(n, "size", 0);
+    b.output("y");
+    Error e = import_error(b);
+    CHECK(e.kind() == ErrorKind::model);
+    CHECK_THAT(std::string(e.what()), Contains("node 'lrn' (LRN): LRN size 0 must be at least 1"));
+  }
 }

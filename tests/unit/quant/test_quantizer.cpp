@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "haq/quant/quantizer.h"
@@ -113,4 +114,33 @@ TEST_CASE("activation levels: unsigned [0, 2^b-1], signed +/-(2^(b-1)-1), binary
   CHECK(q8.level(2.5f) == 2);  // ties to even
   CHECK(q8.level(3.5f) == 4);
   CHECK(make_act_quant(0.f, 8, true).scale == 1.f);
+}
+
+TEST_CASE("Histogram::add never crashes on non-finite or extreme floats and leaves NaN and inf out") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float big = std::numeric_limits<float>::max(), tiny = std::numeric_limits<float>::denorm_min();
+  Histogram h;
+  const std::vector<float> only_bad = {nan, inf, -inf, -nan};
+  h.add(only_bad.data(), 4);  // nothing finite: no range, no count
+  CHECK(h.count() == 0);
+  CHECK(h.non_finite() == 4);
+  CHECK(h.range() == 0);
+  const std::vector<float> x = {1.f, nan, -2.f, 0.f, inf, 3e38f, -big, tiny, -inf, 0.5f};
+  h.add(x.data(), static_cast<int64_t>(x.size()));
+  CHECK(h.non_finite() == 7);
+  CHECK(h.count() == 7);  // 1, -2, 0, 3e38, -max, denorm_min, 0.5
+  CHECK(h.zeros() == 1);
+  CHECK(h.min() == -static_cast<double>(big));
+  CHECK(h.max_abs() == static_cast<double>(big));
+  CHECK(std::isfinite(h.range()));
+  CHECK(h.range() > h.max_abs());
+  double binned = 0;
+  for (double c : h.counts()) binned += c;
+  CHECK(binned == 6);  // the non-zero finite values
+  // Thresholds from it are finite numbers for every method.
+  for (auto m : {CalibMethod::minmax, CalibMethod::percentile, CalibMethod::mse, CalibMethod::kl}) {
+    const float t = calibrate_range(h, 8, false, m);
+    CHECK(std::isfinite(t));
+    CHECK(t >= 0.f);
+  }
 }

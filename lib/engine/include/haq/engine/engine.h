@@ -6,7 +6,10 @@
 /// accumulation, per-channel output scales, fused bias and ReLU), so every
 /// accuracy is a measurement of integer kernels. See docs/quantization.md.
 
+#include <cmath>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,7 +50,43 @@ struct LayerCalibration {
   std::vector<float> thresholds;  ///< clip per a_bits (index 1..8; [0] unused)
 };
 
-/// Runs one imported Graph. Owns the oneDNN objects and the caches
+/// One quantizable layer's f32 output during an observed run (see
+/// Engine::set_layer_observer): the values of the batch's real samples
+/// (`count` = samples x per-sample elements), after the layer's fused
+/// activation, in the layer's output layout (NHWC for a convolution, plain
+/// rows for Gemm/MatMul: the same under any policy, so outputs of two runs
+/// compare element by element).
+struct LayerOutput {
+  size_t layer = 0;
+  const float* data = nullptr;
+  int64_t count = 0;
+  bool nhwc = false;
+};
+using LayerObserver = std::function<void(const LayerOutput&)>;
+
+/// Output fidelity of one layer under a policy (Engine::layer_sqnr): sums over
+/// the samples and output elements of ref^2 and (ref - q)^2, ref = the fp32
+/// model's output of the layer, q = its output when running quantized.
+struct LayerSqnr {
+  std::string layer;
+  bool quantized = false;         ///< quantized in the policy (else fp32)
+  double signal = 0;              ///< sum of ref^2
+  double noise_cumulative = 0;    ///< every layer quantized as in the policy
+  double noise_isolated = 0;      ///< only this layer quantized (0 for an fp32 layer)
+  /// 10 log10(signal / noise) in dB; +inf without noise.
+  static double db(double signal, double noise) {
+    if (noise <= 0) return std::numeric_limits<double>::infinity();
+    return 10.0 * std::log10(signal / noise);
+  }
+  double cumulative_db() const { return db(signal, noise_cumulative); }
+  double isolated_db() const { return db(signal, noise_isolated); }
+};
+
+/// Runs one imported Graph. A NaN or inf in a batch's input, at a
+/// quantizable layer's input or in the output is Error(data) naming the
+/// dataset's source and the sample (or the batch row), the layer and the node
+/// that wrote the value. A dataset's images are scanned once per sample and
+/// engine: they must not change between runs. Owns the oneDNN objects and the caches
 /// (quantized weights per (layer, w_bits), primitives per (layer, w_bits,
 /// a_bits), activation scales per (layer, a_bits)).
 class Engine {
@@ -84,6 +123,20 @@ class Engine {
   /// elements); returns the first graph output (batch x classes). A null
   /// policy runs fp32.
   std::vector<float> run_batch(const quant::Policy* p, const std::vector<float>& input);
+
+  /// Calls `obs` after every quantizable layer of every batch run from now
+  /// on (run, run_fp32, run_batch, calibrate) with its f32 output; an empty
+  /// function ends observing. While observing, quantized layers write f32
+  /// outputs (no direct u8 outputs, EngineOptions::direct_u8_outputs), which
+  /// gives the same logits.
+  void set_layer_observer(LayerObserver obs);
+  /// Per quantizable layer (Graph::layers order), the SQNR of its output
+  /// under `p` against fp32 on the samples: with every layer as in `p`
+  /// (cumulative: the errors of earlier layers included) and with only this
+  /// layer quantized (isolated). Runs fp32, `p`, and one policy per quantized
+  /// layer (stopping after that layer) on each batch. Needs calibrate().
+  std::vector<LayerSqnr> layer_sqnr(const quant::Policy& p, const data::Dataset& d,
+                                    const std::vector<int64_t>& indices);
 
   /// Names of the layers that, under `p`, write their output directly as
   /// their consumers' u8 codes (see EngineOptions::direct_u8_outputs).

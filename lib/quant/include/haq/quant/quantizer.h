@@ -94,12 +94,14 @@ std::vector<float> dequantize(const QuantizedWeights& q);
 class Histogram {
  public:
   explicit Histogram(int bins = 4096) : counts_(bins, 0.0) {}
-  /// Adds n values.
+  /// Adds n values. NaN and +-inf are not added (counted by non_finite()),
+  /// so any float is safe here.
   void add(const float* x, int64_t n);
 
   double min() const { return min_; }          ///< smallest value seen (signed)
   double max_abs() const { return max_abs_; }  ///< largest |x| seen
-  double count() const { return total_; }      ///< values seen, zeros included
+  double count() const { return total_; }      ///< finite values seen, zeros included
+  double non_finite() const { return non_finite_; }  ///< NaN and +-inf values passed to add()
   double zeros() const { return zeros_; }
   double range() const { return range_; }      ///< upper edge of the last bin
   int bins() const { return static_cast<int>(counts_.size()); }
@@ -111,7 +113,7 @@ class Histogram {
  private:
   void grow_to(double v);
   std::vector<double> counts_;
-  double range_ = 0, min_ = 0, max_abs_ = 0, total_ = 0, zeros_ = 0;
+  double range_ = 0, min_ = 0, max_abs_ = 0, total_ = 0, zeros_ = 0, non_finite_ = 0;
 };
 
 /// Expected squared quantization error of the histogram's values under a
