@@ -270,6 +270,18 @@ Engine::Impl::Impl(Graph graph, EngineOptions o) : g(std::move(graph)), opt(o) {
     fail(ErrorKind::unsupported, g.source, "inputs",
          "the engine runs models with exactly one input; this one has {}", g.inputs.size());
   if (g.outputs.empty()) fail(ErrorKind::model, g.source, "outputs", "the model has no output");
+  if (g.inputs[0].dtype != model::DType::f32)
+    fail(ErrorKind::unsupported, g.source, fmt::format("input '{}'", g.inputs[0].name),
+         "element type {} is not supported; the engine runs float inputs",
+         model::to_string(g.inputs[0].dtype));
+  const model::ValueInfo& out0 = g.outputs[0];
+  if (out0.dtype != model::DType::f32)
+    fail(ErrorKind::unsupported, g.source, fmt::format("output '{}'", out0.name),
+         "element type {} is not supported; the engine computes float outputs", model::to_string(out0.dtype));
+  if (g.is_constant(out0.name))
+    fail(ErrorKind::unsupported, g.source, fmt::format("output '{}'", out0.name),
+         "the output does not depend on the input (it folds to a constant at import); the engine "
+         "computes node outputs only");
   prepare();
 }
 

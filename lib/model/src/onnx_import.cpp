@@ -155,9 +155,10 @@ std::string read_external(const ImportState& s, const std::string& at, const onn
   return bytes;
 }
 
-/// Decodes a TensorProto (raw, typed or external data) with size checks.
-Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
-                         const fs::path& model_dir) {
+}  // namespace
+
+Tensor detail::tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
+                                 const fs::path& model_dir) {
   Tensor out;
   if (!supported_dtype(t.data_type(), &out.dtype))
     s.fail_at(ErrorKind::unsupported, at,
@@ -228,6 +229,35 @@ Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx
       break;
   }
   return out;
+}
+
+namespace {
+
+using detail::tensor_from_proto;
+
+/// The TensorProto of a haq Tensor (raw data), for a bound input.
+onnx::TensorProto proto_from_tensor(const ImportState& s, const std::string& at, const std::string& name,
+                                    const Tensor& t) {
+  const int64_t n = checked_numel(s, at, t.dims);
+  if (static_cast<int64_t>(t.is_float() ? t.f32.size() : t.i64.size()) != n)
+    s.fail_at(ErrorKind::usage, at, fmt::format("the bound tensor has dims {} but {} values", dims_str(t.dims),
+                                                t.is_float() ? t.f32.size() : t.i64.size()));
+  onnx::TensorProto p;
+  p.set_name(name);
+  p.set_data_type(static_cast<int>(t.dtype));  // DType is numbered as TensorProto.DataType
+  for (int64_t d : t.dims) p.add_dims(d);
+  std::string raw(static_cast<size_t>(n) * element_bytes(t.dtype), '\0');
+  char* out = raw.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (t.dtype) {
+      case DType::f32: std::memcpy(out + 4 * i, &t.f32[i], 4); break;
+      case DType::i32: { const auto v = static_cast<int32_t>(t.i64[i]); std::memcpy(out + 4 * i, &v, 4); break; }
+      case DType::i64: std::memcpy(out + 8 * i, &t.i64[i], 8); break;
+      default: out[i] = static_cast<char>(t.i64[i]); break;  // u8, i8, bool
+    }
+  }
+  p.set_raw_data(std::move(raw));
+  return p;
 }
 
 Attribute attribute_from_proto(const ImportState& s, const std::string& at, const onnx::AttributeProto& a,
@@ -411,6 +441,19 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
   if (!model.has_graph()) s.fail_at(ErrorKind::model, "graph", "the model has no graph");
   check_strings(s, model);
   onnx::GraphProto* g = model.mutable_graph();
+
+  // Graph inputs bound to constants (ImportOptions::bind_inputs) become
+  // initializers, listed as inputs as in IR < 4, so every later stage treats
+  // them as such.
+  for (const auto& [name, t] : options.bind_inputs) {
+    const std::string at = fmt::format("input '{}'", name);
+    for (const auto& init : g->initializer())
+      if (init.name() == name) s.fail_at(ErrorKind::usage, at, "is an initializer already; only graph inputs can be bound");
+    bool found = false;
+    for (const auto& in : g->input()) found = found || in.name() == name;
+    if (!found) s.fail_at(ErrorKind::usage, at, "a value to bind is not a graph input of the model");
+    *g->add_initializer() = proto_from_tensor(s, at, name, t);
+  }
 
   // Node names: unique, generated where missing, so every message can name the node.
   std::vector<std::string> names(g->node_size());

@@ -173,6 +173,10 @@ struct Graph {
 struct ImportOptions {
   int64_t batch = 1;              ///< value for a symbolic batch dim
   bool fold_batchnorm = true;     ///< fold BatchNormalization into the preceding Conv/Gemm
+  /// Graph inputs replaced by these constants before anything else runs, as if
+  /// they were initializers (the conformance harness feeds one input and binds
+  /// the others). Error(usage) when a name is not a graph input.
+  std::map<std::string, Tensor> bind_inputs;
 };
 
 /// Reads, checks and canonicalises an ONNX model. Throws haq::Error naming the
