@@ -60,13 +60,30 @@ std::string dims_str(const std::vector<int64_t>& d) { return fmt::format("[{}]",
 
 // One data set of one case. Throws haq::Error from import or the engine.
 Outcome run_data_set(const fs::path& model_path, const model::OnnxOutline& outline, const fs::path& set) {
-  std::vector<model::Tensor> inputs = read_numbered(set, "input");
-  std::vector<model::Tensor> expected = read_numbered(set, "output");
+  std::vector<model::Tensor> inputs, expected;
+  try {
+    inputs = read_numbered(set, "input");
+    expected = read_numbered(set, "output");
+  } catch (const Error& e) {
+    // Data haq cannot hold (double, float16, string, sequences...): the
+    // verdict is the importer's on the model itself, which must refuse it.
+    model::import_onnx(model_path.string());
+    return {Result::failed, fmt::format("haq imports the model but cannot read its data: {}", e.what())};
+  }
+  if (inputs.empty()) {  // the importer refuses a graph without inputs
+    model::import_onnx(model_path.string());
+    return {Result::failed, "haq imports a model without inputs"};
+  }
   if (inputs.size() != outline.inputs.size())
     return {Result::failed, fmt::format("{} has {} inputs, the model declares {}", set.filename().string(),
                                         inputs.size(), outline.inputs.size())};
   if (expected.empty()) return {Result::failed, fmt::format("{} has no output_0.pb", set.filename().string())};
-  if (inputs.empty()) return {Result::failed, "the model has no graph input"};
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (std::find(inputs[i].dims.begin(), inputs[i].dims.end(), 0) != inputs[i].dims.end())
+      // The one refusal of the harness itself: haq's shapes are positive, and
+      // a dim 0 of 0 in a model is read as a symbolic batch (docs/inspect.md).
+      return {Result::rejected, fmt::format("input {} is an empty tensor {} (haq's tensors are non-empty)", i,
+                                            dims_str(inputs[i].dims))};
   size_t live = 0;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].is_float()) {

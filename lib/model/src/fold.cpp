@@ -312,6 +312,12 @@ void normalise(NodeCtx& c, int64_t opset) {
                              "per-axis form is supported",
                              opset, a, dims_str(c.shape(0))));
     c.set_int("axis", a);
+  } else if (op == "Max" || op == "Min") {
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (!c.has_input(i)) c.bad(fmt::format("input {} is missing", i));
+    if (n.inputs.size() > 2)
+      c.fail(ErrorKind::unsupported,
+             fmt::format("{} of {} inputs is not supported (one or two inputs)", op, n.inputs.size()));
   } else if (op == "LeakyRelu") {
     c.set_float("alpha", n.get_float("alpha", 0.01f));
   } else if (op == "HardSigmoid") {
@@ -333,7 +339,12 @@ void normalise(NodeCtx& c, int64_t opset) {
     const int64_t fallback = op == "Flatten" ? 1 : 0;
     if (op == "Concat" && !n.has("axis")) c.bad("Concat needs the attribute 'axis'");
     int64_t a = n.get_int("axis", fallback);
-    a = op == "Flatten" ? c.axis(a, r + 1) : c.axis(a, r);
+    if (op == "Flatten") {  // axis in [-r, r]; a negative one counts from r
+      if (a < -r || a > r) c.bad(fmt::format("axis {} is out of range [-{}, {}]", a, r, r));
+      if (a < 0) a += r;
+    } else {
+      a = c.axis(a, r);
+    }
     c.set_int("axis", a);
   } else if (op == "Transpose") {
     const int64_t r = c.rank(0);
@@ -366,9 +377,15 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
   const std::string& op = node.op;
   static const std::set<std::string> same_shape = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
                                                    "HardSwish", "Tanh", "Softmax", "LRN", "Identity",
-                                                   "Dropout", "BatchNormalization", "Cast"};
+                                                   "Dropout", "BatchNormalization", "Cast",
+                                                   "Abs", "Exp", "Neg", "Sqrt"};
   if (same_shape.count(op)) return {c.shape(0)};
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {broadcast(c, c.shape(0), c.shape(1))};
+  if (op == "Max" || op == "Min") {  // variadic; two inputs after normalise()
+    Shape out = c.shape(0);
+    for (size_t i = 1; i < node.inputs.size(); ++i) out = broadcast(c, out, c.shape(i));
+    return {out};
+  }
   if (op == "Conv") {
     const Shape& x = c.shape(0);
     const Shape& w = c.shape(1);
@@ -395,7 +412,7 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
     out.insert(out.end(), sp.begin(), sp.end());
     return {out};
   }
-  if (op == "GlobalAveragePool") {
+  if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
     Shape out = c.shape(0);
     if (out.size() < 3) c.bad(fmt::format("input {} has no spatial dims", dims_str(out)));
     std::fill(out.begin() + 2, out.end(), 1);
@@ -569,7 +586,7 @@ DType output_dtype(const NodeCtx& c) {
 /// is not one that haq folds.
 bool fold(NodeCtx& c, const Shape& out_shape, DType out_dtype, Tensor* out) {
   const std::string& op = c.n.op;
-  static const std::set<std::string> foldable = {"Add", "Sub",       "Mul",     "Div",  "Gather", "Unsqueeze",
+  static const std::set<std::string> foldable = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Gather", "Unsqueeze",
                                                  "Squeeze", "Concat", "Reshape", "Cast", "Flatten", "Transpose"};
   if (!foldable.count(op)) return false;
   for (size_t i = 0; i < c.n.inputs.size(); ++i)
@@ -627,6 +644,8 @@ bool fold(NodeCtx& c, const Shape& out_shape, DType out_dtype, Tensor* out) {
       if (op == "Add") v = a + b;
       else if (op == "Sub") v = a - b;
       else if (op == "Mul") v = a * b;
+      else if (op == "Max") v = std::max(a, b);
+      else if (op == "Min") v = std::min(a, b);
       else if (x.is_float()) v = a / b;
       else {
         if (b == 0) c.bad("integer division by zero in a constant");
@@ -711,7 +730,18 @@ void process_nodes(ImportState& s) {
       g.dtypes[out] = t.dtype;
       g.constants[out] = std::move(t);
     };
-    if (node.op == "Identity" || node.op == "Dropout") {
+    if (node.op == "Dropout" && c.has_input(2)) {  // opset 12+: training_mode
+      const Tensor* mode = c.constant(2);
+      if (!mode) c.fail(ErrorKind::unsupported, "training_mode (input 2) must be a constant");
+      const double ratio = c.has_input(1) ? c.scalar_of(1, "ratio") : 0.5;
+      if (mode->numel() == 1 && tensor_get(*mode, 0) != 0 && ratio != 0)
+        c.fail(ErrorKind::unsupported,
+               fmt::format("Dropout in training mode (training_mode = true, ratio {}) drops at random; haq "
+                           "runs inference only",
+                           ratio));
+    }
+    if (node.op == "Identity" || node.op == "Dropout" ||
+        ((node.op == "Max" || node.op == "Min") && node.inputs.size() == 1)) {
       alias[out] = node.inputs[0];
       continue;
     }

@@ -33,7 +33,10 @@ const std::vector<std::string>& supported_ops() {
         "HardSigmoid", "HardSwish",     "Identity",           "LRN",         "LeakyRelu",
         "MatMul",    "MaxPool",         "Mul",                "Pad",         "ReduceMean",
         "Relu",      "Reshape",         "Shape",              "Sigmoid",     "Softmax",
-        "Squeeze",   "Sub",             "Tanh",               "Transpose",   "Unsqueeze"};
+        "Squeeze",   "Sub",             "Tanh",               "Transpose",   "Unsqueeze",
+        // Run by the engine and checked by ONNX's own node tests (docs/conformance.md).
+        "Abs",       "Exp",             "GlobalMaxPool",      "Max",         "Min",
+        "Neg",       "Sqrt"};
     std::sort(v.begin(), v.end());
     return v;
   }();
@@ -604,6 +607,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       } else if (dim->has_dim_param()) {
         s.fail_at(ErrorKind::unsupported, at,
                   fmt::format("dim {} is symbolic ('{}'); only the batch dim (0) may be", d, dim->dim_param()));
+      } else if (dim->has_dim_value() && dim->dim_value() == 0) {  // valid ONNX, but empty
+        s.fail_at(ErrorKind::unsupported, at, fmt::format("dim {} is 0 (an empty tensor); haq needs non-empty inputs", d));
       } else if (symbolic) {
         s.fail_at(ErrorKind::model, at,
                   fmt::format("dim {} is {}; dims must be positive", d, dim->has_dim_value() ? dim->dim_value() : 0));
@@ -613,7 +618,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     checked_numel(s, at, vi.shape);
     graph.inputs.push_back(vi);
   }
-  if (graph.inputs.empty()) s.fail_at(ErrorKind::model, "graph", "the graph has no inputs");
+  if (graph.inputs.empty())
+    s.fail_at(ErrorKind::unsupported, "graph", "the graph has no inputs (haq runs models on an input)");
   graph.batch = graph.dynamic_batch ? options.batch
                                     : (graph.inputs[0].shape.empty() ? 1 : graph.inputs[0].shape[0]);
 
