@@ -489,6 +489,52 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     }
   }
 
+  // Max / Min of more than two inputs become a chain of two-input nodes
+  // (the engine's form): node 'M' (a, b, c) -> 'M' (a, b) -> 'M.1' (., c).
+  {
+    std::set<std::string> taken;
+    for (const auto& n : g->node()) {
+      taken.insert(n.name());
+      for (const auto& v : n.output()) taken.insert(v);
+      for (const auto& v : n.input()) taken.insert(v);
+    }
+    for (const auto& v : g->input()) taken.insert(v.name());
+    auto fresh = [&](const std::string& base) {
+      std::string v = base;
+      for (int k = 1; taken.count(v); ++k) v = fmt::format("{}.{}", base, k);
+      taken.insert(v);
+      return v;
+    };
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> split;
+    bool changed = false;
+    for (const auto& n : g->node()) {
+      const bool variadic = (n.op_type() == "Max" || n.op_type() == "Min") && n.input_size() > 2 &&
+                            (n.domain().empty() || n.domain() == "ai.onnx");
+      if (!variadic) {
+        *split.Add() = n;
+        continue;
+      }
+      changed = true;
+      std::string acc = n.input(0);
+      for (int k = 1; k < n.input_size(); ++k) {
+        onnx::NodeProto* m = split.Add();
+        *m = n;
+        m->clear_input();
+        m->clear_output();
+        m->add_input(acc);
+        m->add_input(n.input(k));
+        if (k > 1) m->set_name(fresh(n.name()));
+        acc = k + 1 == n.input_size() ? n.output(0) : fresh(n.output(0) + ".partial");
+        m->add_output(acc);
+      }
+    }
+    if (changed) {
+      g->mutable_node()->Swap(&split);
+      names.clear();
+      for (const auto& n : g->node()) names.push_back(n.name());
+    }
+  }
+
   // Window attributes that ONNX's own shape inference (below) divides by or
   // sizes with: a zero stride there is a SIGFPE inside libonnx, so they are
   // checked first, for every node.
