@@ -354,7 +354,7 @@ void Engine::Impl::prepare() {
     if (n.outputs.empty()) fail(ErrorKind::model, g.source, where, "node has no output");
     s.out = id_of(n.outputs[0]);
     if (s.op != Op::layer && s.op != Op::copy && s.op != Op::gather && s.op != Op::transpose &&
-        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.op != Op::matmul &&
+        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.op != Op::matmul && !is_binary(s.op) &&
         s.in[0] < 0)
       fail(ErrorKind::unsupported, g.source, where, "first input is a constant that was not folded");
     if (g.dtypes.count(n.outputs[0]) && g.dtypes.at(n.outputs[0]) != model::DType::f32)

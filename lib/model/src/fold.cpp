@@ -2,7 +2,7 @@
 //  1. opset normalisation: inputs that replaced attributes in newer opsets
 //     (Clip min/max, Squeeze/Unsqueeze/ReduceMean axes, Pad pads/value) become
 //     attributes again, and defaults are written out, so the engine sees one
-//     form for opsets 7..18 (documented in graph.h);
+//     form for opsets 6..18 (documented in graph.h);
 //  2. constant folding when every input is a constant;
 //  3. otherwise the static shape and dtype of every output.
 
@@ -213,11 +213,61 @@ Shape window_op(NodeCtx& c, const Shape& x, const Shape& kernel, bool ceil_mode,
   return out;
 }
 
+/// Opset 6 forms that opset 7 changed, in the later form: the binary ops'
+/// explicit `broadcast`/`axis` (now numpy broadcasting), Gemm's `broadcast`,
+/// BatchNormalization's `is_test` (training mode when 0).
+void legacy_opset6(NodeCtx& c) {
+  Node& n = c.n;
+  const std::string& op = n.op;
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    const Shape& a = c.shape(0);
+    const Shape& b = c.shape(1);
+    const int64_t ra = static_cast<int64_t>(a.size()), rb = static_cast<int64_t>(b.size());
+    if (c.flag("broadcast", 0) == 0) {
+      if (a != b)
+        c.bad(fmt::format("shapes {} and {} differ and broadcast is 0 (opset < 7 needs equal shapes)", dims_str(a),
+                          dims_str(b)));
+    } else {
+      if (rb > ra) c.bad(fmt::format("B {} has a higher rank than A {}", dims_str(b), dims_str(a)));
+      int64_t axis = n.has("axis") ? n.get_int("axis", 0) : ra - rb;
+      if (axis < 0) axis += ra;
+      if (axis < 0 || axis + rb > ra)
+        c.bad(fmt::format("axis {} does not place B {} inside A {}", n.get_int("axis", 0), dims_str(b), dims_str(a)));
+      for (int64_t k = 0; k < rb; ++k)
+        if (b[k] != 1 && b[k] != a[axis + k])
+          c.bad(fmt::format("B {} does not broadcast to A {} at axis {}", dims_str(b), dims_str(a), axis));
+      if (axis != ra - rb) {  // B is aligned at `axis`: numpy's form needs trailing 1s
+        const Tensor* t = c.constant(1);
+        if (!t)
+          c.fail(ErrorKind::unsupported,
+                 fmt::format("opset < 7 broadcasting of a non-constant B {} at axis {} is not supported",
+                             dims_str(b), axis));
+        Tensor r = *t;
+        r.dims.insert(r.dims.end(), static_cast<size_t>(ra - axis - rb), 1);
+        const std::string name = fresh_name(c.s, n.inputs[1] + ".bcast");
+        c.s.g.shapes[name] = r.dims;
+        c.s.g.dtypes[name] = r.dtype;
+        c.s.g.constants[name] = std::move(r);
+        n.inputs[1] = name;
+      }
+    }
+    n.attrs.erase("broadcast");
+    n.attrs.erase("axis");
+  } else if (op == "Gemm") {
+    n.attrs.erase("broadcast");  // C broadcasts unidirectionally from opset 7 on; haq takes a per-output C
+  } else if (op == "BatchNormalization") {
+    if (n.get_int("is_test", 0) == 0)
+      c.fail(ErrorKind::unsupported, "BatchNormalization with is_test = 0 (training mode, opset < 7) is not supported");
+    n.attrs.erase("is_test");
+  }
+}
+
 /// Opset normalisation (see graph.h): constant inputs that replaced
 /// attributes become attributes; defaults are written out.
 void normalise(NodeCtx& c, int64_t opset) {
   Node& n = c.n;
   const std::string& op = n.op;
+  if (opset < 7) legacy_opset6(c);
   if (op == "Clip") {
     float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
     if (opset < 11) {
@@ -730,6 +780,11 @@ void process_nodes(ImportState& s) {
       g.dtypes[out] = t.dtype;
       g.constants[out] = std::move(t);
     };
+    if (node.op == "Dropout" && g.opset < 7 && node.get_int("is_test", 0) == 0 &&
+        node.get_float("ratio", 0.5f) != 0.f)
+      c.fail(ErrorKind::unsupported, fmt::format("Dropout with is_test = 0 (training mode, opset < 7, ratio {}) "
+                                                 "drops at random; haq runs inference only",
+                                                 node.get_float("ratio", 0.5f)));
     if (node.op == "Dropout" && c.has_input(2)) {  // opset 12+: training_mode
       const Tensor* mode = c.constant(2);
       if (!mode) c.fail(ErrorKind::unsupported, "training_mode (input 2) must be a constant");

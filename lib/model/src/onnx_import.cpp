@@ -435,9 +435,9 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       graph.opset = op.version();
     }
   if (!has_default) s.fail_at(ErrorKind::model, "opset_import", "no opset for the default ONNX domain");
-  if (graph.opset < 7 || graph.opset > 18)
+  if (graph.opset < 6 || graph.opset > 18)
     s.fail_at(ErrorKind::unsupported, "opset_import",
-              fmt::format("default-domain opset {} is outside the supported range 7..18", graph.opset));
+              fmt::format("default-domain opset {} is outside the supported range 6..18", graph.opset));
   graph.producer_name = model.producer_name();
   graph.producer_version = model.producer_version();
   graph.ir_version = model.ir_version();

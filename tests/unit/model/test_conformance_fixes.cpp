@@ -196,3 +196,31 @@ TEST_CASE("an empty input dim and a graph without inputs are unsupported, not ma
   c.output("y");
   CHECK(error_of(c).kind() == ErrorKind::unsupported);
 }
+
+TEST_CASE("opset 6: broadcast/axis become numpy broadcasting, is_test = 0 is refused") {
+  ModelBuilder b(6);
+  b.input("x", {2, 3, 4});
+  b.init("c", {3}, {1, 2, 3});
+  auto& add = b.node("Add", {"x", "c"}, {"y"}, "add");
+  set_int(add, "broadcast", 1);
+  set_int(add, "axis", 1);
+  b.output("y");
+  Graph g = b.import();
+  REQUIRE(g.nodes.size() == 1);
+  CHECK_FALSE(g.nodes[0].has("broadcast"));
+  CHECK_FALSE(g.nodes[0].has("axis"));
+  CHECK(g.constants.at(g.nodes[0].inputs[1]).dims == std::vector<int64_t>{3, 1});  // aligned at axis 1
+  CHECK(g.outputs[0].shape == std::vector<int64_t>{2, 3, 4});
+
+  ModelBuilder bn(6);
+  bn.input("x", {1, 2, 2, 2});
+  for (const char* p : {"s", "b", "m", "v"}) bn.init(p, {2}, {1, 1});
+  bn.node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}, "bn");
+  bn.output("y");
+  const Error e = error_of(bn);
+  CHECK(e.kind() == ErrorKind::unsupported);
+  CHECK(e.where() == "node 'bn' (BatchNormalization)");
+  CHECK_THAT(e.message(), Contains("is_test"));
+  set_int(*bn.graph().mutable_node(0), "is_test", 1);
+  CHECK(bn.import().nodes.size() == 1);
+}
