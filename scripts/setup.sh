@@ -4,8 +4,9 @@
 #   scripts/setup.sh --train  also PyTorch/ONNX for scripts/train_reference_models.py
 set -euo pipefail
 packages=(cmake g++ make libcli11-dev nlohmann-json3-dev libfmt-dev libonnx-dev libprotobuf-dev
-          protobuf-compiler libdnnl-dev ocl-icd-opencl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev parallel jq
+          protobuf-compiler libonnx-testdata libdnnl-dev ocl-icd-opencl-dev catch2 dataset-fashion-mnist zlib1g-dev libpng-dev libjpeg-dev parallel jq
           clang libclang-rt-dev llvm)
+# libonnx-testdata: ONNX's backend node tests, run by the onnx_conformance test (docs/conformance.md).
 # jq: the documented examples pipe --json output into it (tests/docs/run_examples.py).
 # ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but its CMake config
 # requires OpenCL. clang + libclang-rt-dev (Debian's default clang, 14 on bookworm, and its

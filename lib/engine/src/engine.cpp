@@ -43,7 +43,7 @@ enum class Op {
   layer, relu, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, exp, sqrt, neg, abs,
   add, sub, mul, div, max, min,
   max_pool, avg_pool, global_avg_pool, global_max_pool, lrn,
-  copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather,
+  copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather, matmul,
 };
 
 // The engine's kernel registry: the kernel of every op that reaches the
@@ -62,7 +62,7 @@ const std::map<std::string, Op>& kernel_registry() {
       {"Identity", Op::copy}, {"Dropout", Op::copy}, {"Transpose", Op::transpose},
       {"Concat", Op::concat}, {"Softmax", Op::softmax},
       {"BatchNormalization", Op::batchnorm}, {"Pad", Op::pad}, {"ReduceMean", Op::reduce_mean},
-      {"Gather", Op::gather},
+      {"Gather", Op::gather}, {"MatMul", Op::matmul},
   };
   return t;
 }
@@ -329,6 +329,18 @@ Engine::Impl::Impl(Graph graph, EngineOptions o) : g(std::move(graph)), opt(o) {
     fail(ErrorKind::unsupported, g.source, "inputs",
          "the engine runs models with exactly one input; this one has {}", g.inputs.size());
   if (g.outputs.empty()) fail(ErrorKind::model, g.source, "outputs", "the model has no output");
+  if (g.inputs[0].dtype != model::DType::f32)
+    fail(ErrorKind::unsupported, g.source, fmt::format("input '{}'", g.inputs[0].name),
+         "element type {} is not supported; the engine runs float inputs",
+         model::to_string(g.inputs[0].dtype));
+  const model::ValueInfo& out0 = g.outputs[0];
+  if (out0.dtype != model::DType::f32)
+    fail(ErrorKind::unsupported, g.source, fmt::format("output '{}'", out0.name),
+         "element type {} is not supported; the engine computes float outputs", model::to_string(out0.dtype));
+  if (g.is_constant(out0.name))
+    fail(ErrorKind::unsupported, g.source, fmt::format("output '{}'", out0.name),
+         "the output does not depend on the input (it folds to a constant at import); the engine "
+         "computes node outputs only");
   prepare();
 }
 
@@ -384,7 +396,7 @@ void Engine::Impl::prepare() {
         fail(ErrorKind::unsupported, g.source, where,
              "the engine cannot run op '{}' (supported: Conv/Gemm/MatMul with constant weights, "
              "elementwise, pooling, reshape-like, Concat, Softmax, BatchNormalization, Pad, "
-             "ReduceMean, LRN, Gather)", n.op);
+             "ReduceMean, LRN, Gather, MatMul of two activations)", n.op);
       s.op = it->second;
     }
     for (const auto& i : n.inputs) {
@@ -401,7 +413,8 @@ void Engine::Impl::prepare() {
     if (n.outputs.empty()) fail(ErrorKind::model, g.source, where, "node has no output");
     s.out = id_of(n.outputs[0]);
     if (s.op != Op::layer && s.op != Op::copy && s.op != Op::gather && s.op != Op::transpose &&
-        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.in[0] < 0)
+        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.op != Op::matmul && !is_binary(s.op) &&
+        s.in[0] < 0)
       fail(ErrorKind::unsupported, g.source, where, "first input is a constant that was not folded");
     if (g.dtypes.count(n.outputs[0]) && g.dtypes.at(n.outputs[0]) != model::DType::f32)
       fail(ErrorKind::unsupported, g.source, where, "non-float activation ({}) is not supported",
@@ -1151,47 +1164,49 @@ void Engine::Impl::exec_pool(const Step& s) {
   const std::string where = fmt::format("node '{}' ({})", n.name, n.op);
   const auto& d = value_shape[s.in[0]];
   const auto& od = value_shape[s.out];
-  if (d.size() != 4) fail(ErrorKind::unsupported, g.source, where, "only 2-D pooling is supported");
+  // 1-, 2- and 3-D windows; only 4-D buffers can be NHWC.
+  if (d.size() < 3 || d.size() > 5)
+    fail(ErrorKind::unsupported, g.source, where, "only 1-, 2- and 3-D pooling is supported (input rank {})",
+         d.size());
+  const size_t sp = d.size() - 2;
   Buf& in = vals[s.in[0]];
-  const bool nhwc = in.nhwc;
-  memory::dims kernel, strides{1, 1}, dil{0, 0}, pl{0, 0}, pr{0, 0};
+  const bool nhwc = in.nhwc && d.size() == 4;
+  if (in.nhwc && !nhwc) plain(s.in[0]);
+  memory::dims kernel(sp), strides(sp, 1), dil(sp, 0), pl(sp, 0), pr(sp, 0);
   dnnl::algorithm alg;
   if (s.op == Op::global_avg_pool || s.op == Op::global_max_pool) {
-    kernel = {d[2], d[3]};
+    for (size_t k = 0; k < sp; ++k) kernel[k] = d[2 + k];
     alg = s.op == Op::global_avg_pool ? dnnl::algorithm::pooling_avg_include_padding
                                       : dnnl::algorithm::pooling_max;
   } else {
-    auto k = n.get_ints("kernel_shape");
-    if (k.size() != 2) fail(ErrorKind::unsupported, g.source, where, "expected a 2-D kernel_shape");
-    kernel = {k[0], k[1]};
-    auto st = n.get_ints("strides", {1, 1});
-    strides = {st[0], st[1]};
-    auto dl = n.get_ints("dilations", {1, 1});
-    dil = {dl[0] - 1, dl[1] - 1};
-    auto p = n.get_ints("pads", {0, 0, 0, 0});
-    if (n.get_string("auto_pad", "NOTSET") != "NOTSET" && n.get_string("auto_pad") != "VALID") {
-      // SAME_*: total padding from the output size, split per ONNX.
-      for (int ax = 0; ax < 2; ++ax) {
-        int64_t total = std::max<int64_t>(0, (od[2 + ax] - 1) * st[ax] + (k[ax] - 1) * dl[ax] + 1 - d[2 + ax]);
-        int64_t small = total / 2, big = total - small;
-        bool upper = n.get_string("auto_pad") == "SAME_UPPER";
-        p[ax] = upper ? small : big;
-        p[ax + 2] = upper ? big : small;
-      }
-    }
-    pl = {p[0], p[1]};
-    // Right padding from the output size (covers ceil_mode).
-    for (int ax = 0; ax < 2; ++ax)
+    // The importer writes explicit kernel_shape, strides, pads (and dilations
+    // for MaxPool) with auto_pad = NOTSET (graph.h).
+    const auto k = n.get_ints("kernel_shape");
+    const auto st = n.get_ints("strides", std::vector<int64_t>(sp, 1));
+    const auto dl = n.get_ints("dilations", std::vector<int64_t>(sp, 1));
+    const auto p = n.get_ints("pads", std::vector<int64_t>(2 * sp, 0));
+    if (k.size() != sp || st.size() != sp || dl.size() != sp || p.size() != 2 * sp)
+      fail(ErrorKind::internal, g.source, where, "window attributes do not match {} spatial dims", sp);
+    for (size_t ax = 0; ax < sp; ++ax) {
+      kernel[ax] = k[ax];
+      strides[ax] = st[ax];
+      dil[ax] = dl[ax] - 1;
+      pl[ax] = p[ax];
+      // Right padding from the output size (covers ceil_mode). A ceil_mode
+      // window that would start in the right padding is dropped by ONNX's
+      // output size already, so this is at most the window extent - 1.
       pr[ax] = std::max<int64_t>(0, (od[2 + ax] - 1) * st[ax] + (k[ax] - 1) * dl[ax] + 1 - d[2 + ax] - p[ax]);
+    }
     if (s.op == Op::max_pool)
       alg = dnnl::algorithm::pooling_max;
     else
       alg = n.get_int("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
                                               : dnnl::algorithm::pooling_avg_exclude_padding;
   }
-  const tag t = nhwc ? tag::nhwc : tag::nchw;
-  memory::desc src_md({d[0], d[1], d[2], d[3]}, dt::f32, t);
-  memory::desc dst_md({od[0], od[1], od[2], od[3]}, dt::f32, t);
+  static const tag plain_tag[] = {tag::ncw, tag::nchw, tag::ncdhw};
+  const tag t = nhwc ? tag::nhwc : plain_tag[sp - 1];
+  memory::desc src_md(memory::dims(d.begin(), d.end()), dt::f32, t);
+  memory::desc dst_md(memory::dims(od.begin(), od.end()), dt::f32, t);
   dnnl::pooling_v2_forward::desc pdsc(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
                                       strides, kernel, dil, pl, pr);
   dnnl::pooling_v2_forward::primitive_desc pd(pdsc, cpu_engine());
@@ -1445,6 +1460,49 @@ void Engine::Impl::exec_other(const Step& s) {
           std::copy(x.begin() + (o * d[axis] + v) * inner, x.begin() + (o * d[axis] + v + 1) * inner,
                     res.begin() + (o * ni + j) * inner);
         }
+      break;
+    }
+    case Op::matmul: {  // not a layer (both operands activations, or a weight of rank != 2): numpy matmul
+      std::vector<int64_t> da, db;
+      const auto& a = src_of(0, da);
+      const auto& b = src_of(1, db);
+      if (da.empty() || db.empty()) fail(ErrorKind::internal, g.source, where, "MatMul of a scalar");
+      std::vector<int64_t> ea = da, eb = db;  // 1-D operands promoted to matrices
+      if (ea.size() == 1) ea.insert(ea.begin(), 1);
+      if (eb.size() == 1) eb.push_back(1);
+      const int64_t M = ea[ea.size() - 2], K = ea.back(), N = eb.back();
+      if (eb[eb.size() - 2] != K) fail(ErrorKind::internal, g.source, where, "inner dims do not match");
+      const size_t rb = std::max(ea.size(), eb.size()) - 2;
+      const auto ba = align({ea.begin(), ea.end() - 2}, rb), bb = align({eb.begin(), eb.end() - 2}, rb);
+      std::vector<int64_t> bo(rb), sa(rb, 0), sb(rb, 0);
+      int64_t ka = 1, kb = 1;
+      for (size_t i = rb; i-- > 0;) {
+        bo[i] = std::max(ba[i], bb[i]);
+        sa[i] = ba[i] == 1 ? 0 : ka;
+        sb[i] = bb[i] == 1 ? 0 : kb;
+        ka *= ba[i];
+        kb *= bb[i];
+      }
+      const int64_t batches = numel(bo);
+      HAQ_ASSERT(batches * M * N == cnt);
+      std::vector<int64_t> idx(rb, 0);
+      for (int64_t bi = 0; bi < batches; ++bi) {
+        int64_t oa = 0, ob = 0;
+        for (size_t k = 0; k < rb; ++k) oa += idx[k] * sa[k], ob += idx[k] * sb[k];
+        const float* A = a.data() + oa * M * K;
+        const float* B = b.data() + ob * K * N;
+        float* R = res.data() + bi * M * N;
+        std::fill(R, R + M * N, 0.f);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t k = 0; k < K; ++k) {
+            const float x = A[i * K + k];
+            for (int64_t j = 0; j < N; ++j) R[i * N + j] += x * B[k * N + j];
+          }
+        for (size_t k = rb; k-- > 0;) {
+          if (++idx[k] < bo[k]) break;
+          idx[k] = 0;
+        }
+      }
       break;
     }
     default:

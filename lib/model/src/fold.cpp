@@ -2,7 +2,7 @@
 //  1. opset normalisation: inputs that replaced attributes in newer opsets
 //     (Clip min/max, Squeeze/Unsqueeze/ReduceMean axes, Pad pads/value) become
 //     attributes again, and defaults are written out, so the engine sees one
-//     form for opsets 7..18 (documented in graph.h);
+//     form for opsets 6..18 (documented in graph.h);
 //  2. constant folding when every input is a constant;
 //  3. otherwise the static shape and dtype of every output.
 
@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "haq/model/ops.h"
 #include "import_internal.h"
 
 namespace haq::model::detail {
@@ -213,11 +214,61 @@ Shape window_op(NodeCtx& c, const Shape& x, const Shape& kernel, bool ceil_mode,
   return out;
 }
 
+/// Opset 6 forms that opset 7 changed, in the later form: the binary ops'
+/// explicit `broadcast`/`axis` (now numpy broadcasting), Gemm's `broadcast`,
+/// BatchNormalization's `is_test` (training mode when 0).
+void legacy_opset6(NodeCtx& c) {
+  Node& n = c.n;
+  const std::string& op = n.op;
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    const Shape& a = c.shape(0);
+    const Shape& b = c.shape(1);
+    const int64_t ra = static_cast<int64_t>(a.size()), rb = static_cast<int64_t>(b.size());
+    if (c.flag("broadcast", 0) == 0) {
+      if (a != b)
+        c.bad(fmt::format("shapes {} and {} differ and broadcast is 0 (opset < 7 needs equal shapes)", dims_str(a),
+                          dims_str(b)));
+    } else {
+      if (rb > ra) c.bad(fmt::format("B {} has a higher rank than A {}", dims_str(b), dims_str(a)));
+      int64_t axis = n.has("axis") ? n.get_int("axis", 0) : ra - rb;
+      if (axis < 0) axis += ra;
+      if (axis < 0 || axis + rb > ra)
+        c.bad(fmt::format("axis {} does not place B {} inside A {}", n.get_int("axis", 0), dims_str(b), dims_str(a)));
+      for (int64_t k = 0; k < rb; ++k)
+        if (b[k] != 1 && b[k] != a[axis + k])
+          c.bad(fmt::format("B {} does not broadcast to A {} at axis {}", dims_str(b), dims_str(a), axis));
+      if (axis != ra - rb) {  // B is aligned at `axis`: numpy's form needs trailing 1s
+        const Tensor* t = c.constant(1);
+        if (!t)
+          c.fail(ErrorKind::unsupported,
+                 fmt::format("opset < 7 broadcasting of a non-constant B {} at axis {} is not supported",
+                             dims_str(b), axis));
+        Tensor r = *t;
+        r.dims.insert(r.dims.end(), static_cast<size_t>(ra - axis - rb), 1);
+        const std::string name = fresh_name(c.s, n.inputs[1] + ".bcast");
+        c.s.g.shapes[name] = r.dims;
+        c.s.g.dtypes[name] = r.dtype;
+        c.s.g.constants[name] = std::move(r);
+        n.inputs[1] = name;
+      }
+    }
+    n.attrs.erase("broadcast");
+    n.attrs.erase("axis");
+  } else if (op == "Gemm") {
+    n.attrs.erase("broadcast");  // C broadcasts unidirectionally from opset 7 on; haq takes a per-output C
+  } else if (op == "BatchNormalization") {
+    if (n.get_int("is_test", 0) == 0)
+      c.fail(ErrorKind::unsupported, "BatchNormalization with is_test = 0 (training mode, opset < 7) is not supported");
+    n.attrs.erase("is_test");
+  }
+}
+
 /// Opset normalisation (see graph.h): constant inputs that replaced
 /// attributes become attributes; defaults are written out.
 void normalise(NodeCtx& c, int64_t opset) {
   Node& n = c.n;
   const std::string& op = n.op;
+  if (opset < 7) legacy_opset6(c);
   if (op == "Clip") {
     float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
     if (opset < 11) {
@@ -312,6 +363,12 @@ void normalise(NodeCtx& c, int64_t opset) {
                              "per-axis form is supported",
                              opset, a, dims_str(c.shape(0))));
     c.set_int("axis", a);
+  } else if (op == "Max" || op == "Min") {
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (!c.has_input(i)) c.bad(fmt::format("input {} is missing", i));
+    if (n.inputs.size() > 2)
+      c.fail(ErrorKind::unsupported,
+             fmt::format("{} of {} inputs is not supported (one or two inputs)", op, n.inputs.size()));
   } else if (op == "LeakyRelu") {
     c.set_float("alpha", n.get_float("alpha", 0.01f));
   } else if (op == "HardSigmoid") {
@@ -333,7 +390,12 @@ void normalise(NodeCtx& c, int64_t opset) {
     const int64_t fallback = op == "Flatten" ? 1 : 0;
     if (op == "Concat" && !n.has("axis")) c.bad("Concat needs the attribute 'axis'");
     int64_t a = n.get_int("axis", fallback);
-    a = op == "Flatten" ? c.axis(a, r + 1) : c.axis(a, r);
+    if (op == "Flatten") {  // axis in [-r, r]; a negative one counts from r
+      if (a < -r || a > r) c.bad(fmt::format("axis {} is out of range [-{}, {}]", a, r, r));
+      if (a < 0) a += r;
+    } else {
+      a = c.axis(a, r);
+    }
     c.set_int("axis", a);
   } else if (op == "Transpose") {
     const int64_t r = c.rank(0);
@@ -366,15 +428,15 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
   const std::string& op = node.op;
   static const std::set<std::string> same_shape = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
                                                    "HardSwish", "Tanh", "Softmax", "LRN", "Identity",
-                                                   "Dropout", "BatchNormalization", "Cast", "Exp",
-                                                   "Sqrt", "Neg", "Abs"};
+                                                   "Dropout", "BatchNormalization", "Cast",
+                                                   "Abs", "Exp", "Neg", "Sqrt"};
   if (same_shape.count(op)) return {c.shape(0)};
-  if (op == "Max" || op == "Min") {
-    if (node.inputs.size() != 2 || !c.has_input(1))
-      c.fail(ErrorKind::unsupported, fmt::format("{} of {} inputs is not supported (only 2)", op, node.inputs.size()));
-    return {broadcast(c, c.shape(0), c.shape(1))};
-  }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {broadcast(c, c.shape(0), c.shape(1))};
+  if (op == "Max" || op == "Min") {  // variadic; two inputs after normalise()
+    Shape out = c.shape(0);
+    for (size_t i = 1; i < node.inputs.size(); ++i) out = broadcast(c, out, c.shape(i));
+    return {out};
+  }
   if (op == "Conv") {
     const Shape& x = c.shape(0);
     const Shape& w = c.shape(1);
@@ -575,9 +637,8 @@ DType output_dtype(const NodeCtx& c) {
 /// is not one that haq folds.
 bool fold(NodeCtx& c, const Shape& out_shape, DType out_dtype, Tensor* out) {
   const std::string& op = c.n.op;
-  static const std::set<std::string> foldable = {"Add", "Sub",       "Mul",     "Div",  "Gather", "Unsqueeze",
-                                                 "Squeeze", "Concat", "Reshape", "Cast", "Flatten", "Transpose"};
-  if (!foldable.count(op)) return false;
+  const OpDef* def = find_op(op);  // the registry says which ops fold
+  if (!def || !def->folds_constants) return false;
   for (size_t i = 0; i < c.n.inputs.size(); ++i)
     if (c.has_input(i) && !c.constant(i)) return false;
   *out = make_tensor(out_dtype, out_shape);
@@ -633,6 +694,8 @@ bool fold(NodeCtx& c, const Shape& out_shape, DType out_dtype, Tensor* out) {
       if (op == "Add") v = a + b;
       else if (op == "Sub") v = a - b;
       else if (op == "Mul") v = a * b;
+      else if (op == "Max") v = std::max(a, b);
+      else if (op == "Min") v = std::min(a, b);
       else if (x.is_float()) v = a / b;
       else {
         if (b == 0) c.bad("integer division by zero in a constant");
@@ -717,7 +780,23 @@ void process_nodes(ImportState& s) {
       g.dtypes[out] = t.dtype;
       g.constants[out] = std::move(t);
     };
-    if (node.op == "Identity" || node.op == "Dropout") {
+    if (node.op == "Dropout" && g.opset < 7 && node.get_int("is_test", 0) == 0 &&
+        node.get_float("ratio", 0.5f) != 0.f)
+      c.fail(ErrorKind::unsupported, fmt::format("Dropout with is_test = 0 (training mode, opset < 7, ratio {}) "
+                                                 "drops at random; haq runs inference only",
+                                                 node.get_float("ratio", 0.5f)));
+    if (node.op == "Dropout" && c.has_input(2)) {  // opset 12+: training_mode
+      const Tensor* mode = c.constant(2);
+      if (!mode) c.fail(ErrorKind::unsupported, "training_mode (input 2) must be a constant");
+      const double ratio = c.has_input(1) ? c.scalar_of(1, "ratio") : 0.5;
+      if (mode->numel() == 1 && tensor_get(*mode, 0) != 0 && ratio != 0)
+        c.fail(ErrorKind::unsupported,
+               fmt::format("Dropout in training mode (training_mode = true, ratio {}) drops at random; haq "
+                           "runs inference only",
+                           ratio));
+    }
+    if (node.op == "Identity" || node.op == "Dropout" ||
+        ((node.op == "Max" || node.op == "Min") && node.inputs.size() == 1)) {
       alias[out] = node.inputs[0];
       continue;
     }

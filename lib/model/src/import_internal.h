@@ -8,12 +8,17 @@
 //   layers.cpp       quantizable layers in canonical form, BatchNorm folding,
 //                    dead-constant removal and the final consistency check.
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "haq/core/error.h"
 #include "haq/model/graph.h"
+
+namespace onnx {
+class TensorProto;
+}
 
 namespace haq::model::detail {
 
@@ -48,6 +53,11 @@ Tensor make_tensor(DType dtype, std::vector<int64_t> dims);
 void tensor_set(Tensor& t, int64_t i, double v);
 /// Tensor with permuted axes (out dim k = in dim perm[k]).
 Tensor transpose_tensor(const Tensor& t, const std::vector<int64_t>& perm);
+
+/// Decodes a TensorProto (raw, typed or external data, the latter confined to
+/// `model_dir`) with size checks; Error at `at` in `s.file` (onnx_import.cpp).
+Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
+                         const std::filesystem::path& model_dir);
 
 /// Normalises, folds and shapes every node (fold.cpp).
 void process_nodes(ImportState& s);

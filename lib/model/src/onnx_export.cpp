@@ -106,6 +106,10 @@ void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::stri
   for (auto& o : *model.mutable_opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") def = &o;
   if (!def) throw Error(ErrorKind::model, src, "opset_import", "no default-domain opset");
+  if (def->version() < 7)  // opset 6's broadcast/is_test attributes are not valid at 13
+    fail(ErrorKind::unsupported, src, "opset_import",
+         "the model has opset {}; QDQ export needs opset 7 or later (re-export the model at opset 13)",
+         def->version());
   if (def->version() < 13) {
     for (const auto& n : g.node())
       if (!opset_stable_ops().count(n.op_type()))

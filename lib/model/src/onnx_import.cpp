@@ -140,9 +140,10 @@ std::string read_external(const ImportState& s, const std::string& at, const onn
   return bytes;
 }
 
-/// Decodes a TensorProto (raw, typed or external data) with size checks.
-Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
-                         const fs::path& model_dir) {
+}  // namespace
+
+Tensor detail::tensor_from_proto(const ImportState& s, const std::string& at, const onnx::TensorProto& t,
+                                 const fs::path& model_dir) {
   Tensor out;
   if (!supported_dtype(t.data_type(), &out.dtype))
     s.fail_at(ErrorKind::unsupported, at,
@@ -213,6 +214,35 @@ Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx
       break;
   }
   return out;
+}
+
+namespace {
+
+using detail::tensor_from_proto;
+
+/// The TensorProto of a haq Tensor (raw data), for a bound input.
+onnx::TensorProto proto_from_tensor(const ImportState& s, const std::string& at, const std::string& name,
+                                    const Tensor& t) {
+  const int64_t n = checked_numel(s, at, t.dims);
+  if (static_cast<int64_t>(t.is_float() ? t.f32.size() : t.i64.size()) != n)
+    s.fail_at(ErrorKind::usage, at, fmt::format("the bound tensor has dims {} but {} values", dims_str(t.dims),
+                                                t.is_float() ? t.f32.size() : t.i64.size()));
+  onnx::TensorProto p;
+  p.set_name(name);
+  p.set_data_type(static_cast<int>(t.dtype));  // DType is numbered as TensorProto.DataType
+  for (int64_t d : t.dims) p.add_dims(d);
+  std::string raw(static_cast<size_t>(n) * element_bytes(t.dtype), '\0');
+  char* out = raw.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (t.dtype) {
+      case DType::f32: std::memcpy(out + 4 * i, &t.f32[i], 4); break;
+      case DType::i32: { const auto v = static_cast<int32_t>(t.i64[i]); std::memcpy(out + 4 * i, &v, 4); break; }
+      case DType::i64: std::memcpy(out + 8 * i, &t.i64[i], 8); break;
+      default: out[i] = static_cast<char>(t.i64[i]); break;  // u8, i8, bool
+    }
+  }
+  p.set_raw_data(std::move(raw));
+  return p;
 }
 
 Attribute attribute_from_proto(const ImportState& s, const std::string& at, const onnx::AttributeProto& a,
@@ -387,15 +417,28 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       graph.opset = op.version();
     }
   if (!has_default) s.fail_at(ErrorKind::model, "opset_import", "no opset for the default ONNX domain");
-  if (graph.opset < 7 || graph.opset > 18)
+  if (graph.opset < 6 || graph.opset > 18)
     s.fail_at(ErrorKind::unsupported, "opset_import",
-              fmt::format("default-domain opset {} is outside the supported range 7..18", graph.opset));
+              fmt::format("default-domain opset {} is outside the supported range 6..18", graph.opset));
   graph.producer_name = model.producer_name();
   graph.producer_version = model.producer_version();
   graph.ir_version = model.ir_version();
   if (!model.has_graph()) s.fail_at(ErrorKind::model, "graph", "the model has no graph");
   check_strings(s, model);
   onnx::GraphProto* g = model.mutable_graph();
+
+  // Graph inputs bound to constants (ImportOptions::bind_inputs) become
+  // initializers, listed as inputs as in IR < 4, so every later stage treats
+  // them as such.
+  for (const auto& [name, t] : options.bind_inputs) {
+    const std::string at = fmt::format("input '{}'", name);
+    for (const auto& init : g->initializer())
+      if (init.name() == name) s.fail_at(ErrorKind::usage, at, "is an initializer already; only graph inputs can be bound");
+    bool found = false;
+    for (const auto& in : g->input()) found = found || in.name() == name;
+    if (!found) s.fail_at(ErrorKind::usage, at, "a value to bind is not a graph input of the model");
+    *g->add_initializer() = proto_from_tensor(s, at, name, t);
+  }
 
   // Node names: unique, generated where missing, so every message can name the node.
   std::vector<std::string> names(g->node_size());
@@ -430,6 +473,52 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
                 fmt::format("op '{}' is supported at opsets {}..{}; the model declares opset {}", op, def->since,
                             def->until, graph.opset));
+  }
+
+  // Max / Min of more than two inputs become a chain of two-input nodes
+  // (the engine's form): node 'M' (a, b, c) -> 'M' (a, b) -> 'M.1' (., c).
+  {
+    std::set<std::string> taken;
+    for (const auto& n : g->node()) {
+      taken.insert(n.name());
+      for (const auto& v : n.output()) taken.insert(v);
+      for (const auto& v : n.input()) taken.insert(v);
+    }
+    for (const auto& v : g->input()) taken.insert(v.name());
+    auto fresh = [&](const std::string& base) {
+      std::string v = base;
+      for (int k = 1; taken.count(v); ++k) v = fmt::format("{}.{}", base, k);
+      taken.insert(v);
+      return v;
+    };
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> split;
+    bool changed = false;
+    for (const auto& n : g->node()) {
+      const bool variadic = (n.op_type() == "Max" || n.op_type() == "Min") && n.input_size() > 2 &&
+                            (n.domain().empty() || n.domain() == "ai.onnx");
+      if (!variadic) {
+        *split.Add() = n;
+        continue;
+      }
+      changed = true;
+      std::string acc = n.input(0);
+      for (int k = 1; k < n.input_size(); ++k) {
+        onnx::NodeProto* m = split.Add();
+        *m = n;
+        m->clear_input();
+        m->clear_output();
+        m->add_input(acc);
+        m->add_input(n.input(k));
+        if (k > 1) m->set_name(fresh(n.name()));
+        acc = k + 1 == n.input_size() ? n.output(0) : fresh(n.output(0) + ".partial");
+        m->add_output(acc);
+      }
+    }
+    if (changed) {
+      g->mutable_node()->Swap(&split);
+      names.clear();
+      for (const auto& n : g->node()) names.push_back(n.name());
+    }
   }
 
   // Window attributes that ONNX's own shape inference (below) divides by or
@@ -550,6 +639,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
       } else if (dim->has_dim_param()) {
         s.fail_at(ErrorKind::unsupported, at,
                   fmt::format("dim {} is symbolic ('{}'); only the batch dim (0) may be", d, dim->dim_param()));
+      } else if (dim->has_dim_value() && dim->dim_value() == 0) {  // valid ONNX, but empty
+        s.fail_at(ErrorKind::unsupported, at, fmt::format("dim {} is 0 (an empty tensor); haq needs non-empty inputs", d));
       } else if (symbolic) {
         s.fail_at(ErrorKind::model, at,
                   fmt::format("dim {} is {}; dims must be positive", d, dim->has_dim_value() ? dim->dim_value() : 0));
@@ -559,7 +650,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     checked_numel(s, at, vi.shape);
     graph.inputs.push_back(vi);
   }
-  if (graph.inputs.empty()) s.fail_at(ErrorKind::model, "graph", "the graph has no inputs");
+  if (graph.inputs.empty())
+    s.fail_at(ErrorKind::unsupported, "graph", "the graph has no inputs (haq runs models on an input)");
   graph.batch = graph.dynamic_batch ? options.batch
                                     : (graph.inputs[0].shape.empty() ? 1 : graph.inputs[0].shape[0]);
 

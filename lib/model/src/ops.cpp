@@ -28,7 +28,7 @@ std::vector<OpDef> make_registry() {
   std::vector<OpDef> v = {
       op("Abs", S::runs, N::always, ""),
       op("Add", S::runs, N::all_inputs, "numpy broadcasting; a following Relu/Clip is fused"),
-      op("AveragePool", S::runs, N::like_input, "2-D; explicit or auto pads, ceil_mode, count_include_pad"),
+      op("AveragePool", S::runs, N::like_input, "1-D, 2-D and 3-D; explicit or auto pads, ceil_mode, count_include_pad"),
       op("BatchNormalization", S::runs, N::never,
          "inference form; folded into the preceding Conv/Gemm when it is that layer's only reader, else run"),
       op("Cast", S::folded, N::never, "on constants (shape arithmetic), or between equal types"),
@@ -39,7 +39,7 @@ std::vector<OpDef> make_registry() {
       op("Conv", S::layer, N::never,
          "2-D, constant weights; groups and depthwise, dilations, strides, explicit or auto pads"),
       op("Div", S::runs, N::all_inputs, "numpy broadcasting"),
-      op("Dropout", S::folded, N::never, "inference: removed"),
+      op("Dropout", S::folded, N::never, "inference: removed; training mode with a non-zero ratio refused"),
       op("Exp", S::runs, N::always, ""),
       op("Flatten", S::runs, N::like_input, ""),
       op("Gather", S::runs, N::like_input, "constant indices"),
@@ -51,10 +51,10 @@ std::vector<OpDef> make_registry() {
       op("Identity", S::folded, N::like_input, "removed (kept only between a graph input and a graph output)"),
       op("LRN", S::runs, N::like_input, "across channels"),
       op("LeakyRelu", S::runs, N::never, ""),
-      op("MatMul", S::layer, N::never, "a quantizable layer when the second input is a constant weight"),
-      op("Max", S::runs, N::any_input, "numpy broadcasting"),
-      op("MaxPool", S::runs, N::like_input, "2-D; dilations, ceil_mode; only output 0 (no indices)"),
-      op("Min", S::runs, N::all_inputs, "numpy broadcasting"),
+      op("MatMul", S::layer, N::never, "a quantizable layer when the second input is a constant 2-D weight, else an fp32 kernel (numpy broadcasting)"),
+      op("Max", S::runs, N::any_input, "numpy broadcasting; more than two inputs become a chain of two-input nodes"),
+      op("MaxPool", S::runs, N::like_input, "1-D, 2-D and 3-D; dilations, ceil_mode; only output 0 (no indices)"),
+      op("Min", S::runs, N::all_inputs, "numpy broadcasting; more than two inputs become a chain of two-input nodes"),
       op("Mul", S::runs, N::all_inputs, "numpy broadcasting"),
       op("Neg", S::runs, N::never, ""),
       op("Pad", S::runs, N::pad_value, "constant, reflect and edge modes; pads as attribute or constant input"),
@@ -79,7 +79,7 @@ std::vector<OpDef> make_registry() {
   find("HardSwish").since = 14;
   find("Relu").fusable = Fusable::relu;
   find("Clip").fusable = Fusable::clip;
-  for (const char* f : {"Add", "Sub", "Mul", "Div", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast",
+  for (const char* f : {"Add", "Sub", "Mul", "Div", "Max", "Min", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast",
                         "Flatten", "Transpose"})
     find(f).folds_constants = true;
   std::sort(v.begin(), v.end(), [](const OpDef& a, const OpDef& b) { return a.name < b.name; });

@@ -2,6 +2,7 @@
 // quantized layers against the quantizer's arithmetic done by hand.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -323,4 +324,41 @@ TEST_CASE("direct u8 outputs give the same logits as quantizing the f32 output")
       }
     }
   }
+}
+
+// GlobalMaxPool has only ONNX opset 1, so ONNX's own node tests for it
+// (opset 1) are outside haq's opset range: checked here, after a conv (NHWC
+// buffer) and on the plain graph input, against the max over each channel.
+TEST_CASE("GlobalMaxPool: the max over each channel, on NHWC and plain buffers") {
+  const int64_t B = 2, C = 4, H = 5, W = 3;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  Vec input(static_cast<size_t>(B * 3 * H * W));
+  for (auto& v : input) v = u(rng);
+  engine::EngineOptions o;
+  o.batch = B;
+
+  GraphBuilder conv_only(B, {3, H, W});
+  model::Graph g_conv = conv_only.finish(conv_only.conv("input", C, 3, 1, 1));
+  const Vec conv_out = engine::Engine(g_conv, o).run_batch(nullptr, input);  // NCHW
+  REQUIRE(conv_out.size() == static_cast<size_t>(B * C * H * W));
+
+  GraphBuilder gb(B, {3, H, W});
+  const std::string gmp = gb.unary("GlobalMaxPool", gb.conv("input", C, 3, 1, 1));
+  gb.g.shapes[gmp] = {B, C, 1, 1};
+  const Vec got = engine::Engine(gb.finish(gmp), o).run_batch(nullptr, input);
+  REQUIRE(got.size() == static_cast<size_t>(B * C));
+  for (int64_t n = 0; n < B; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const auto first = conv_out.begin() + (n * C + c) * H * W;
+      CHECK(got[n * C + c] == *std::max_element(first, first + H * W));
+    }
+
+  GraphBuilder direct(B, {3, H, W});
+  const std::string gmp_in = direct.unary("GlobalMaxPool", "input");
+  direct.g.shapes[gmp_in] = {B, 3, 1, 1};
+  const Vec got_in = engine::Engine(direct.finish(gmp_in), o).run_batch(nullptr, input);
+  REQUIRE(got_in.size() == static_cast<size_t>(B * 3));
+  for (int64_t i = 0; i < B * 3; ++i)
+    CHECK(got_in[i] == *std::max_element(input.begin() + i * H * W, input.begin() + (i + 1) * H * W));
 }

@@ -69,16 +69,16 @@ TEST_CASE("unparseable bytes are model errors naming the file") {
   }
 }
 
-TEST_CASE("the default-domain opset must exist and be within 7..18") {
+TEST_CASE("the default-domain opset must exist and be within 6..18") {
   ModelBuilder none = relu_model();
   none.model().mutable_opset_import(0)->set_domain("com.example");
   Error e = import_error(none);
   CHECK(e.kind() == ErrorKind::model);
   CHECK_THAT(e.message(), Contains("no opset for the default ONNX domain"));
-  for (int64_t opset : {6, 19}) {
+  for (int64_t opset : {5, 19}) {
     Error o = import_error(relu_model(opset));
     CHECK(o.kind() == ErrorKind::unsupported);
-    CHECK_THAT(o.message(), Contains(std::to_string(opset)) && Contains("7..18"));
+    CHECK_THAT(o.message(), Contains(std::to_string(opset)) && Contains("6..18"));
   }
 }
 

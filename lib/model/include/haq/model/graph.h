@@ -13,7 +13,7 @@
 ///  - canonical for quantizable layers (see Layer).
 /// No ONNX type appears here: only lib/model includes ONNX headers.
 ///
-/// Node forms after import (the same for opsets 7..18; the engine relies on them):
+/// Node forms after import (the same for opsets 6..18; the engine relies on them):
 ///  - Layer nodes (Conv, Gemm, MatMul with Node::layer >= 0): inputs are
 ///    {activation, Layer::weight, Layer::bias}. Conv carries explicit
 ///    kernel_shape, strides, dilations, pads [top, left, bottom, right], group
@@ -21,6 +21,9 @@
 ///    (a transA Gemm gets an explicit Transpose node before it). A MatMul layer
 ///    node's inputs[1] is the canonical [N, K] weight, so it no longer has ONNX
 ///    MatMul semantics: use Layer. A MatMul of two activations is a plain node.
+///  - Add / Sub / Mul / Div: numpy broadcasting (opset 6's broadcast/axis
+///    attributes are gone; a B aligned at an axis gets trailing 1-dims).
+///  - Max / Min: two inputs (more become a chain, one an identity).
 ///  - Clip: one input; float attrs "min"/"max" always present (lowest()/max()
 ///    when the model had none).
 ///  - Squeeze / Unsqueeze: one input; ints "axes", sorted and non-negative
@@ -173,6 +176,10 @@ struct Graph {
 struct ImportOptions {
   int64_t batch = 1;              ///< value for a symbolic batch dim
   bool fold_batchnorm = true;     ///< fold BatchNormalization into the preceding Conv/Gemm
+  /// Graph inputs replaced by these constants before anything else runs, as if
+  /// they were initializers (the conformance harness feeds one input and binds
+  /// the others). Error(usage) when a name is not a graph input.
+  std::map<std::string, Tensor> bind_inputs;
 };
 
 /// Reads, checks and canonicalises an ONNX model. Throws haq::Error naming the

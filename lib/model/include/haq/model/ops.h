@@ -39,7 +39,7 @@ enum class Fusable { no, relu, clip };
 /// One supported op.
 struct OpDef {
   std::string name;
-  int since = 7, until = 18;  ///< default-domain opsets haq imports it at
+  int since = 6, until = 18;  ///< default-domain opsets haq imports it at
   OpStage stage = OpStage::runs;
   NonNeg nonneg = NonNeg::never;
   Fusable fusable = Fusable::no;
