@@ -28,7 +28,7 @@ struct EvalOptions {
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
-  bool json = false, no_bias_correction = false;
+  bool json = false, no_bias_correction = false, explain = false;
   std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
 };
 
@@ -149,6 +149,7 @@ int run_eval(const EvalOptions& o) {
         {"quantized", accuracy_json(q)},
         {"delta", delta},
     };
+    if (o.explain) j["plan"] = engine::plan_to_json(e.plan(policy));
     if (rec.recorded)
       j["recorded"] = {{"top1", rec.test_top1 ? nlohmann::json(*rec.test_top1) : nlohmann::json()},
                        {"comparable", differences.empty()},
@@ -156,6 +157,7 @@ int run_eval(const EvalOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
+  if (o.explain) fmt::print("plan (how each layer executes; docs/quantization.md)\n{}\n", engine::format_plan(e.plan(policy)));
   fmt::print("model        {} ({} quantizable layers, batch {})\n", model_path,
              e.graph().layers.size(), e.options().batch);
   fmt::print("data         {}: {} test samples (evaluation), {} train samples (calibration), seed {}\n",
@@ -223,10 +225,14 @@ haq::app::Run setup_eval(CLI::App& sub) {
   haq::app::add_data_args(sub, o->data_args);
   sub.add_option("--seed", o->seed, "seed for choosing the samples")->capture_default_str();
   sub.add_flag("--json", o->json, "print the result as JSON (fields in docs/eval.md)");
+  sub.add_flag("--explain", o->explain,
+               "print the quantization plan: per layer its input and weight quantizers, fused post-ops and "
+               "output encoding");
   sub.footer(
       "Examples:\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist\n"
       "  haq eval models/fmnist-resnet.onnx --data fashion-mnist --bits w4a4 --samples 2000\n"
+      "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --bits w4a8 --explain --samples 500\n"
       "  haq eval models/fmnist-mobilenet.onnx --data fashion-mnist --policy runs/edge/policy.json --json\n"
       "  haq eval models/fmnist-mlp.onnx --data runs/npy/x_test.npy,runs/npy/y_test.npy --calib-method kl\n"
       "  haq eval models/fmnist-mobilenet.onnx --data runs/imgs --preprocess resize=28,crop=28 \\\n"

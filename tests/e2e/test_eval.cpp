@@ -55,6 +55,40 @@ TEST_CASE("haq eval with --bits fp32 reproduces fp32, with a policy file runs it
   CHECK(j["quantized"]["fidelity"] == 100.0);
 }
 
+TEST_CASE("haq eval --explain prints the quantization plan the run executes") {
+  auto r = run_haq({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", "fashion-mnist", "--samples",
+                    "100", "--calib", "32", "--bits", "w4a8", "--explain", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  const auto& plan = j["plan"];
+  REQUIRE(plan.size() == 14);  // the MobileNet's quantizable layers
+  // The stem reads the [0, 1] image: unsigned input quantized from f32; it
+  // fuses its Relu and writes the next conv's u8 codes: one linear, one clip.
+  CHECK(plan[0]["input"]["signed"] == false);
+  CHECK(plan[0]["input"]["from_producer"] == false);
+  CHECK(plan[0]["weights"]["bits"] == 4);
+  CHECK(plan[0]["weights"]["max_abs_level"] == 7);
+  CHECK(plan[0]["fused_activation"]["kind"] == "relu");
+  CHECK(plan[0]["output"]["encoding"] == "u8 codes");
+  REQUIRE(plan[0]["post_ops"].size() == 2);
+  CHECK(plan[0]["post_ops"][0]["op"] == "linear");
+  CHECK(plan[0]["post_ops"][1]["op"] == "clip");
+  CHECK(plan[0]["post_ops"][1]["alpha"] == 0.0);
+  CHECK(plan[0]["post_ops"][1]["beta"] == 255.0);
+  CHECK(plan[1]["input"]["from_producer"] == true);
+  // The classifier reads pooled f32 values and writes f32 logits.
+  CHECK(plan[13]["kind"] == "gemm");
+  CHECK(plan[13]["output"]["encoding"] == "f32");
+  CHECK(plan[13]["post_ops"].empty());
+  // The text form names every layer.
+  auto t = run_haq({"eval", source_path("models/fmnist-mobilenet.onnx"), "--data", "fashion-mnist", "--samples",
+                    "100", "--calib", "32", "--bits", "w4a8", "--explain"});
+  REQUIRE(t.exit_code == 0);
+  CHECK(t.out.find("post-ops: linear(") != std::string::npos);
+  CHECK(t.out.find("(codes from producer)") != std::string::npos);
+}
+
 TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
   const std::string m = source_path("models/fmnist-mlp.onnx");
   auto r = run_haq({"eval", "/no/such/model.onnx", "--data", "fashion-mnist"});

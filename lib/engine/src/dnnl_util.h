@@ -8,6 +8,7 @@
 
 #include "haq/core/error.h"
 #include "haq/engine/kernels.h"
+#include "haq/engine/plan.h"
 
 namespace haq::engine::detail {
 
@@ -18,11 +19,8 @@ using tag = dnnl::memory::format_tag;
 dnnl::engine& cpu_engine();
 dnnl::stream& cpu_stream();
 
-/// Fused activation after a layer.
-struct PostOp {
-  enum class Kind { none, relu, clip } kind = Kind::none;
-  float lo = 0, hi = 0;  ///< clip bounds
-};
+/// Fused activation after a layer or an elementwise op.
+using PostOp = FusedActivation;
 
 /// How a quantized layer's input reaches the int8 primitive (see Int8Split):
 /// always u8, signed levels stored as level + zero_point (oneDNN subtracts
@@ -45,14 +43,6 @@ Int8Src plan_int8_src(int64_t reduce_per_group, int32_t max_code, int32_t max_ab
 /// each group's cg codes twice: the input of a split layer.
 void duplicate_channels(const uint8_t* src, uint8_t* dst, int64_t pixels, int64_t groups, int64_t cg);
 
-/// Quantization of a layer's output by its consumers' (unsigned) activation
-/// quantizer, inside the primitive: after the fused activation, x *
-/// inv_scale, clip to [lo, hi]; the store to u8 rounds half to even.
-struct OutQuant {
-  bool on = false;
-  float inv_scale = 1.f, lo = 0.f, hi = 0.f;
-};
-
 /// A convolution primitive with its weights (reordered to the primitive's
 /// preferred layout) and bias memory. Activations are NHWC.
 struct ConvPrim {
@@ -64,12 +54,14 @@ struct ConvPrim {
 /// Builds a convolution: `src_type` f32 or u8 (then `weights` are s8
 /// levels, `output_scales` has one per output channel and `src8` says how
 /// the input is laid out); weights are canonical (OIHW, groups folded into
-/// O). The ConvSpec is the layer's own; a split primitive's src_md has twice
-/// its channels. Error(unsupported) with `where` if oneDNN has no implementation.
+/// O). `post_ops` is applied after scale and bias (a u8 `dst_type` stores
+/// its result rounded half to even and saturated). The ConvSpec is the
+/// layer's own; a split primitive's src_md has twice its channels.
+/// Error(unsupported) with `where` if oneDNN has no implementation.
 ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
                    const std::vector<float>& bias, const std::vector<float>& output_scales,
-                   const PostOp& post, const std::string& where, dt dst_type = dt::f32,
-                   const Int8Src& src8 = {}, const OutQuant& out_quant = {});
+                   const std::vector<Eltwise>& post_ops, const std::string& where, dt dst_type = dt::f32,
+                   const Int8Src& src8 = {});
 
 /// A matmul primitive (rows x K) x (K x N) with weights and bias memory.
 struct MatmulPrim {
@@ -82,7 +74,7 @@ struct MatmulPrim {
 /// split primitive's src_md is rows x 2K.
 MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const void* weights,
                        const std::vector<float>& bias, const std::vector<float>& output_scales,
-                       const PostOp& post, const std::string& where, dt dst_type = dt::f32,
-                       const Int8Src& src8 = {});
+                       const std::vector<Eltwise>& post_ops, const std::string& where,
+                       dt dst_type = dt::f32, const Int8Src& src8 = {});
 
 }  // namespace haq::engine::detail

@@ -23,6 +23,9 @@
 
 #include "dnnl_util.h"
 #include "haq/core/error.h"
+#include "haq/engine/plan.h"
+#include "haq/model/ops.h"
+#include "haq/quant/policy.h"
 
 namespace haq::engine {
 
@@ -42,7 +45,10 @@ enum class Op {
   copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather,
 };
 
-const std::map<std::string, Op>& op_table() {
+// The engine's kernel registry: the kernel of every op that reaches the
+// engine, by the op registry's names (haq/model/ops.h; test_ops checks that
+// every op the importer keeps has one). Layers (Conv, Gemm, MatMul) run as Op::layer.
+const std::map<std::string, Op>& kernel_registry() {
   static const std::map<std::string, Op> t = {
       {"Relu", Op::relu}, {"Clip", Op::clip}, {"LeakyRelu", Op::leaky_relu},
       {"Sigmoid", Op::sigmoid}, {"Tanh", Op::tanh}, {"HardSigmoid", Op::hard_sigmoid},
@@ -76,7 +82,7 @@ struct Buf {
   std::vector<float> v;
   bool nhwc = false;
   // Instead of v: NHWC u8 codes of the consumers' activation quantizer,
-  // written by a quantized producer (see Impl::direct_outputs).
+  // written by a quantized producer (see Impl::lower).
   bool quantized = false;
   std::vector<uint8_t> q;
 };
@@ -188,7 +194,9 @@ struct Engine::Impl {
   // else (consumer layer, its a_bits), whose quantizer the u8 output is in.
   std::map<std::tuple<int, int, int, int, int>, QPrim> qprims;
   std::vector<std::vector<int>> readers;  // per value: the steps reading it
-  std::vector<std::pair<int, int>> out_enc;  // per step, for the current policy
+  // The plan of the policy being run (lower()), and the key it was made for.
+  QuantPlan plan;
+  std::string plan_key;
 
   std::vector<Buf> vals;
   std::vector<std::vector<float>> pool;  // freed buffers, reused (no page faults per batch)
@@ -255,8 +263,9 @@ struct Engine::Impl {
   const quant::QuantizedWeights& weights_q(int li, int w_bits);
   const std::vector<float>& shift(int li, int w_bits);
   quant::ActQuant act_quant(int li, int a_bits);
-  const QPrim& qprim(int li, int w_bits, int a_bits, std::pair<int, int> out = {-1, 0});
-  void direct_outputs(const quant::Policy* p);
+  const QPrim& qprim(const LayerPlan& lp);
+  // Makes `plan` the plan of `p` (null: fp32), from the cache if unchanged.
+  const QuantPlan& lower(const quant::Policy* p);
   std::set<std::string> nonneg_values(const std::set<std::string>& nonneg_inputs) const;
 };
 
@@ -309,7 +318,7 @@ void Engine::Impl::prepare() {
   std::set<std::string> outputs;
   for (const auto& o : g.outputs) outputs.insert(o.name);
 
-  const auto& table = op_table();
+  const auto& table = kernel_registry();
   std::map<std::string, int> producer_step;
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const Node& n = g.nodes[ni];
@@ -348,16 +357,15 @@ void Engine::Impl::prepare() {
       fail(ErrorKind::unsupported, g.source, where, "non-float activation ({}) is not supported",
            model::to_string(g.dtypes.at(n.outputs[0])));
     // Fuse an activation into the layer that is its only producer.
-    if (s.op == Op::relu || s.op == Op::clip) {
+    const FusedActivation act = fusable_activation(n);
+    if (act.kind != FusedActivation::Kind::none) {
       auto p = producer_step.find(n.inputs[0]);
       if (p != producer_step.end()) {
         Step& ls = steps[p->second];
         const std::string& mid = n.inputs[0];
         if ((ls.op == Op::layer || is_binary(ls.op)) && ls.post.kind == PostOp::Kind::none &&
             consumers[mid] == 1 && !outputs.count(mid)) {
-          ls.post.kind = s.op == Op::relu ? PostOp::Kind::relu : PostOp::Kind::clip;
-          ls.post.lo = n.get_float("min", -std::numeric_limits<float>::infinity());
-          ls.post.hi = n.get_float("max", std::numeric_limits<float>::infinity());
+          ls.post = act;
           ls.out = s.out;
           s.skip = true;
         }
@@ -380,7 +388,6 @@ void Engine::Impl::prepare() {
     if (!steps[si].skip)
       for (int v : steps[si].in)
         if (v >= 0) readers[v].push_back(static_cast<int>(si));
-  out_enc.assign(steps.size(), {-1, 0});
   sample_in = numel(value_shape[input_id]) / g.batch;
   classes = numel(value_shape[output_id]) / g.batch;
 
@@ -411,37 +418,16 @@ std::set<std::string> Engine::Impl::nonneg_values(const std::set<std::string>& n
     if (t.is_float()) return std::all_of(t.f32.begin(), t.f32.end(), [](float v) { return v >= 0; });
     return std::all_of(t.i64.begin(), t.i64.end(), [](int64_t v) { return v >= 0; });
   };
-  auto in_nn = [&](const std::string& v) {
-    return v.empty() || nn.count(v) || (g.is_constant(v) && const_nonneg(v));
-  };
+  // The registry's rule per op (model::output_nonneg), in topological order.
   for (const auto& n : g.nodes) {
-    bool out_nn = false;
-    const std::string& op = n.op;
-    if (n.layer >= 0) {
-      out_nn = false;
-    } else if (op == "Relu" || op == "Sigmoid" || op == "Softmax" || op == "Abs" || op == "Exp" ||
-               op == "HardSigmoid" || op == "Sqrt") {
-      out_nn = true;
-    } else if (op == "Clip") {
-      out_nn = n.get_float("min", -1.f) >= 0.f;
-    } else if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-               op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" ||
-               op == "Unsqueeze" || op == "Identity" || op == "Dropout" || op == "Transpose" ||
-               op == "ReduceMean" || op == "LRN" || op == "Gather") {
-      out_nn = in_nn(n.inputs[0]);
-    } else if (op == "Pad") {
-      out_nn = in_nn(n.inputs[0]) && n.get_float("value", 0.f) >= 0.f;
-    } else if (op == "Concat" || op == "Add" || op == "Mul" || op == "Div" || op == "Min") {
-      out_nn = std::all_of(n.inputs.begin(), n.inputs.end(), in_nn);
-    } else if (op == "Max") {
-      out_nn = std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& v) {
-        return !v.empty() && in_nn(v);
-      });
-    }
-    if (out_nn)
+    auto in_nn = [&](size_t i) {
+      if (i >= n.inputs.size() || n.inputs[i].empty()) return true;
+      const std::string& v = n.inputs[i];
+      return nn.count(v) != 0 || (g.is_constant(v) && const_nonneg(v));
+    };
+    if (model::output_nonneg(n, in_nn))
       for (const auto& o : n.outputs) nn.insert(o);
   }
-  // A fused Relu/Clip makes the layer's own output (never observed) irrelevant.
   return nn;
 }
 
@@ -470,7 +456,7 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
   Buf& in = vals[input_id];
   in.v.assign(input, input + numel(value_shape[input_id]));
   in.nhwc = false;
-  direct_outputs(p);
+  lower(p);
   for (size_t si = 0; si < steps.size(); ++si) {
     const Step& s = steps[si];
     if (s.skip) continue;
@@ -535,8 +521,8 @@ const ConvPrim& Engine::Impl::fp32_conv(int li) {
   const Layer& l = g.layers[li];
   const auto& w = g.constants.at(l.weight).f32;
   const auto& b = g.constants.at(l.bias).f32;
-  return fconv[li] = make_conv(conv_spec(l), dt::f32, w.data(), b, {}, steps[layer_step[li]].post,
-                               fmt::format("layer '{}'", l.name));
+  return fconv[li] = make_conv(conv_spec(l), dt::f32, w.data(), b, {},
+                               post_op_chain(steps[layer_step[li]].post, {}), fmt::format("layer '{}'", l.name));
 }
 
 const MatmulPrim& Engine::Impl::fp32_matmul(int li) {
@@ -547,7 +533,7 @@ const MatmulPrim& Engine::Impl::fp32_matmul(int li) {
   const auto& b = g.constants.at(l.bias).f32;
   const int64_t rows = numel(l.input_shape) / l.c_in;
   return fmm[li] = make_matmul(rows, l.c_in, l.c_out, dt::f32, w.data(), b, {},
-                               steps[layer_step[li]].post, fmt::format("layer '{}'", l.name));
+                               post_op_chain(steps[layer_step[li]].post, {}), fmt::format("layer '{}'", l.name));
 }
 
 const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
@@ -621,17 +607,18 @@ quant::ActQuant Engine::Impl::act_quant(int li, int a_bits) {
   return quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
 }
 
-const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits,
-                                                std::pair<int, int> out) {
-  auto key = std::make_tuple(li, w_bits, a_bits, out.first, out.second);
+const Engine::Impl::QPrim& Engine::Impl::qprim(const LayerPlan& lp) {
+  const int li = lp.layer;
+  auto key = std::make_tuple(li, lp.w_bits, lp.a_bits, lp.output.codes ? lp.output.consumer : -1,
+                             lp.output.codes ? lp.output.consumer_a_bits : 0);
   auto it = qprims.find(key);
   if (it != qprims.end()) return it->second;
   const Layer& l = g.layers[li];
   QPrim q;
-  q.aq = act_quant(li, a_bits);
-  const auto& qw = weights_q(li, w_bits);
+  q.aq = lp.input.act;
+  const auto& qw = weights_q(li, lp.w_bits);
   const auto& b = g.constants.at(l.bias).f32;
-  const auto& sh = shift(li, w_bits);
+  const auto& sh = shift(li, lp.w_bits);
   // oneDNN v2 int8: dst = output_scale[c] * (acc + bias[c]), so the bias is
   // given in accumulator units.
   std::vector<float> scales(static_cast<size_t>(l.c_out)), bias_acc(static_cast<size_t>(l.c_out));
@@ -639,67 +626,86 @@ const Engine::Impl::QPrim& Engine::Impl::qprim(int li, int w_bits, int a_bits,
     scales[c] = q.aq.scale * qw.scales[c];
     bias_acc[c] = (b[c] + sh[c]) / scales[c];
   }
-  // u8 codes always (signed levels shifted by a zero point oneDNN removes
-  // exactly), split where this CPU's int8 kernels could saturate.
-  const int32_t zp = q.aq.is_unsigned ? 0 : signed_zero_point(a_bits);
-  int32_t max_w = 0;
-  for (int8_t v : qw.values) max_w = std::max(max_w, std::abs(int32_t{v}));
-  const int64_t reduce = l.kind == LayerKind::conv ? l.c_in / l.groups : l.c_in;
-  q.src8 = plan_int8_src(reduce, q.aq.hi + zp, max_w, zp, opt.int8_split);
+  q.src8.zero_point = lp.input.zero_point;
+  q.src8.split = lp.weight.split;
   const std::string where = fmt::format("layer '{}'", l.name);
-  const PostOp& post = steps[layer_step[li]].post;
-  OutQuant oq;
-  if (out.first >= 0) {
-    const quant::ActQuant cq = act_quant(out.first, out.second);
-    HAQ_ASSERT(cq.is_unsigned && !cq.binary());
-    oq = {true, cq.inv_scale, static_cast<float>(cq.lo), static_cast<float>(cq.hi)};
-  }
   if (l.kind == LayerKind::conv)
-    q.conv = make_conv(conv_spec(l), dt::u8, qw.values.data(), bias_acc, scales, post, where,
-                       oq.on ? dt::u8 : dt::f32, q.src8, oq);
+    q.conv = make_conv(conv_spec(l), dt::u8, qw.values.data(), bias_acc, scales, lp.post_ops, where,
+                       lp.output.codes ? dt::u8 : dt::f32, q.src8);
   else
     q.mm = make_matmul(numel(l.input_shape) / l.c_in, l.c_in, l.c_out, dt::u8, qw.values.data(),
-                       bias_acc, scales, post, where, dt::f32, q.src8);
+                       bias_acc, scales, lp.post_ops, where, dt::f32, q.src8);
   return qprims[key] = std::move(q);
 }
 
-// Which quantized convolutions write their output straight as u8 codes:
-// those whose every reader is a quantized convolution taking it as its input
-// with one and the same unsigned activation quantizer (a chain conv -> conv,
-// ReLU fused). The codes are the ones quantize_flat would write from the f32
-// output: after the fused activation, x * inv_scale, clip to [lo, hi], and
-// oneDNN's store to u8 rounds half to even. This saves writing the f32
-// output and the quantizing pass over it.
-void Engine::Impl::direct_outputs(const quant::Policy* p) {
-  std::fill(out_enc.begin(), out_enc.end(), std::pair<int, int>{-1, 0});
-  if (!p || calibrating || !opt.direct_u8_outputs) return;
-  auto quantized_conv = [&](const Step& st) {
-    return st.op == Op::layer && g.layers[st.layer].kind == LayerKind::conv &&
-           !p->layers[st.layer].fp32;
-  };
-  for (size_t si = 0; si < steps.size(); ++si) {
-    const Step& s = steps[si];
-    if (s.skip || !quantized_conv(s) || s.out == output_id || readers[s.out].empty()) continue;
-    std::pair<int, int> enc{-1, 0};
-    quant::ActQuant first;
-    bool ok = true;
-    for (int r : readers[s.out]) {
-      const Step& rs = steps[r];
-      if (!quantized_conv(rs) || rs.in[0] != s.out) { ok = false; break; }
-      const int a_bits = p->layers[rs.layer].a_bits;
-      const quant::ActQuant aq = act_quant(rs.layer, a_bits);
-      if (!aq.is_unsigned || aq.binary()) { ok = false; break; }
-      if (enc.first < 0) {
-        enc = {rs.layer, a_bits};
-        first = aq;
-      } else if (aq.bits != first.bits || aq.scale != first.scale || aq.inv_scale != first.inv_scale ||
-                 aq.lo != first.lo || aq.hi != first.hi) {
-        ok = false;
-        break;
-      }
+// The lowering pass: what every layer computes under `p`, as values (plan.h).
+// Output encodings follow choose_output_encoding (direct u8 outputs: a
+// quantized conv writing its readers' codes saves writing the f32 output
+// and the quantizing pass over it; the codes are the ones quantize_flat
+// would write from the f32 output); the chains follow post_op_chain.
+const QuantPlan& Engine::Impl::lower(const quant::Policy* p) {
+  std::string key = p ? quant::policy_key(*p) : std::string("fp32");
+  if (calibrating) key += "/calibrating";
+  if (key == plan_key && plan.layers.size() == g.layers.size()) return plan;
+  QuantPlan np;
+  np.layers.resize(g.layers.size());
+  const bool direct = p && !calibrating && opt.direct_u8_outputs;
+  auto quantized = [&](int li) { return p && !p->layers[li].fp32; };
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    const int li = static_cast<int>(i);
+    const Layer& l = g.layers[li];
+    LayerPlan& lp = np.layers[li];
+    lp.layer = li;
+    lp.name = l.name;
+    lp.kind = l.kind;
+    lp.activation = steps[layer_step[li]].post;
+    lp.quantized = quantized(li);
+    if (!lp.quantized) continue;
+    lp.w_bits = p->layers[li].w_bits;
+    lp.a_bits = p->layers[li].a_bits;
+    lp.input.act = act_quant(li, lp.a_bits);
+    lp.input.zero_point = lp.input.act.is_unsigned ? 0 : signed_zero_point(lp.a_bits);
+    const auto& qw = weights_q(li, lp.w_bits);
+    lp.weight.bits = lp.w_bits;
+    lp.weight.clip = opt.weight_clip;
+    for (int8_t v : qw.values) lp.weight.max_abs_level = std::max(lp.weight.max_abs_level, std::abs(int32_t{v}));
+    if (!qw.scales.empty()) {
+      lp.weight.min_scale = *std::min_element(qw.scales.begin(), qw.scales.end());
+      lp.weight.max_scale = *std::max_element(qw.scales.begin(), qw.scales.end());
     }
-    if (ok) out_enc[si] = enc;
+    // u8 codes always, split where this CPU's int8 kernels could saturate.
+    const int64_t reduce = l.kind == LayerKind::conv ? l.c_in / l.groups : l.c_in;
+    lp.weight.split = plan_int8_src(reduce, lp.input.act.hi + lp.input.zero_point, lp.weight.max_abs_level,
+                                    lp.input.zero_point, opt.int8_split).split;
   }
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    LayerPlan& lp = np.layers[i];
+    const Step& s = steps[layer_step[i]];
+    if (direct) {
+      auto is_qconv = [&](const Step& st) {
+        return st.op == Op::layer && g.layers[st.layer].kind == LayerKind::conv && quantized(st.layer);
+      };
+      std::vector<OutputReader> rs;
+      for (int r : readers[s.out]) {
+        const Step& rst = steps[r];
+        OutputReader o;
+        o.quantized_conv_input = is_qconv(rst) && rst.in[0] == s.out;
+        if (o.quantized_conv_input) {
+          o.layer = rst.layer;
+          o.a_bits = np.layers[rst.layer].a_bits;
+          o.quantizer = np.layers[rst.layer].input.act;
+        }
+        rs.push_back(o);
+      }
+      lp.output = choose_output_encoding(is_qconv(s), s.out == output_id, rs);
+      if (lp.output.codes)
+        for (int r : readers[s.out]) np.layers[steps[r].layer].input.from_producer = true;
+    }
+    lp.post_ops = post_op_chain(lp.activation, lp.output);
+  }
+  plan = std::move(np);
+  plan_key = std::move(key);
+  return plan;
 }
 
 void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
@@ -710,8 +716,9 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   const bool quantized = p && !p->layers[li].fp32;
   Buf& out = vals[s.out];
   const int64_t out_n = numel(value_shape[s.out]);
-  // A conv writing u8 codes for its readers (direct_outputs) needs no f32 buffer.
-  const bool direct_u8 = quantized && out_enc[layer_step[li]].first >= 0;
+  // A conv writing u8 codes for its readers (the plan) needs no f32 buffer.
+  const LayerPlan& lp = plan.layers[li];
+  const bool direct_u8 = quantized && lp.output.codes;
   if (!direct_u8) {
     if (out.v.capacity() < static_cast<size_t>(out_n)) set_out(s.out, acquire(out_n), false);
     out.v.resize(static_cast<size_t>(out_n));
@@ -733,13 +740,13 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
       cp.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, cp.weights},
                              {DNNL_ARG_BIAS, cp.bias}, {DNNL_ARG_DST, dm}});
     } else {
-      const int si = layer_step[li];
-      const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits, out_enc[si]);
+      const QPrim& q = qprim(lp);
       const int64_t N = d[0], C = d[1], H = d[2], W = d[3], HW = H * W;
       const quant::ActQuant aq = q.aq;
       const uint8_t* codes = nullptr;
+      HAQ_ASSERT(in.quantized == lp.input.from_producer);
       if (in.quantized) {
-        // Its producer already wrote our codes (direct_outputs checked the quantizer).
+        // Its producer already wrote our codes (the plan checked the quantizer).
         codes = split_input(q.src8, in.q.data(), N * HW, l.groups, C / l.groups);
       } else {
       // Quantize the input into NHWC levels.
@@ -785,7 +792,7 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
     mp.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, mp.weights},
                            {DNNL_ARG_BIAS, mp.bias}, {DNNL_ARG_DST, dm}});
   } else {
-    const QPrim& q = qprim(li, p->layers[li].w_bits, p->layers[li].a_bits);
+    const QPrim& q = qprim(lp);
     qbuf.resize(in.v.size());
     const quant::ActQuant aq = q.aq;
     const int64_t n = static_cast<int64_t>(in.v.size());
@@ -1316,6 +1323,13 @@ void Engine::Impl::exec_other(const Step& s) {
 
 // ---- Engine ------------------------------------------------------------------
 
+std::vector<std::string> kernel_ops() {
+  std::vector<std::string> v = {"Conv", "Gemm", "MatMul"};
+  for (const auto& [name, op] : kernel_registry()) v.push_back(name);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 Engine::Engine(model::Graph graph, EngineOptions options)
     : impl_(std::make_unique<Impl>(std::move(graph), options)) {}
 Engine::~Engine() = default;
@@ -1333,11 +1347,18 @@ std::vector<std::string> Engine::u8_output_layers(const quant::Policy& p) {
   if (p.layers.size() != m.g.layers.size())
     fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p.layers.size(),
          m.g.layers.size());
-  m.direct_outputs(&p);
   std::vector<std::string> names;
-  for (size_t si = 0; si < m.steps.size(); ++si)
-    if (m.out_enc[si].first >= 0) names.push_back(m.g.layers[m.steps[si].layer].name);
+  for (const LayerPlan& lp : m.lower(&p).layers)
+    if (lp.output.codes) names.push_back(lp.name);
   return names;
+}
+
+QuantPlan Engine::plan(const quant::Policy& p) {
+  Impl& m = *impl_;
+  if (p.layers.size() != m.g.layers.size())
+    fail(ErrorKind::policy, "", "", "the policy has {} layers, the model {}", p.layers.size(),
+         m.g.layers.size());
+  return m.lower(&p);
 }
 
 Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_bits) {
@@ -1414,6 +1435,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   }
   m.qprims.clear();
   m.bias_shift.clear();
+  m.plan_key.clear();
   m.calibrated = true;
 }
 
@@ -1424,13 +1446,12 @@ std::vector<float> Engine::run_fp32(const data::Dataset& d, const std::vector<in
 void Engine::prepare(const quant::Policy& p) {
   Impl& m = *impl_;
   HAQ_ASSERT(p.layers.size() == m.g.layers.size());
-  for (size_t li = 0; li < p.layers.size(); ++li) {
-    const auto& l = p.layers[li];
-    if (l.fp32) {
-      if (m.g.layers[li].kind == LayerKind::conv) m.fp32_conv(static_cast<int>(li));
-      else m.fp32_matmul(static_cast<int>(li));
+  for (const LayerPlan& lp : m.lower(&p).layers) {
+    if (!lp.quantized) {
+      if (lp.kind == LayerKind::conv) m.fp32_conv(lp.layer);
+      else m.fp32_matmul(lp.layer);
     } else {
-      m.qprim(static_cast<int>(li), l.w_bits, l.a_bits);
+      m.qprim(lp);
     }
   }
 }

@@ -45,20 +45,25 @@ dnnl::stream& cpu_stream() {
 namespace {
 
 dnnl::primitive_attr make_attr(const std::vector<float>& output_scales, int mask,
-                               const PostOp& post, int32_t src_zero_point = 0,
-                               const OutQuant& oq = {}) {
+                               const std::vector<Eltwise>& chain, int32_t src_zero_point = 0) {
   dnnl::primitive_attr attr;
   if (!output_scales.empty()) attr.set_output_scales(mask, output_scales);
   if (src_zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {src_zero_point});
   dnnl::post_ops po;
-  if (post.kind == PostOp::Kind::relu)
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  else if (post.kind == PostOp::Kind::clip)
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, post.lo, post.hi);
-  if (oq.on) {
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, oq.inv_scale, 0.f);
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, oq.lo, oq.hi);
+  int clips = 0;
+  for (const Eltwise& e : chain) {
+    switch (e.kind) {
+      case Eltwise::Kind::relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+      case Eltwise::Kind::clip:
+        ++clips;
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, e.alpha, e.beta);
+        break;
+      case Eltwise::Kind::linear: po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, e.alpha, e.beta); break;
+    }
   }
+  // oneDNN 2.6's AVX2 int8 kernels compute a second clip with the first
+  // one's bounds (see post_op_chain); the plan never produces one.
+  HAQ_ASSERT(clips <= 1);
   if (po.len() > 0) attr.set_post_ops(po);
   return attr;
 }
@@ -111,8 +116,8 @@ void duplicate_channels(const uint8_t* src, uint8_t* dst, int64_t pixels, int64_
 
 ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
                    const std::vector<float>& bias, const std::vector<float>& output_scales,
-                   const PostOp& post, const std::string& where, dt dst_type, const Int8Src& src8,
-                   const OutQuant& out_quant) {
+                   const std::vector<Eltwise>& post_ops, const std::string& where, dt dst_type,
+                   const Int8Src& src8) {
   const bool int8 = src_type != dt::f32;
   const dt wei_type = int8 ? dt::s8 : dt::f32;
   const int64_t mult = src8.split ? 2 : 1;
@@ -143,7 +148,7 @@ ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
         bias_md, dst_md, {s.stride_h, s.stride_w}, {s.dilation_h - 1, s.dilation_w - 1},
         {s.pads[0], s.pads[1]}, {s.pads[2], s.pads[3]});
     dnnl::convolution_forward::primitive_desc pd(
-        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post, src8.zero_point, out_quant),
+        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post_ops, src8.zero_point),
         cpu_engine());
     out.prim = dnnl::convolution_forward(pd);
     out.src_md = pd.src_desc();
@@ -162,7 +167,7 @@ ConvPrim make_conv(const ConvSpec& s, dt src_type, const void* weights,
 
 MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const void* weights,
                        const std::vector<float>& bias, const std::vector<float>& output_scales,
-                       const PostOp& post, const std::string& where, dt dst_type,
+                       const std::vector<Eltwise>& post_ops, const std::string& where, dt dst_type,
                        const Int8Src& src8) {
   const bool int8 = src_type != dt::f32;
   const dt wei_type = int8 ? dt::s8 : dt::f32;
@@ -180,7 +185,7 @@ MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const vo
   try {
     dnnl::matmul::desc d(src_md, wei_md, bias_md, dst_md);
     dnnl::matmul::primitive_desc pd(
-        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post, src8.zero_point),
+        d, make_attr(output_scales, output_scales.empty() ? 0 : 1 << 1, post_ops, src8.zero_point),
         cpu_engine());
     out.prim = dnnl::matmul(pd);
     out.src_md = pd.src_desc();
@@ -242,16 +247,15 @@ template <typename Out>
 std::vector<Out> run_conv_int8(const ConvSpec& s, const std::vector<int32_t>& src_levels,
                                bool src_unsigned, const std::vector<int8_t>& weight_levels,
                                const std::vector<float>& output_scales,
-                               const std::vector<float>& bias_acc, bool relu, Int8Split split) {
+                               const std::vector<float>& bias_acc, const std::vector<Eltwise>& chain,
+                               Int8Split split) {
   const int64_t in_elems = s.n * s.c_in * s.h * s.w;
   const int64_t oh = s.out_h(), ow = s.out_w();
   HAQ_ASSERT(static_cast<int64_t>(src_levels.size()) == in_elems);
   HAQ_ASSERT(static_cast<int64_t>(weight_levels.size()) ==
              s.c_out * (s.c_in / s.groups) * s.kernel_h * s.kernel_w);
-  PostOp post;
-  if (relu) post.kind = PostOp::Kind::relu;
   std::vector<float> bias = bias_acc.empty() ? std::vector<float>(s.c_out, 0.f) : bias_acc;
-  constexpr bool s32 = std::is_same_v<Out, int32_t>;
+  constexpr dt dst_type = std::is_same_v<Out, int32_t> ? dt::s32 : std::is_same_v<Out, uint8_t> ? dt::u8 : dt::f32;
   // Levels NCHW -> u8 codes NHWC.
   std::vector<int32_t> nhwc(static_cast<size_t>(in_elems));
   for (int64_t n = 0; n < s.n; ++n)
@@ -260,8 +264,8 @@ std::vector<Out> run_conv_int8(const ConvSpec& s, const std::vector<int32_t>& sr
         for (int64_t x = 0; x < s.w; ++x)
           nhwc[((n * s.h + y) * s.w + x) * s.c_in + c] = src_levels[((n * s.c_in + c) * s.h + y) * s.w + x];
   Codes codes = to_codes(nhwc, src_unsigned, weight_levels, s.c_in / s.groups, split);
-  ConvPrim cp = make_conv(s, dt::u8, weight_levels.data(), bias, output_scales, post, "conv_int8",
-                          s32 ? dt::s32 : dt::f32, codes.src8);
+  ConvPrim cp = make_conv(s, dt::u8, weight_levels.data(), bias, output_scales, chain, "conv_int8",
+                          dst_type, codes.src8);
   std::vector<uint8_t> src_bytes = std::move(codes.bytes);
   if (codes.src8.split) {
     std::vector<uint8_t> twice(src_bytes.size() * 2);
@@ -290,38 +294,78 @@ std::vector<Out> run_conv_int8(const ConvSpec& s, const std::vector<int32_t>& sr
 std::vector<int32_t> conv_int8_accumulators(const ConvSpec& s, const std::vector<int32_t>& src_levels,
                                             bool src_unsigned, const std::vector<int8_t>& weight_levels,
                                             Int8Split split) {
-  return run_conv_int8<int32_t>(s, src_levels, src_unsigned, weight_levels, {}, {}, false, split);
+  return run_conv_int8<int32_t>(s, src_levels, src_unsigned, weight_levels, {}, {}, {}, split);
 }
 
 std::vector<float> conv_int8_f32(const ConvSpec& s, const std::vector<int32_t>& src_levels,
                                  bool src_unsigned, const std::vector<int8_t>& weight_levels,
                                  const std::vector<float>& output_scales,
                                  const std::vector<float>& bias_acc, bool relu, Int8Split split) {
-  return run_conv_int8<float>(s, src_levels, src_unsigned, weight_levels, output_scales, bias_acc,
-                              relu, split);
+  std::vector<Eltwise> chain;
+  if (relu) chain.push_back({Eltwise::Kind::relu, 0.f, 0.f});
+  return run_conv_int8<float>(s, src_levels, src_unsigned, weight_levels, output_scales, bias_acc, chain,
+                              split);
 }
 
-std::vector<int32_t> matmul_int8_accumulators(int64_t rows, int64_t k, int64_t n,
-                                              const std::vector<int32_t>& src_levels, bool src_unsigned,
-                                              const std::vector<int8_t>& weight_levels, Int8Split split) {
+std::vector<float> conv_int8_chain(const ConvSpec& s, const std::vector<int32_t>& src_levels,
+                                   bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                   const std::vector<float>& output_scales, const std::vector<float>& bias_acc,
+                                   const std::vector<Eltwise>& chain, bool u8_output, Int8Split split) {
+  if (!u8_output)
+    return run_conv_int8<float>(s, src_levels, src_unsigned, weight_levels, output_scales, bias_acc, chain,
+                                split);
+  auto codes = run_conv_int8<uint8_t>(s, src_levels, src_unsigned, weight_levels, output_scales, bias_acc,
+                                      chain, split);
+  return std::vector<float>(codes.begin(), codes.end());
+}
+
+namespace {
+
+template <typename Out>
+std::vector<Out> run_matmul_int8(int64_t rows, int64_t k, int64_t n, const std::vector<int32_t>& src_levels,
+                                 bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                 const std::vector<float>& output_scales, const std::vector<float>& bias_acc,
+                                 const std::vector<Eltwise>& chain, Int8Split split) {
   HAQ_ASSERT(static_cast<int64_t>(src_levels.size()) == rows * k);
   HAQ_ASSERT(static_cast<int64_t>(weight_levels.size()) == n * k);
+  constexpr dt dst_type = std::is_same_v<Out, int32_t> ? dt::s32 : std::is_same_v<Out, uint8_t> ? dt::u8 : dt::f32;
   Codes codes = to_codes(src_levels, src_unsigned, weight_levels, k, split);
-  MatmulPrim mp = make_matmul(rows, k, n, dt::u8, weight_levels.data(), std::vector<float>(n, 0.f),
-                              {}, {}, "matmul_int8", dt::s32, codes.src8);
+  MatmulPrim mp = make_matmul(rows, k, n, dt::u8, weight_levels.data(),
+                              bias_acc.empty() ? std::vector<float>(n, 0.f) : bias_acc, output_scales, chain,
+                              "matmul_int8", dst_type, codes.src8);
   std::vector<uint8_t> src_bytes = std::move(codes.bytes);
   if (codes.src8.split) {
     std::vector<uint8_t> twice(src_bytes.size() * 2);
     duplicate_channels(src_bytes.data(), twice.data(), rows, 1, k);
     src_bytes.swap(twice);
   }
-  std::vector<int32_t> out(static_cast<size_t>(rows * n));
+  std::vector<Out> out(static_cast<size_t>(rows * n));
   dnnl::memory src(mp.src_md, cpu_engine(), src_bytes.data());
   dnnl::memory dst(mp.dst_md, cpu_engine(), out.data());
   mp.prim.execute(cpu_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, mp.weights},
                                  {DNNL_ARG_BIAS, mp.bias}, {DNNL_ARG_DST, dst}});
   cpu_stream().wait();
   return out;
+}
+
+}  // namespace
+
+std::vector<int32_t> matmul_int8_accumulators(int64_t rows, int64_t k, int64_t n,
+                                              const std::vector<int32_t>& src_levels, bool src_unsigned,
+                                              const std::vector<int8_t>& weight_levels, Int8Split split) {
+  return run_matmul_int8<int32_t>(rows, k, n, src_levels, src_unsigned, weight_levels, {}, {}, {}, split);
+}
+
+std::vector<float> matmul_int8_chain(int64_t rows, int64_t k, int64_t n, const std::vector<int32_t>& src_levels,
+                                     bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                     const std::vector<float>& output_scales, const std::vector<float>& bias_acc,
+                                     const std::vector<Eltwise>& chain, bool u8_output, Int8Split split) {
+  if (!u8_output)
+    return run_matmul_int8<float>(rows, k, n, src_levels, src_unsigned, weight_levels, output_scales, bias_acc,
+                                  chain, split);
+  auto codes = run_matmul_int8<uint8_t>(rows, k, n, src_levels, src_unsigned, weight_levels, output_scales,
+                                        bias_acc, chain, split);
+  return std::vector<float>(codes.begin(), codes.end());
 }
 
 }  // namespace haq::engine

@@ -366,8 +366,14 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
   const std::string& op = node.op;
   static const std::set<std::string> same_shape = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
                                                    "HardSwish", "Tanh", "Softmax", "LRN", "Identity",
-                                                   "Dropout", "BatchNormalization", "Cast"};
+                                                   "Dropout", "BatchNormalization", "Cast", "Exp",
+                                                   "Sqrt", "Neg", "Abs"};
   if (same_shape.count(op)) return {c.shape(0)};
+  if (op == "Max" || op == "Min") {
+    if (node.inputs.size() != 2 || !c.has_input(1))
+      c.fail(ErrorKind::unsupported, fmt::format("{} of {} inputs is not supported (only 2)", op, node.inputs.size()));
+    return {broadcast(c, c.shape(0), c.shape(1))};
+  }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {broadcast(c, c.shape(0), c.shape(1))};
   if (op == "Conv") {
     const Shape& x = c.shape(0);
@@ -395,7 +401,7 @@ std::vector<Shape> infer_output_shapes(const ImportState& s, const Node& node) {
     out.insert(out.end(), sp.begin(), sp.end());
     return {out};
   }
-  if (op == "GlobalAveragePool") {
+  if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
     Shape out = c.shape(0);
     if (out.size() < 3) c.bad(fmt::format("input {} has no spatial dims", dims_str(out)));
     std::fill(out.begin() + 2, out.end(), 1);

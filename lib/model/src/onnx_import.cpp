@@ -16,6 +16,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include "haq/model/ops.h"
 #include "import_internal.h"
 
 namespace haq::model {
@@ -23,22 +24,6 @@ namespace haq::model {
 namespace fs = std::filesystem;
 static_assert(std::endian::native == std::endian::little, "ONNX raw_data is little-endian; haq reads it directly");
 using detail::ImportState;
-
-const std::vector<std::string>& supported_ops() {
-  static const std::vector<std::string> ops = [] {
-    std::vector<std::string> v = {
-        "Add",       "AveragePool",     "BatchNormalization", "Cast",        "Clip",
-        "Concat",    "Constant",        "ConstantOfShape",    "Conv",        "Div",
-        "Dropout",   "Flatten",         "Gather",             "Gemm",        "GlobalAveragePool",
-        "HardSigmoid", "HardSwish",     "Identity",           "LRN",         "LeakyRelu",
-        "MatMul",    "MaxPool",         "Mul",                "Pad",         "ReduceMean",
-        "Relu",      "Reshape",         "Shape",              "Sigmoid",     "Softmax",
-        "Squeeze",   "Sub",             "Tanh",               "Transpose",   "Unsqueeze"};
-    std::sort(v.begin(), v.end());
-    return v;
-  }();
-  return ops;
-}
 
 namespace detail {
 
@@ -435,12 +420,16 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
   }
   for (const auto& n : g->node()) {
     const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
-    if (!default_domain || !std::binary_search(ops.begin(), ops.end(), n.op_type())) {
-      std::string op = default_domain ? n.op_type() : n.domain() + "." + n.op_type();
+    const OpDef* def = default_domain ? find_op(n.op_type()) : nullptr;
+    std::string op = default_domain ? n.op_type() : n.domain() + "." + n.op_type();
+    if (!def)
       s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
                 fmt::format("op '{}' (opset {}) is not supported; supported ops: {}", op,
                             default_domain ? graph.opset : int64_t{1}, fmt::join(ops, ", ")));
-    }
+    if (graph.opset < def->since || graph.opset > def->until)
+      s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
+                fmt::format("op '{}' is supported at opsets {}..{}; the model declares opset {}", op, def->since,
+                            def->until, graph.opset));
   }
 
   // Window attributes that ONNX's own shape inference (below) divides by or

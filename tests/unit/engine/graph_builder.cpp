@@ -149,4 +149,27 @@ data::Dataset random_dataset(int64_t n, int64_t c, int64_t h, int64_t w, float l
   return d;
 }
 
+std::vector<float> conv_reference(const std::vector<float>& x, const model::Layer& l, const std::vector<float>& w,
+                                  const std::vector<float>& b) {
+  const int64_t N = l.input_shape[0], C = l.c_in, H = l.in_h, W = l.in_w, O = l.c_out;
+  const int64_t cg = C / l.groups, og = O / l.groups;
+  std::vector<float> y(static_cast<size_t>(N * O * l.out_h * l.out_w));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oy = 0; oy < l.out_h; ++oy)
+        for (int64_t ox = 0; ox < l.out_w; ++ox) {
+          double acc = b[o];
+          for (int64_t ic = 0; ic < cg; ++ic)
+            for (int64_t ky = 0; ky < l.kernel_h; ++ky)
+              for (int64_t kx = 0; kx < l.kernel_w; ++kx) {
+                const int64_t iy = oy * l.stride_h - l.pads[0] + ky, ix = ox * l.stride_w - l.pads[1] + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += x[((n * C + (o / og) * cg + ic) * H + iy) * W + ix] *
+                       double(w[((o * cg + ic) * l.kernel_h + ky) * l.kernel_w + kx]);
+              }
+          y[((n * O + o) * l.out_h + oy) * l.out_w + ox] = static_cast<float>(acc);
+        }
+  return y;
+}
+
 }  // namespace haq::test

@@ -35,6 +35,11 @@ class GraphBuilder {
   int counter_ = 0;
 };
 
+/// Naive NCHW convolution of `x` (the layer's input shape, batch from
+/// l.input_shape[0]) with canonical OIHW weights `w` and bias `b`, in double.
+std::vector<float> conv_reference(const std::vector<float>& x, const model::Layer& l, const std::vector<float>& w,
+                                  const std::vector<float>& b);
+
 /// A dataset of n random images (uniform in [lo, hi]) with labels c % classes.
 data::Dataset random_dataset(int64_t n, int64_t c, int64_t h, int64_t w, float lo, float hi,
                              int64_t classes, uint64_t seed);

@@ -16,27 +16,8 @@ namespace {
 
 using Vec = std::vector<float>;
 
-// Naive NCHW convolution with the layer's canonical weights.
 Vec conv_ref(const Vec& x, const model::Layer& l, const Vec& w, const Vec& b) {
-  const int64_t N = l.input_shape[0], C = l.c_in, H = l.in_h, W = l.in_w, O = l.c_out;
-  const int64_t cg = C / l.groups, og = O / l.groups;
-  Vec y(static_cast<size_t>(N * O * l.out_h * l.out_w));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t oy = 0; oy < l.out_h; ++oy)
-        for (int64_t ox = 0; ox < l.out_w; ++ox) {
-          double acc = b[o];
-          for (int64_t ic = 0; ic < cg; ++ic)
-            for (int64_t ky = 0; ky < l.kernel_h; ++ky)
-              for (int64_t kx = 0; kx < l.kernel_w; ++kx) {
-                int64_t iy = oy * l.stride_h - l.pads[0] + ky, ix = ox * l.stride_w - l.pads[1] + kx;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                acc += x[((n * C + (o / og) * cg + ic) * H + iy) * W + ix] *
-                       double(w[((o * cg + ic) * l.kernel_h + ky) * l.kernel_w + kx]);
-              }
-          y[((n * O + o) * l.out_h + oy) * l.out_w + ox] = static_cast<float>(acc);
-        }
-  return y;
+  return test::conv_reference(x, l, w, b);
 }
 
 Vec relu(Vec x) {

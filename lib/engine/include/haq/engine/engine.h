@@ -14,6 +14,7 @@
 
 #include "haq/data/dataset.h"
 #include "haq/engine/kernels.h"
+#include "haq/engine/plan.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
 #include "haq/quant/quantizer.h"
@@ -87,6 +88,9 @@ class Engine {
   /// Names of the layers that, under `p`, write their output directly as
   /// their consumers' u8 codes (see EngineOptions::direct_u8_outputs).
   std::vector<std::string> u8_output_layers(const quant::Policy& p);
+  /// How every layer executes under `p` (plan.h): what run() executes.
+  /// Needs calibrate() when `p` quantizes a layer.
+  QuantPlan plan(const quant::Policy& p);
   /// Number of output classes (elements per sample of the first output).
   int64_t num_classes() const;
 
@@ -105,6 +109,10 @@ class Engine {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The ops the engine has a kernel for (its fp32 kernels and the
+/// quantizable layers Conv, Gemm, MatMul), sorted.
+std::vector<std::string> kernel_ops();
 
 /// Accuracy of logits against labels and/or fp32 logits, in percent.
 struct Accuracy {

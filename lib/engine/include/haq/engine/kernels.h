@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "haq/engine/plan.h"
+
 namespace haq::engine {
 
 /// Geometry of a 2-D convolution (ONNX semantics, NCHW logical order).
@@ -58,5 +60,22 @@ std::vector<int32_t> matmul_int8_accumulators(int64_t rows, int64_t k, int64_t n
                                               const std::vector<int32_t>& src_levels, bool src_unsigned,
                                               const std::vector<int8_t>& weight_levels,
                                               Int8Split split = Int8Split::automatic);
+
+/// The int8 convolution with a post-op chain after out = output_scale[c] *
+/// (acc + bias_acc[c]), as the engine's quantized layers run it: f32 output,
+/// or with `u8_output` the u8 codes the chain's result is stored as
+/// (rounded half to even, saturated), returned as floats. NCHW in and out.
+std::vector<float> conv_int8_chain(const ConvSpec& s, const std::vector<int32_t>& src_levels,
+                                   bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                   const std::vector<float>& output_scales, const std::vector<float>& bias_acc,
+                                   const std::vector<Eltwise>& chain, bool u8_output,
+                                   Int8Split split = Int8Split::automatic);
+
+/// The same for the int8 matmul (rows x K levels, canonical [N, K] weights).
+std::vector<float> matmul_int8_chain(int64_t rows, int64_t k, int64_t n, const std::vector<int32_t>& src_levels,
+                                     bool src_unsigned, const std::vector<int8_t>& weight_levels,
+                                     const std::vector<float>& output_scales, const std::vector<float>& bias_acc,
+                                     const std::vector<Eltwise>& chain, bool u8_output,
+                                     Int8Split split = Int8Split::automatic);
 
 }  // namespace haq::engine
