@@ -12,6 +12,20 @@ normalisation; output "logits" N x 10, no softmax; dynamic batch axis):
   fmnist-mobilenet  MobileNetV1-style: 3x3 stem conv, 6 depthwise-separable blocks, GAP, Linear
   fmnist-resnet     ResNet with basic blocks (Add skips, 1x1 projection shortcuts), GAP, Linear
 
+The corpus (`--models corpus`, written to models/corpus/ unless --out is given): small
+models whose exports exercise the ops of common architectures, each checked by ctest
+against ONNX Runtime in fp32 and for its W8A8 accuracy (tests/unit/engine/test_corpus.cpp):
+
+  fmnist-mobilenetv2   inverted residuals (1x1 expand, 3x3 depthwise, linear 1x1 projection,
+                       Add skips), ReLU6 = Clip(0, 6)
+  fmnist-mobilenetv3   HardSwish and ReLU, squeeze-excitation (GAP, 1x1, ReLU, 1x1,
+                       HardSigmoid, Mul), opset 14
+  fmnist-efficientnet  MBConv with SiLU (Sigmoid + Mul) and squeeze-excitation
+  fmnist-inception     Inception blocks: 1x1, 1x1-3x3, 1x1-3x3-3x3 and pool-1x1 branches
+                       joined by Concat
+  fmnist-bn18          pre-activation ResNet at opset 18 whose BatchNormalization nodes
+                       follow the input, an Add or a Concat, so no importer can fold them
+
 BatchNormalization nodes are kept in the exported graph (haq's importer folds them):
 the model is put in eval mode and exported with TrainingMode.PRESERVE, which skips
 torch's eval-mode Conv+BN fusion pass while still emitting inference-mode BN.
@@ -181,6 +195,255 @@ class MlpFM(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
+# ----------------------------------------------------------------------------- corpus models
+
+
+def conv_bn_act(cin, cout, k, stride, act, groups=1):
+    """Conv (no bias) + BN + the activation module `act` (a class), or none if act is None."""
+    layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(cout)]
+    if act is not None:
+        layers.append(act())
+    return layers
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand + ReLU6, 3x3 depthwise + ReLU6, linear 1x1 projection."""
+
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        layers = conv_bn_act(cin, hidden, 1, 1, nn.ReLU6) if expand != 1 else []
+        layers += conv_bn_act(hidden, hidden, 3, stride, nn.ReLU6, groups=hidden)
+        layers += conv_bn_act(hidden, cout, 1, 1, None)
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2FM(nn.Module):
+    """MobileNetV2-style: stem, inverted residual blocks, 1x1 head conv, GAP, Linear."""
+
+    # (expansion, out channels, stride); spatial 28 -> 14 (stem) -> 7
+    BLOCKS = [(1, 16, 1), (4, 24, 2), (4, 24, 1), (4, 40, 1), (4, 40, 1)]
+    STEM, HEAD = 16, 128
+
+    def __init__(self):
+        super().__init__()
+        layers = conv_bn_act(1, self.STEM, 3, 2, nn.ReLU6)
+        cin = self.STEM
+        for expand, cout, stride in self.BLOCKS:
+            layers.append(InvertedResidual(cin, cout, stride, expand))
+            cin = cout
+        layers += conv_bn_act(cin, self.HEAD, 1, 1, nn.ReLU6)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.HEAD, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gate: GAP, 1x1 conv, `act`, 1x1 conv, `gate`, times the input."""
+
+    def __init__(self, channels, squeezed, act, gate):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, squeezed, 1)
+        self.act = act()
+        self.expand = nn.Conv2d(squeezed, channels, 1)
+        self.gate = gate()
+
+    def forward(self, x):
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
+class MobileNetV3Block(nn.Module):
+    """1x1 expand, kxk depthwise, optional SE (ReLU, HardSigmoid), linear 1x1 projection."""
+
+    def __init__(self, cin, hidden, cout, k, stride, se, act):
+        super().__init__()
+        layers = conv_bn_act(cin, hidden, 1, 1, act) if hidden != cin else []
+        layers += conv_bn_act(hidden, hidden, k, stride, act, groups=hidden)
+        if se:
+            layers.append(SqueezeExcite(hidden, max(8, hidden // 4), nn.ReLU, nn.Hardsigmoid))
+        layers += conv_bn_act(hidden, cout, 1, 1, None)
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV3FM(nn.Module):
+    """MobileNetV3-style: HardSwish stem, V3 blocks (ReLU or HardSwish, some with SE),
+    1x1 head conv + HardSwish, GAP, Linear + HardSwish, Linear."""
+
+    # (kernel, expanded channels, out channels, SE, activation, stride); 28 -> 14 (stem) -> 7
+    BLOCKS = [(3, 16, 16, True, nn.ReLU, 1), (3, 64, 24, False, nn.ReLU, 2),
+              (3, 72, 24, False, nn.ReLU, 1), (5, 96, 40, True, nn.Hardswish, 1),
+              (5, 120, 40, True, nn.Hardswish, 1)]
+    STEM, HEAD, HIDDEN = 16, 160, 128
+
+    def __init__(self):
+        super().__init__()
+        layers = conv_bn_act(1, self.STEM, 3, 2, nn.Hardswish)
+        cin = self.STEM
+        for k, hidden, cout, se, act, stride in self.BLOCKS:
+            layers.append(MobileNetV3Block(cin, hidden, cout, k, stride, se, act))
+            cin = cout
+        layers += conv_bn_act(cin, self.HEAD, 1, 1, nn.Hardswish)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(self.HEAD, self.HIDDEN), nn.Hardswish(),
+                                        nn.Linear(self.HIDDEN, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class MBConv(nn.Module):
+    """EfficientNet block: 1x1 expand + SiLU, kxk depthwise + SiLU, SE (SiLU, Sigmoid),
+    linear 1x1 projection, Add skip where the shapes match."""
+
+    def __init__(self, cin, cout, k, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        layers = conv_bn_act(cin, hidden, 1, 1, nn.SiLU) if expand != 1 else []
+        layers += conv_bn_act(hidden, hidden, k, stride, nn.SiLU, groups=hidden)
+        layers.append(SqueezeExcite(hidden, max(4, cin // 4), nn.SiLU, nn.Sigmoid))
+        layers += conv_bn_act(hidden, cout, 1, 1, None)
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class EfficientNetFM(nn.Module):
+    """EfficientNet-style: SiLU stem, MBConv blocks, 1x1 head conv + SiLU, GAP, Linear."""
+
+    # (expansion, kernel, out channels, stride); 28 -> 14 (stem) -> 7
+    BLOCKS = [(1, 3, 16, 1), (4, 3, 24, 2), (4, 3, 24, 1), (4, 5, 32, 1)]
+    STEM, HEAD = 16, 128
+
+    def __init__(self):
+        super().__init__()
+        layers = conv_bn_act(1, self.STEM, 3, 2, nn.SiLU)
+        cin = self.STEM
+        for expand, k, cout, stride in self.BLOCKS:
+            layers.append(MBConv(cin, cout, k, stride, expand))
+            cin = cout
+        layers += conv_bn_act(cin, self.HEAD, 1, 1, nn.SiLU)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.HEAD, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class InceptionBlock(nn.Module):
+    """Four parallel branches joined by Concat: 1x1; 1x1-3x3; 1x1-3x3-3x3 (the factorised
+    5x5); 3x3 pool (max or average, stride 1) then 1x1."""
+
+    def __init__(self, cin, b1, b3red, b3, b5red, b5, pool_proj, pool):
+        super().__init__()
+        self.b1 = nn.Sequential(*conv_bn_relu(cin, b1, 1, 1))
+        self.b3 = nn.Sequential(*conv_bn_relu(cin, b3red, 1, 1), *conv_bn_relu(b3red, b3, 3, 1))
+        self.b5 = nn.Sequential(*conv_bn_relu(cin, b5red, 1, 1), *conv_bn_relu(b5red, b5, 3, 1),
+                                *conv_bn_relu(b5, b5, 3, 1))
+        self.pool = pool
+        self.bp = nn.Sequential(*conv_bn_relu(cin, pool_proj, 1, 1))
+        self.out_channels = b1 + b3 + b5 + pool_proj
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(self.pool(x))], 1)
+
+
+class InceptionFM(nn.Module):
+    """Inception-style: stride-2 stem, an Inception block (max-pool branch) at 14x14,
+    MaxPool, two Inception blocks (max-pool, then average-pool branch) at 7x7, GAP, Linear."""
+
+    STEM = 24
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(*conv_bn_relu(1, self.STEM, 3, 2))  # 28 -> 14
+        self.a = InceptionBlock(self.STEM, 16, 16, 24, 8, 12, 12, nn.MaxPool2d(3, stride=1, padding=1))
+        self.b = InceptionBlock(self.a.out_channels, 24, 24, 32, 8, 16, 16,
+                                nn.MaxPool2d(3, stride=1, padding=1))
+        self.pool2 = nn.MaxPool2d(3, stride=2, padding=1)  # 14 -> 7
+        self.c = InceptionBlock(self.b.out_channels, 32, 32, 48, 12, 24, 24,
+                                # count_include_pad=False exports one AveragePool; the default
+                                # exports a Pad before it.
+                                nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.c.out_channels, 10)
+
+    def forward(self, x):
+        x = self.a(self.stem(x))
+        x = self.c(self.b(self.pool2(x)))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3, Add with the input (or a
+    1x1 projection of the first BN-ReLU's output). Its first BN reads the block input,
+    which is an Add (or the stem conv feeding the skip as well): nothing to fold it into."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+
+    def forward(self, x):
+        pre = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+        return out + (x if self.shortcut is None else self.shortcut(pre))
+
+
+class PreActBN18FM(nn.Module):
+    """Pre-activation ResNet exported at opset 18: BN on the input image, stem conv, three
+    pre-activation blocks, a dense layer (Concat of the features and a 3x3 conv of them),
+    BN + ReLU on the Concat, GAP, Linear."""
+
+    STAGES = [(16, 1), (32, 2), (48, 2)]  # (width, stride); 28 -> 14 (stem) -> 7 -> 4
+    STEM, GROWTH = 16, 16
+
+    def __init__(self):
+        super().__init__()
+        self.bn_in = nn.BatchNorm2d(1)
+        self.stem = nn.Conv2d(1, self.STEM, 3, stride=2, padding=1, bias=False)
+        blocks = []
+        cin = self.STEM
+        for width, stride in self.STAGES:
+            blocks.append(PreActBlock(cin, width, stride))
+            cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.bn_dense = nn.BatchNorm2d(cin)
+        self.dense = nn.Conv2d(cin, self.GROWTH, 3, padding=1, bias=False)
+        self.bn_out = nn.BatchNorm2d(cin + self.GROWTH)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin + self.GROWTH, 10)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(self.bn_in(x)))
+        x = torch.cat([x, self.dense(F.relu(self.bn_dense(x)))], 1)
+        return self.fc(torch.flatten(self.pool(F.relu(self.bn_out(x))), 1))
+
+
 # name -> (constructor, default epochs, optimiser settings, augment?)
 MODELS = {
     "mlp": dict(make=MlpFM, epochs=10, opt="adam", lr=1e-3, wd=0.0, augment=False, batch=128),
@@ -188,6 +451,69 @@ MODELS = {
     "resnet": dict(make=ResNetFM, epochs=6, opt="sgd", lr=0.1, wd=5e-4, augment=True, batch=128),
 }
 ORDER = ["mlp", "mobilenet", "resnet"]
+
+# The corpus. `opset`: the export's opset (the reference models use 13); 18 is newer than
+# this torch can export, see export_and_check.
+CORPUS = {
+    "mobilenetv2": dict(make=MobileNetV2FM, epochs=2, opt="sgd", lr=0.1, wd=4e-5, augment=False, batch=128,
+                        opset=13),
+    "mobilenetv3": dict(make=MobileNetV3FM, epochs=2, opt="sgd", lr=0.1, wd=4e-5, augment=False, batch=128,
+                        opset=14),
+    "efficientnet": dict(make=EfficientNetFM, epochs=2, opt="sgd", lr=0.1, wd=4e-5, augment=False, batch=128,
+                         opset=13),
+    "inception": dict(make=InceptionFM, epochs=2, opt="sgd", lr=0.1, wd=5e-4, augment=False, batch=128,
+                      opset=13),
+    "bn18": dict(make=PreActBN18FM, epochs=3, opt="sgd", lr=0.1, wd=5e-4, augment=False, batch=128,
+                 opset=18),
+}
+CORPUS_ORDER = ["mobilenetv2", "mobilenetv3", "efficientnet", "inception", "bn18"]
+
+
+def _clips_are_relu6(proto):
+    """True if every Clip has the constant bounds 0 and 6 (ReLU6, as torchvision exports)."""
+    consts = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    for n in proto.graph.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = onnx.numpy_helper.to_array(n.attribute[0].t)
+    for n in proto.graph.node:
+        if n.op_type != "Clip":
+            continue
+        bounds = [float(consts[i]) if i in consts else None for i in list(n.input[1:3])]
+        if bounds != [0.0, 6.0]:
+            return f"{n.name} has bounds {bounds}, not [0, 6]"
+    return True
+
+
+def _unfoldable_batchnorms(proto):
+    """True if some BatchNormalization reads no Conv/Gemm output, or one that other nodes
+    read too: an importer must then run it as a node rather than fold it."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    readers = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            readers[i] = readers.get(i, 0) + 1
+    kept = [n.name for n in proto.graph.node if n.op_type == "BatchNormalization" and (
+        n.input[0] not in producer or producer[n.input[0]].op_type not in ("Conv", "Gemm")
+        or readers[n.input[0]] > 1)]
+    return True if len(kept) >= 3 else f"only {kept} cannot be folded"
+
+
+# Per corpus model, the ops its export must contain (and a check of them, or None).
+CORPUS_OPS = {
+    "mobilenetv2": {"Clip": _clips_are_relu6, "Add": None},
+    "mobilenetv3": {"HardSwish": None, "HardSigmoid": None, "Mul": None, "GlobalAveragePool": None},
+    "efficientnet": {"Sigmoid": None, "Mul": None},
+    "inception": {"Concat": None, "MaxPool": None, "AveragePool": None},
+    "bn18": {"BatchNormalization": _unfoldable_batchnorms, "Concat": None, "Add": None},
+}
+MODELS.update(CORPUS)
+# Ops whose schema opset 18 changed (Reduce*, Split, Pad, Resize, ...): an opset-17 graph
+# without them means the same at opset 18.
+CHANGED_IN_OPSET_18 = {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+                       "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Split", "Pad", "Resize",
+                       "ScatterElements", "ScatterND", "LpPool", "Col2Im", "CenterCropPad", "BitwiseAnd",
+                       "BitwiseOr", "BitwiseXor", "BitwiseNot", "GroupNormalization", "Mish",
+                       "OptionalHasElement", "OptionalGetElement"}
 
 
 def count_quantizable(model):
@@ -300,6 +626,27 @@ def _conv_nchw(x, w, b, strides, pads, group, dilations):
     return out
 
 
+def _pool_nchw(x, op, a):
+    """MaxPool / AveragePool (2-D, no dilation, floor mode) of the corpus models."""
+    kh, kw = a["kernel_shape"]
+    sh, sw = a.get("strides", [1, 1])
+    pads = a.get("pads", [0, 0, 0, 0])
+    if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])):
+        raise NotImplementedError("ceil_mode or dilated pooling")
+    fill = -np.inf if op == "MaxPool" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=fill)
+    ones = np.pad(np.ones(x.shape[2:]), ((pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (xp.shape[2] - kh) // sh + 1
+    ow = (xp.shape[3] - kw) // sw + 1
+    windows = [xp[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] for i in range(kh) for j in range(kw)]
+    if op == "MaxPool":
+        return np.max(windows, axis=0)
+    if a.get("count_include_pad", 0):
+        return np.sum(windows, axis=0) / (kh * kw)
+    counts = sum(ones[i : i + sh * oh : sh, j : j + sw * ow : sw] for i in range(kh) for j in range(kw))
+    return np.sum(windows, axis=0) / counts
+
+
 def run_onnx_numpy(model_proto, x):
     """Evaluate the exported graph in float64 numpy; supports only the ops we emit."""
     env = {t.name: onnx.numpy_helper.to_array(t).astype(np.float64) for t in model_proto.graph.initializer}
@@ -334,20 +681,38 @@ def run_onnx_numpy(model_proto, x):
             y = a.get("alpha", 1.0) * A @ B
             if len(ins) > 2 and ins[2] is not None:
                 y = y + a.get("beta", 1.0) * ins[2]
+        elif op == "Constant":
+            y = onnx.numpy_helper.to_array(a["value"]).astype(np.float64)
+        elif op == "Clip":
+            lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
+            hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
+            y = np.minimum(np.maximum(ins[0], lo), hi)
+        elif op == "Sigmoid":
+            y = 1.0 / (1.0 + np.exp(-ins[0]))
+        elif op == "HardSigmoid":
+            y = np.clip(a.get("alpha", 0.2) * ins[0] + a.get("beta", 0.5), 0.0, 1.0)
+        elif op == "HardSwish":
+            y = ins[0] * np.clip(ins[0] / 6.0 + 0.5, 0.0, 1.0)
+        elif op == "Mul":
+            y = ins[0] * ins[1]
+        elif op == "Concat":
+            y = np.concatenate(ins, axis=a["axis"])
+        elif op in ("MaxPool", "AveragePool"):
+            y = _pool_nchw(ins[0], op, a)
         else:
             raise NotImplementedError(f"op {op} in numpy checker")
         env[node.output[0]] = y
     return env[model_proto.graph.output[0].name]
 
 
-def export_and_check(name, model, xte, path, log):
+def export_and_check(name, model, xte, path, log, opset=13):
     model.eval()
     dummy = xte[:2].clone()
     # torch warns about constant folding with PRESERVE, which only matters for a model in
     # training mode; ours is in eval mode and the numpy check below verifies the result.
     warnings.filterwarnings("ignore", message="It is recommended that constant folding be turned off")
     torch.onnx.export(
-        model, dummy, path, export_params=True, opset_version=13, do_constant_folding=True,
+        model, dummy, path, export_params=True, opset_version=min(opset, 17), do_constant_folding=True,
         training=torch.onnx.TrainingMode.PRESERVE,  # keep BN nodes; model is in eval mode
         input_names=["input"], output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
@@ -372,11 +737,27 @@ def export_and_check(name, model, xte, path, log):
         proto.graph.node.extend(kept)
         onnx.save(proto, path)
     onnx.checker.check_model(proto, full_check=True)
+    if opset > 17:
+        # torch 1.13 and onnx 1.12 stop at opset 17. None of our ops changed in opset 18
+        # (checked here), so the opset-17 graph is the opset-18 graph: only the opset
+        # import changes; ONNX Runtime (the ctest reference) checks it at 18.
+        changed = sorted({n.op_type for n in proto.graph.node} & CHANGED_IN_OPSET_18)
+        if changed or opset != 18:
+            raise RuntimeError(f"{path}: cannot raise to opset {opset} (ops {changed})")
+        for imp in proto.opset_import:
+            if imp.domain in ("", "ai.onnx"):
+                imp.version = opset
+        onnx.save(proto, path)
     ops = {}
     for n in proto.graph.node:
         ops[n.op_type] = ops.get(n.op_type, 0) + 1
     if any(n.op_type == "BatchNormalization" and len(n.output) != 1 for n in proto.graph.node):
         raise RuntimeError(f"{path}: BatchNormalization exported in training form")
+    for op, want in CORPUS_OPS.get(name, {}).items():
+        if ops.get(op, 0) == 0:
+            raise RuntimeError(f"{path}: no {op} node; the model exists to exercise it")
+        if want is not None and want(proto) is not True:
+            raise RuntimeError(f"{path}: {op}: {want(proto)}")
     batch = xte[:16]
     with torch.no_grad():
         ref = model(batch).double().numpy()
@@ -389,23 +770,47 @@ def export_and_check(name, model, xte, path, log):
         f"numpy-ONNX vs torch max abs diff {max_err:.2e}")
     if size >= 5 * 1024 * 1024:
         raise RuntimeError(f"{path}: {size} bytes exceeds 5 MB")
+    if name in CORPUS and size >= 2 * 1024 * 1024:
+        raise RuntimeError(f"{path}: {size} bytes exceeds the corpus limit of 2 MB")
     return ops, max_err, size
 
 
 # ----------------------------------------------------------------------------- main
 
 
+def selected_models(args):
+    """The names to train, in order: --only and --models (names, `reference`, `corpus`,
+    `all`); the three reference models when neither is given."""
+    if not args.only and not args.models:
+        return list(ORDER)
+    groups = dict(reference=ORDER, corpus=CORPUS_ORDER, all=ORDER + CORPUS_ORDER)
+    names = list(args.only or [])
+    for item in args.models or []:
+        for word in item.split(","):
+            if word in groups:
+                names += groups[word]
+            elif word in MODELS:
+                names.append(word)
+            else:
+                raise SystemExit(f"--models: unknown model '{word}' (choose from "
+                                 f"{', '.join(list(groups) + ORDER + CORPUS_ORDER)})")
+    return list(dict.fromkeys(names))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="models", help="output folder (default: models)")
+    ap.add_argument("--out", help="output folder (default: models, models/corpus for the corpus)")
     ap.add_argument("--only", choices=ORDER, action="append", help="train only this model (repeatable)")
+    ap.add_argument("--models", action="append",
+                    help="models to train, comma-separated: names (mlp, ..., mobilenetv2, ...), "
+                         "reference, corpus or all (repeatable)")
     ap.add_argument("--epochs", type=int, help="override the number of epochs")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = ap.parse_args()
+    names = selected_models(args)
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
-    os.makedirs(args.out, exist_ok=True)
 
     def log(msg):
         print(msg, flush=True)
@@ -414,16 +819,18 @@ def main():
     xtr, ytr = load_split("train")
     xte, yte = load_split("t10k")
     log(f"data: train {tuple(xtr.shape)}, test {tuple(xte.shape)} from {DATA_DIR}")
-    for name in args.only or ORDER:
+    for name in names:
         cfg = MODELS[name]
+        out = args.out or ("models/corpus" if name in CORPUS else "models")
+        os.makedirs(out, exist_ok=True)
         epochs = args.epochs if args.epochs is not None else cfg["epochs"]
         model, train_s, history = train(name, cfg, epochs, (xtr, ytr, xte, yte), log)
         # Keep the trained weights even if the export below fails.
         torch.save(model.state_dict(), os.path.join(tempfile.gettempdir(), f"fmnist-{name}.state.pt"))
         top1 = evaluate(model, xte, yte)
         log(f"[{name}] fp32 test top-1 {top1:.4f} on {xte.shape[0]} images; trained in {train_s:.1f} s")
-        path = os.path.join(args.out, f"fmnist-{name}.onnx")
-        ops, max_err, size = export_and_check(name, model, xte, path, log)
+        path = os.path.join(out, f"fmnist-{name}.onnx")
+        ops, max_err, size = export_and_check(name, model, xte, path, log, cfg.get("opset", 13))
         with torch.no_grad():
             ref_logits = model(xte[:NUM_REF_LOGITS]).tolist()
         meta = dict(
@@ -436,7 +843,9 @@ def main():
             input="N x 1 x 28 x 28 float32, uint8 pixels / 255, no mean/std normalisation",
             ref_test_labels=yte[:NUM_REF_LOGITS].tolist(), ref_test_logits=ref_logits,
         )
-        with open(os.path.join(args.out, f"fmnist-{name}.json"), "w") as f:
+        if name in CORPUS:
+            meta["opset"] = cfg["opset"]
+        with open(os.path.join(out, f"fmnist-{name}.json"), "w") as f:
             json.dump(meta, f, indent=1)
             f.write("\n")
     log(f"total time {time.time() - t_all:.1f} s")

@@ -5,44 +5,17 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <map>
-#include <sstream>
 
-#include "e2e/run_haq.h"
 #include "haq/engine/engine.h"
 #include "haq/model/graph.h"
 #include "graph_builder.h"
+#include "ort_reference.h"
 #include "reference_models.h"
 
 using namespace haq;
 
 namespace {
-
-std::string find_node() {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "/usr/bin:/usr/local/bin");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    auto p = std::filesystem::path(dir) / "node";
-    if (std::filesystem::exists(p)) return p.string();
-  }
-  return "";
-}
-
-void write_floats(const std::filesystem::path& p, const std::vector<float>& v) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-}
-
-std::vector<float> read_floats(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary | std::ios::ate);
-  std::vector<float> v(static_cast<size_t>(f.tellg()) / 4);
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-  return v;
-}
 
 // Real Fashion-MNIST images for the reference models; uniform [0,1) images
 // for a fixture with another input size.
@@ -66,12 +39,7 @@ std::vector<std::string> models_to_check() {
 }  // namespace
 
 TEST_CASE("fp32 outputs equal ONNX Runtime's on every reference model") {
-  const std::string node = find_node();
-  if (node.empty()) FAIL("node (nodejs) is not on PATH: ONNX Runtime is the fp32 reference");
-  const std::string ort_dir = test::source_path("tests/ort");
-  if (!std::filesystem::exists(ort_dir + "/node_modules/onnxruntime-node"))
-    FAIL("tests/ort/node_modules/onnxruntime-node is missing: run `npm install --ignore-scripts` in "
-         "tests/ort (scripts/test.sh does this)");
+  test::require_onnx_runtime();
   auto models = models_to_check();
   REQUIRE(models.size() >= 2);
   const int64_t B = 64;
@@ -90,24 +58,10 @@ TEST_CASE("fp32 outputs equal ONNX Runtime's on every reference model") {
     eo.batch = B;
     engine::Engine e(g, eo);
     auto ours = e.run_fp32(d, idx);
-    std::string shape;
-    for (auto s : g.inputs[0].shape) shape += (shape.empty() ? "" : ",") + std::to_string(s);
-    write_floats(dir / "input.bin", input);
-    auto r = test::run_program(node, {ort_dir + "/run_ort.js", m, (dir / "input.bin").string(), shape,
-                                      (dir / "output.bin").string(), "--threads", "1"}, 300);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    auto ref = read_floats(dir / "output.bin");
+    auto ref = test::run_onnx_runtime(m, input, g.inputs[0].shape, dir);
     REQUIRE(ref.size() == ours.size());
     // Relative to the largest logit magnitude of the sample.
-    const int64_t classes = e.num_classes();
-    double worst = 0;
-    for (int64_t n = 0; n < B; ++n) {
-      double scale = 1e-6;
-      for (int64_t c = 0; c < classes; ++c) scale = std::max(scale, double(std::fabs(ref[n * classes + c])));
-      for (int64_t c = 0; c < classes; ++c)
-        worst = std::max(worst, std::fabs(double(ours[n * classes + c]) - ref[n * classes + c]) / scale);
-    }
+    const double worst = test::worst_relative_difference(ours, ref, e.num_classes());
     INFO("worst relative difference " << worst);
     CHECK(worst <= 1e-4);
   }
