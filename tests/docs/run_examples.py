@@ -121,8 +121,12 @@ def shrink_sweep(path, scratch):
     spec.pop("time_budget", None)
     out = os.path.join(scratch, ".examples", os.path.basename(path))
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
+    # Examples run shards of one sweep in parallel: each writes its own
+    # temporary and renames it into place, so no reader sees a half-written file.
+    tmp = "%s.%d.tmp" % (out, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(spec, f, indent=2)
+    os.replace(tmp, out)
     return out
 
 
