@@ -3,8 +3,9 @@
 // stages over one ImportState:
 //   onnx_import.cpp  parse, validate, topological sort, batch fix, ONNX shape
 //                    inference, conversion into Graph nodes and constants;
-//   fold.cpp         per node in order: opset normalisation, constant folding,
-//                    static shape and dtype of every output;
+//   fold.cpp         per node in order, each op's own rules (op_defs.cpp,
+//                    op_rules.h): opset normalisation, removal, static shape
+//                    and dtype, constant folding, checks on constants;
 //   layers.cpp       quantizable layers in canonical form, BatchNorm folding,
 //                    dead-constant removal and the final consistency check.
 
@@ -61,8 +62,6 @@ Tensor tensor_from_proto(const ImportState& s, const std::string& at, const onnx
 
 /// Normalises, folds and shapes every node (fold.cpp).
 void process_nodes(ImportState& s);
-/// Output shapes of a node whose input shapes are known (fold.cpp).
-std::vector<std::vector<int64_t>> infer_output_shapes(const ImportState& s, const Node& n);
 /// Layers, BatchNorm folding, cleanup and final check (layers.cpp).
 void build_layers(ImportState& s, const ImportOptions& options);
 

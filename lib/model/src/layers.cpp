@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "import_internal.h"
+#include "op_rules.h"
 
 namespace haq::model::detail {
 namespace {
@@ -205,73 +205,6 @@ void fold_batchnorms(ImportState& s, std::vector<Layer>& layers) {
   g.nodes = std::move(kept);
 }
 
-/// "nan", "inf" or "-inf".
-std::string non_finite_name(float v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
-
-/// Index of the first non-finite value of `v`, or -1.
-int64_t first_non_finite(const std::vector<float>& v) {
-  for (size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) return static_cast<int64_t>(i);
-  return -1;
-}
-
-/// Parameters that make NaN or Inf by construction, named by node: float
-/// constants feeding arithmetic (weights, biases, BatchNormalization's
-/// statistics, operands of Add/Sub/Mul/Div) that hold NaN or +-inf,
-/// BatchNormalization with var + epsilon <= 0, LRN with size < 1, non-finite
-/// float attributes that scale values (Gemm alpha/beta, LRN alpha/beta/bias,
-/// epsilon, LeakyRelu and HardSigmoid alpha/beta), Div by a constant 0. Clip bounds, Pad values,
-/// Max/Min operands may be infinite: they do not make NaN.
-void check_numerics(const ImportState& s) {
-  static const std::set<std::string> arithmetic = {"Conv", "Gemm", "MatMul", "BatchNormalization",
-                                                   "Add", "Sub", "Mul", "Div"};
-  static const std::map<std::string, std::vector<const char*>> float_attrs = {
-      {"Gemm", {"alpha", "beta"}},        {"BatchNormalization", {"epsilon"}},
-      {"LRN", {"alpha", "beta", "bias"}}, {"LeakyRelu", {"alpha"}},
-      {"HardSigmoid", {"alpha", "beta"}},
-  };
-  for (const Node& n : s.g.nodes) {
-    auto fa = float_attrs.find(n.op);
-    if (fa != float_attrs.end())
-      for (const char* a : fa->second)
-        if (n.has(a) && !std::isfinite(n.get_float(a, 0.f)))
-          s.fail_at(ErrorKind::model, where(n),
-                    fmt::format("attribute '{}' is {}; it must be finite", a, non_finite_name(n.get_float(a, 0.f))));
-    if (n.op == "LRN" && n.get_int("size", 1) < 1)
-      s.fail_at(ErrorKind::model, where(n), fmt::format("LRN size {} must be at least 1", n.get_int("size", 1)));
-    if (!arithmetic.count(n.op)) continue;
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const Tensor* t = find_constant(s.g, n.inputs[i]);
-      if (!t || !t->is_float()) continue;
-      const int64_t k = first_non_finite(t->f32);
-      if (k >= 0)
-        s.fail_at(ErrorKind::model, where(n),
-                  fmt::format("initializer '{}' (input {}) holds {} at element {}; weights, biases and "
-                              "operands must be finite",
-                              n.inputs[i], i, non_finite_name(t->f32[static_cast<size_t>(k)]), k));
-    }
-    if (n.op == "Div" && n.inputs.size() >= 2)
-      if (const Tensor* t = find_constant(s.g, n.inputs[1]); t && t->is_float())
-        for (size_t k = 0; k < t->f32.size(); ++k)
-          if (t->f32[k] == 0.f)
-            s.fail_at(ErrorKind::model, where(n),
-                      fmt::format("the divisor '{}' (input 1) is 0 at element {}: division by zero", n.inputs[1], k));
-    if (n.op == "BatchNormalization" && n.inputs.size() >= 5) {
-      const Tensor* var = find_constant(s.g, n.inputs[4]);
-      const float eps = n.get_float("epsilon", 1e-5f);
-      if (var && var->is_float())
-        for (size_t c = 0; c < var->f32.size(); ++c) {
-          const float d = var->f32[c] + eps;  // as the engine computes it
-          if (!(d > 0.f) || !(static_cast<double>(var->f32[c]) + eps > 0.0))
-            s.fail_at(ErrorKind::model, where(n),
-                      fmt::format("channel {}: variance {} + epsilon {} is not positive (division by "
-                                  "sqrt(var + epsilon) gives NaN or inf)",
-                                  c, var->f32[c], eps));
-        }
-    }
-  }
-}
-
 /// After Gemm's alpha/beta and BatchNormalization are folded into a layer,
 /// its weights and bias must still be finite (a large scale can overflow).
 void check_layer_params(const ImportState& s, const std::vector<Layer>& layers) {
@@ -292,7 +225,6 @@ void check_layer_params(const ImportState& s, const std::vector<Layer>& layers) 
 
 void build_layers(ImportState& s, const ImportOptions& options) {
   Graph& g = s.g;
-  check_numerics(s);
   std::vector<Node> nodes;
   std::vector<Layer> layers;
   nodes.reserve(g.nodes.size());

@@ -475,7 +475,7 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
                             def->until, graph.opset));
   }
 
-  // Max / Min of more than two inputs become a chain of two-input nodes
+  // Variadic ops (Max, Min) of more than two inputs become a chain of two-input nodes
   // (the engine's form): node 'M' (a, b, c) -> 'M' (a, b) -> 'M.1' (., c).
   {
     std::set<std::string> taken;
@@ -494,8 +494,8 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     google::protobuf::RepeatedPtrField<onnx::NodeProto> split;
     bool changed = false;
     for (const auto& n : g->node()) {
-      const bool variadic = (n.op_type() == "Max" || n.op_type() == "Min") && n.input_size() > 2 &&
-                            (n.domain().empty() || n.domain() == "ai.onnx");
+      const OpDef* def = n.domain().empty() || n.domain() == "ai.onnx" ? find_op(n.op_type()) : nullptr;
+      const bool variadic = def && def->chain_variadic && n.input_size() > 2;
       if (!variadic) {
         *split.Add() = n;
         continue;

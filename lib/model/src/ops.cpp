@@ -1,9 +1,12 @@
-// The op registry (ops.h). To add an op: one entry here, its normalisation,
-// shape rule and folding in fold.cpp's per-op tables, and its kernel in the
-// engine's kernel registry (lib/engine/src/engine.cpp, kernel_registry());
-// tests/unit/model/test_ops.cpp checks that the three agree.
+// The op registry (ops.h): the public view of the definitions in
+// op_defs.cpp, where each op is defined once (its facts and its import rules).
+// Its kernel is registered by the same name in the engine (lib/engine/src/
+// engine.cpp, kernel_registry()); tests/unit/engine/test_ops.cpp checks that
+// the two agree.
 
 #include "haq/model/ops.h"
+
+#include "op_rules.h"
 
 #include <algorithm>
 
@@ -11,85 +14,12 @@
 
 namespace haq::model {
 
-namespace {
-
-OpDef op(std::string name, OpStage stage, NonNeg nonneg, std::string notes) {
-  OpDef d;
-  d.name = std::move(name);
-  d.stage = stage;
-  d.nonneg = nonneg;
-  d.notes = std::move(notes);
-  return d;
-}
-
-std::vector<OpDef> make_registry() {
-  using S = OpStage;
-  using N = NonNeg;
-  std::vector<OpDef> v = {
-      op("Abs", S::runs, N::always, ""),
-      op("Add", S::runs, N::all_inputs, "numpy broadcasting; a following Relu/Clip is fused"),
-      op("AveragePool", S::runs, N::like_input, "1-D, 2-D and 3-D; explicit or auto pads, ceil_mode, count_include_pad"),
-      op("BatchNormalization", S::runs, N::never,
-         "inference form; folded into the preceding Conv/Gemm when it is that layer's only reader, else run"),
-      op("Cast", S::folded, N::never, "on constants (shape arithmetic), or between equal types"),
-      op("Clip", S::runs, N::clip_min, "min/max as attributes (opset < 11) or constant inputs; fused into the producing layer"),
-      op("Concat", S::runs, N::all_inputs, ""),
-      op("Constant", S::folded, N::never, "tensor value"),
-      op("ConstantOfShape", S::folded, N::never, "constant shape input"),
-      op("Conv", S::layer, N::never,
-         "2-D, constant weights; groups and depthwise, dilations, strides, explicit or auto pads"),
-      op("Div", S::runs, N::all_inputs, "numpy broadcasting"),
-      op("Dropout", S::folded, N::never, "inference: removed; training mode with a non-zero ratio refused"),
-      op("Exp", S::runs, N::always, ""),
-      op("Flatten", S::runs, N::like_input, ""),
-      op("Gather", S::runs, N::like_input, "constant indices"),
-      op("Gemm", S::layer, N::never, "constant B; transA, transB, alpha and beta folded into canonical form"),
-      op("GlobalAveragePool", S::runs, N::like_input, ""),
-      op("GlobalMaxPool", S::runs, N::like_input, ""),
-      op("HardSigmoid", S::runs, N::always, ""),
-      op("HardSwish", S::runs, N::never, ""),
-      op("Identity", S::folded, N::like_input, "removed (kept only between a graph input and a graph output)"),
-      op("LRN", S::runs, N::like_input, "across channels"),
-      op("LeakyRelu", S::runs, N::never, ""),
-      op("MatMul", S::layer, N::never, "a quantizable layer when the second input is a constant 2-D weight, else an fp32 kernel (numpy broadcasting)"),
-      op("Max", S::runs, N::any_input, "numpy broadcasting; more than two inputs become a chain of two-input nodes"),
-      op("MaxPool", S::runs, N::like_input, "1-D, 2-D and 3-D; dilations, ceil_mode; only output 0 (no indices)"),
-      op("Min", S::runs, N::all_inputs, "numpy broadcasting; more than two inputs become a chain of two-input nodes"),
-      op("Mul", S::runs, N::all_inputs, "numpy broadcasting"),
-      op("Neg", S::runs, N::never, ""),
-      op("Pad", S::runs, N::pad_value, "constant, reflect and edge modes; pads as attribute or constant input"),
-      op("ReduceMean", S::runs, N::like_input, "axes as attribute or constant input; keepdims"),
-      op("Relu", S::runs, N::always, "fused into the producing layer or Add"),
-      op("Reshape", S::runs, N::like_input, "constant shape (0 and -1 resolved)"),
-      op("Shape", S::folded, N::never, "static shapes: always a constant; start/end"),
-      op("Sigmoid", S::runs, N::always, ""),
-      op("Softmax", S::runs, N::always, "any axis (opset < 13 only where flattening gives the same result)"),
-      op("Sqrt", S::runs, N::always, ""),
-      op("Squeeze", S::runs, N::like_input, "axes as attribute or constant input"),
-      op("Sub", S::runs, N::never, "numpy broadcasting"),
-      op("Tanh", S::runs, N::never, ""),
-      op("Transpose", S::runs, N::like_input, ""),
-      op("Unsqueeze", S::runs, N::like_input, "axes as attribute or constant input"),
-  };
-  auto find = [&](const char* name) -> OpDef& {
-    for (auto& d : v)
-      if (d.name == name) return d;
-    throw std::logic_error(name);
-  };
-  find("HardSwish").since = 14;
-  find("Relu").fusable = Fusable::relu;
-  find("Clip").fusable = Fusable::clip;
-  for (const char* f : {"Add", "Sub", "Mul", "Div", "Max", "Min", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast",
-                        "Flatten", "Transpose"})
-    find(f).folds_constants = true;
-  std::sort(v.begin(), v.end(), [](const OpDef& a, const OpDef& b) { return a.name < b.name; });
-  return v;
-}
-
-}  // namespace
-
 const std::vector<OpDef>& op_registry() {
-  static const std::vector<OpDef> r = make_registry();
+  static const std::vector<OpDef> r = [] {
+    std::vector<OpDef> v;
+    for (const auto& e : detail::op_entries()) v.push_back(e.def);
+    return v;
+  }();
   return r;
 }
 

@@ -496,3 +496,59 @@ TEST_CASE("non-finite Gemm alpha/beta, LRN size 0 and folded overflows are model
     CHECK_THAT(std::string(e.what()), Contains("node 'lrn' (LRN): LRN size 0 must be at least 1"));
   }
 }
+
+TEST_CASE("Clip with min > max, pooling pads that reach the window and overflowing shapes are model errors") {
+  {  // numpy would clip everything to max; a model that says this is a mistake (issue 17)
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init("lo", {}, {6.f});
+    b.init("hi", {}, {1.f});
+    b.node("Clip", {"x", "lo", "hi"}, {"y"}, "clip");
+    b.output("y");
+    Error e = import_error(b);
+    CHECK(e.kind() == ErrorKind::model);
+    CHECK_THAT(std::string(e.what()), Contains("node 'clip' (Clip): min 6 is greater than max 1"));
+  }
+  {  // opset < 11: the bounds are attributes
+    ModelBuilder b(9);
+    b.input("x", {1, 4});
+    auto& n = b.node("Clip", {"x"}, {"y"}, "clip");
+    haq::test::set_float(n, "min", 2.f);
+    haq::test::set_float(n, "max", 1.f);
+    b.output("y");
+    CHECK_THAT(std::string(import_error(b).what()), Contains("min 2 is greater than max 1"));
+  }
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    ModelBuilder b(13);
+    b.input("x", {1, 1, 4, 4});
+    auto& n = b.node(op, {"x"}, {"y"}, "pool");
+    set_ints(n, "kernel_shape", {2, 2});
+    set_ints(n, "pads", {0, 2, 0, 0});
+    b.output("y");
+    Error e = import_error(b);
+    INFO(op << ": " << e.what());
+    CHECK(e.kind() == ErrorKind::model);
+    CHECK_THAT(std::string(e.what()), Contains("node 'pool' (" + std::string(op) +
+                                               "): pads [0, 2, 0, 0] reach the kernel's extent 2 in spatial dim 1"));
+  }
+  {  // pads below the kernel are fine
+    ModelBuilder b(13);
+    b.input("x", {1, 1, 4, 4});
+    auto& n = b.node("MaxPool", {"x"}, {"y"}, "pool");
+    set_ints(n, "kernel_shape", {3, 3});
+    set_ints(n, "pads", {2, 2, 2, 2});
+    b.output("y");
+    CHECK_NOTHROW(b.import());
+  }
+  {  // a Reshape whose extents multiply past 2^63
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init_i64("shape", {3}, {int64_t{1} << 40, int64_t{1} << 40, 4});
+    b.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    b.output("y");
+    Error e = import_error(b);
+    CHECK(e.kind() == ErrorKind::model);
+    CHECK_THAT(std::string(e.what()), Contains("node 'reshape' (Reshape): the extents"));
+    CHECK_THAT(std::string(e.what()), Contains("overflow 64 bits"));
+  }
+}

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// The op registry: one definition per ONNX op haq supports, with what every
-/// part needs to know about it. The importer's supported list, `haq inspect
+/// part needs to know about it (lib/model/src/op_defs.cpp, which also holds
+/// each op's import rules: normalisation, shape, folding, checks). The importer's supported list, `haq inspect
 /// --ops`, `--help` and docs/ops.md come from here; the engine's kernels are
 /// registered by the same names (lib/engine, checked complete by a test), and
 /// its non-negativity and fusion rules are these.
@@ -44,6 +45,7 @@ struct OpDef {
   NonNeg nonneg = NonNeg::never;
   Fusable fusable = Fusable::no;
   bool folds_constants = false;  ///< evaluated at import when every input is a constant
+  bool chain_variadic = false;   ///< more than two inputs become a chain of two-input nodes
   std::string notes;             ///< what haq accepts or rejects (docs/ops.md)
 };
 

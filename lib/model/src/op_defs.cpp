@@ -1,0 +1,769 @@
+// Every op haq supports, one definition each: its public facts (OpDef,
+// ops.h: opsets, stage, non-negativity, fusion, notes for docs/ops.md) and
+// its import rules (OpRules, op_rules.h: normalisation, removal, dtype,
+// shape, folding, checks). To add an op: one block here, in name order, and
+// its kernel in the engine's kernel registry (lib/engine/src/engine.cpp,
+// kernel_registry()); tests/unit/engine/test_ops.cpp checks that they agree.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "op_rules.h"
+
+namespace haq::model::detail {
+
+namespace {
+
+using S = OpStage;
+using N = NonNeg;
+using Kind = Resolution::Kind;
+
+// ---- rules shared by several ops -------------------------------------------
+
+Shape same_shape(NodeCtx& c) { return c.shape(0); }
+
+/// Opset < 7 binary ops: explicit `broadcast`/`axis` (now numpy
+/// broadcasting) become numpy form, B reshaped when it is aligned at `axis`.
+void binary_normalise(NodeCtx& c) {
+  if (c.opset >= 7) return;
+  Node& n = c.n;
+  const Shape& a = c.shape(0);
+  const Shape& b = c.shape(1);
+  const int64_t ra = static_cast<int64_t>(a.size()), rb = static_cast<int64_t>(b.size());
+  if (c.flag("broadcast", 0) == 0) {
+    if (a != b)
+      c.bad(fmt::format("shapes {} and {} differ and broadcast is 0 (opset < 7 needs equal shapes)", dims_str(a),
+                        dims_str(b)));
+  } else {
+    if (rb > ra) c.bad(fmt::format("B {} has a higher rank than A {}", dims_str(b), dims_str(a)));
+    int64_t axis = n.has("axis") ? n.get_int("axis", 0) : ra - rb;
+    if (axis < 0) axis += ra;
+    if (axis < 0 || axis + rb > ra)
+      c.bad(fmt::format("axis {} does not place B {} inside A {}", n.get_int("axis", 0), dims_str(b), dims_str(a)));
+    for (int64_t k = 0; k < rb; ++k)
+      if (b[k] != 1 && b[k] != a[axis + k])
+        c.bad(fmt::format("B {} does not broadcast to A {} at axis {}", dims_str(b), dims_str(a), axis));
+    if (axis != ra - rb) {  // B is aligned at `axis`: numpy's form needs trailing 1s
+      const Tensor* t = c.constant(1);
+      if (!t)
+        c.unsupported(fmt::format("opset < 7 broadcasting of a non-constant B {} at axis {} is not supported",
+                                  dims_str(b), axis));
+      Tensor r = *t;
+      r.dims.insert(r.dims.end(), static_cast<size_t>(ra - axis - rb), 1);
+      const std::string name = fresh_name(c.s, n.inputs[1] + ".bcast");
+      c.s.g.shapes[name] = r.dims;
+      c.s.g.dtypes[name] = r.dtype;
+      c.s.g.constants[name] = std::move(r);
+      n.inputs[1] = name;
+    }
+  }
+  n.attrs.erase("broadcast");
+  n.attrs.erase("axis");
+}
+
+/// Max and Min: two inputs (onnx_import.cpp makes chains of longer ones).
+void variadic_normalise(NodeCtx& c) {
+  for (size_t i = 0; i < c.n.inputs.size(); ++i)
+    if (!c.has_input(i)) c.bad(fmt::format("input {} is missing", i));
+  if (c.n.inputs.size() > 2)
+    c.unsupported(fmt::format("{} of {} inputs is not supported (one or two inputs)", c.n.op, c.n.inputs.size()));
+}
+
+Resolution variadic_resolve(NodeCtx& c) {
+  return c.n.inputs.size() == 1 ? Resolution::alias_of(c.n.inputs[0]) : Resolution::keep();
+}
+
+Shape broadcast_shape(NodeCtx& c) {
+  Shape out = c.shape(0);
+  for (size_t i = 1; i < c.n.inputs.size(); ++i) out = broadcast(c, out, c.shape(i));
+  return out;
+}
+
+Shape pool_shape(NodeCtx& c) {
+  const Shape& x = c.shape(0);
+  if (x.size() < 3) c.bad(fmt::format("input {} has no spatial dims", dims_str(x)));
+  if (!c.n.has("kernel_shape")) c.bad("kernel_shape is required");
+  Shape sp = window_op(c, x, c.n.get_ints("kernel_shape"), c.flag("ceil_mode", 0) != 0, c.n.op == "MaxPool", true);
+  Shape out = {x[0], x[1]};
+  out.insert(out.end(), sp.begin(), sp.end());
+  return out;
+}
+
+Shape global_pool_shape(NodeCtx& c) {
+  Shape out = c.shape(0);
+  if (out.size() < 3) c.bad(fmt::format("input {} has no spatial dims", dims_str(out)));
+  std::fill(out.begin() + 2, out.end(), 1);
+  return out;
+}
+
+/// Squeeze and Unsqueeze: axes from the attribute (opset < 13) or the
+/// constant input 1, sorted and checked.
+void squeeze_normalise(NodeCtx& c) {
+  Node& n = c.n;
+  std::vector<int64_t> axes;
+  bool given = false;
+  if (c.opset >= 13) {
+    if (c.has_input(1)) {
+      axes = c.ints_of(c.need_constant(1, "axes"));
+      given = true;
+    }
+    c.truncate_inputs(1);
+  } else if (n.has("axes")) {
+    axes = n.get_ints("axes");
+    given = true;
+  }
+  const int64_t r = c.rank(0);
+  if (n.op == "Squeeze") {
+    if (!given)
+      for (int64_t k = 0; k < r; ++k)
+        if (c.shape(0)[k] == 1) axes.push_back(k);
+    axes = normal_axes(c, axes, r);
+    for (auto a : axes)
+      if (c.shape(0)[a] != 1) c.bad(fmt::format("cannot squeeze dim {} of size {}", a, c.shape(0)[a]));
+  } else {
+    if (!given) c.bad("Unsqueeze needs axes");
+    axes = normal_axes(c, axes, r + static_cast<int64_t>(axes.size()));
+  }
+  c.set_ints("axes", axes);
+}
+
+/// Gather, Concat, Flatten: the axis attribute, resolved to non-negative.
+void axis_normalise(NodeCtx& c) {
+  Node& n = c.n;
+  const int64_t r = c.rank(0);
+  const bool flatten = n.op == "Flatten";
+  if (n.op == "Concat" && !n.has("axis")) c.bad("Concat needs the attribute 'axis'");
+  int64_t a = n.get_int("axis", flatten ? 1 : 0);
+  if (flatten) {  // axis in [-r, r]; a negative one counts from r
+    if (a < -r || a > r) c.bad(fmt::format("axis {} is out of range [-{}, {}]", a, r, r));
+    if (a < 0) a += r;
+  } else {
+    a = c.axis(a, r);
+  }
+  c.set_int("axis", a);
+}
+
+/// A checked product of extents (shape arithmetic must not overflow).
+int64_t checked_mul(const NodeCtx& c, int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) c.bad(fmt::format("the extents {} x {} overflow 64 bits", a, b));
+  return r;
+}
+
+struct Defs {
+  std::vector<OpEntry> v;
+  OpEntry& add(const char* name, OpStage stage, NonNeg nonneg, const char* notes) {
+    v.emplace_back();
+    OpEntry& e = v.back();
+    e.def.name = name;
+    e.def.stage = stage;
+    e.def.nonneg = nonneg;
+    e.def.notes = notes;
+    return e;
+  }
+};
+
+std::vector<OpEntry> make_entries() {
+  Defs d;
+
+  // ---- elementwise unary ----------------------------------------------------
+  for (auto [name, nonneg] : {std::pair{"Abs", N::always}, {"Exp", N::always}, {"Neg", N::never},
+                              {"Sigmoid", N::always}, {"Sqrt", N::always}, {"Tanh", N::never}}) {
+    auto& e = d.add(name, S::runs, nonneg, "");
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("Relu", S::runs, N::always, "fused into the producing layer or Add");
+    e.def.fusable = Fusable::relu;
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("Clip", S::runs, N::clip_min,
+                    "min/max as attributes (opset < 11) or constant inputs, min <= max; fused into the producing layer");
+    e.def.fusable = Fusable::clip;
+    e.rules.normalise = [](NodeCtx& c) {
+      float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+      if (c.opset < 11) {
+        lo = c.n.get_float("min", lo);
+        hi = c.n.get_float("max", hi);
+      } else {
+        if (c.has_input(1)) lo = static_cast<float>(c.scalar_of(1, "min"));
+        if (c.has_input(2)) hi = static_cast<float>(c.scalar_of(2, "max"));
+        c.truncate_inputs(1);
+      }
+      if (std::isnan(lo) || std::isnan(hi)) c.bad("the bounds min and max must not be NaN");
+      if (lo > hi) c.bad(fmt::format("min {} is greater than max {}", lo, hi));
+      c.set_float("min", lo);
+      c.set_float("max", hi);
+    };
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("LeakyRelu", S::runs, N::never, "");
+    e.rules.normalise = [](NodeCtx& c) { c.finite_float("alpha", 0.01f); };
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("HardSigmoid", S::runs, N::always, "");
+    e.rules.normalise = [](NodeCtx& c) {
+      c.finite_float("alpha", 0.2f);
+      c.finite_float("beta", 0.5f);
+    };
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("HardSwish", S::runs, N::never, "");
+    e.def.since = 14;
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("Softmax", S::runs, N::always, "any axis (opset < 13 only where flattening gives the same result)");
+    e.rules.normalise = [](NodeCtx& c) {
+      const int64_t r = c.rank(0);
+      const int64_t a = c.axis(c.n.get_int("axis", c.opset < 13 ? 1 : -1), r);
+      if (c.opset < 13)  // before 13, Softmax flattened dims [axis:] to one; same when the rest are 1
+        for (int64_t k = a + 1; k < r; ++k)
+          if (c.shape(0)[k] != 1)
+            c.unsupported(fmt::format("Softmax (opset {}) over axis {} of {} flattens the trailing dims; only the "
+                                      "per-axis form is supported",
+                                      c.opset, a, dims_str(c.shape(0))));
+      c.set_int("axis", a);
+    };
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("LRN", S::runs, N::like_input, "across channels");
+    e.rules.normalise = [](NodeCtx& c) {
+      if (!c.n.has("size")) c.bad("LRN needs the attribute 'size'");
+      if (c.n.get_int("size", 1) < 1) c.bad(fmt::format("LRN size {} must be at least 1", c.n.get_int("size", 1)));
+      c.finite_float("alpha", 1e-4f);
+      c.finite_float("beta", 0.75f);
+      c.finite_float("bias", 1.f);
+    };
+    e.rules.shape = same_shape;
+  }
+  {
+    auto& e = d.add("BatchNormalization", S::runs, N::never,
+                    "inference form; folded into the preceding Conv/Gemm when it is that layer's only reader, else run");
+    e.rules.normalise = [](NodeCtx& c) {
+      Node& n = c.n;
+      if (c.opset < 7) {
+        if (n.get_int("is_test", 0) == 0)
+          c.unsupported("BatchNormalization with is_test = 0 (training mode, opset < 7) is not supported");
+        n.attrs.erase("is_test");
+      }
+      if (n.get_int("spatial", 1) != 1) c.unsupported("BatchNormalization with spatial=0 is not supported");
+      if (n.get_int("training_mode", 0) != 0) c.unsupported("BatchNormalization in training mode is not supported");
+      c.finite_float("epsilon", 1e-5f);
+    };
+    e.rules.shape = same_shape;
+    e.rules.check = [](NodeCtx& c) {
+      check_finite_constants(c);
+      const Tensor* var = c.constant(4);
+      const float eps = c.n.get_float("epsilon", 1e-5f);
+      if (var && var->is_float())
+        for (size_t ch = 0; ch < var->f32.size(); ++ch) {
+          const float s = var->f32[ch] + eps;  // as the engine computes it
+          if (!(s > 0.f) || !(static_cast<double>(var->f32[ch]) + eps > 0.0))
+            c.bad(fmt::format("channel {}: variance {} + epsilon {} is not positive (division by sqrt(var + "
+                              "epsilon) gives NaN or inf)",
+                              ch, var->f32[ch], eps));
+        }
+    };
+  }
+
+  // ---- elementwise binary -----------------------------------------------------
+  struct Binary {
+    const char* name;
+    NonNeg nonneg;
+    BinaryFn f;
+    const char* notes;
+  };
+  for (const Binary& b : {
+           Binary{"Add", N::all_inputs, [](NodeCtx&, double x, double y) { return x + y; },
+                  "numpy broadcasting; a following Relu/Clip is fused"},
+           Binary{"Sub", N::never, [](NodeCtx&, double x, double y) { return x - y; }, "numpy broadcasting"},
+           Binary{"Mul", N::all_inputs, [](NodeCtx&, double x, double y) { return x * y; }, "numpy broadcasting"},
+       }) {
+    auto& e = d.add(b.name, S::runs, b.nonneg, b.notes);
+    e.rules.normalise = binary_normalise;
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [f = b.f](NodeCtx& c, Tensor& out) { fold_binary(c, out, f); };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Div", S::runs, N::all_inputs, "numpy broadcasting; a constant divisor must not hold 0");
+    e.rules.normalise = binary_normalise;
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      if (c.constant(0)->is_float())
+        fold_binary(c, out, [](NodeCtx&, double x, double y) { return x / y; });
+      else
+        fold_binary(c, out, [](NodeCtx& c, double x, double y) {
+          if (y == 0) c.bad("integer division by zero in a constant");
+          return static_cast<double>(static_cast<int64_t>(x) / static_cast<int64_t>(y));
+        });
+    };
+    e.rules.check = [](NodeCtx& c) {
+      check_finite_constants(c);
+      if (const Tensor* t = c.constant(1); t && t->is_float())
+        for (size_t k = 0; k < t->f32.size(); ++k)
+          if (t->f32[k] == 0.f)
+            c.bad(fmt::format("the divisor '{}' (input 1) is 0 at element {}: division by zero", c.n.inputs[1], k));
+    };
+  }
+  for (const char* name : {"Max", "Min"}) {
+    const bool max = name[1] == 'a';
+    auto& e = d.add(name, S::runs, max ? N::any_input : N::all_inputs,
+                    "numpy broadcasting; more than two inputs become a chain of two-input nodes");
+    e.def.chain_variadic = true;
+    e.rules.normalise = variadic_normalise;
+    e.rules.resolve = variadic_resolve;
+    e.rules.shape = broadcast_shape;
+    const BinaryFn f = max ? BinaryFn([](NodeCtx&, double x, double y) { return std::max(x, y); })
+                           : BinaryFn([](NodeCtx&, double x, double y) { return std::min(x, y); });
+    e.rules.fold = [f](NodeCtx& c, Tensor& out) { fold_binary(c, out, f); };
+  }
+
+  // ---- layers -------------------------------------------------------------------
+  {
+    auto& e = d.add("Conv", S::layer, N::never,
+                    "2-D, constant weights; groups and depthwise, dilations, strides, explicit or auto pads");
+    e.rules.normalise = [](NodeCtx& c) { c.set_int("group", c.n.get_int("group", 1)); };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      const Shape& w = c.shape(1);
+      if (x.size() != 4)
+        c.unsupported(fmt::format("only 2-D Conv (rank-4 input) is supported, input is {}", dims_str(x)));
+      if (w.size() != 4) c.bad(fmt::format("weight {} is not rank 4", dims_str(w)));
+      const int64_t group = c.n.get_int("group", 1);
+      if (group < 1 || x[1] != checked_mul(c, w[1], group) || w[0] % group != 0)
+        c.bad(fmt::format("input {} with weight {} and group {}: channels do not match", dims_str(x), dims_str(w),
+                          group));
+      if (c.has_input(2) && c.shape(2) != Shape{w[0]})
+        c.bad(fmt::format("bias {} does not match {} output channels", dims_str(c.shape(2)), w[0]));
+      Shape kernel = c.n.get_ints("kernel_shape", {w[2], w[3]});
+      if (kernel != Shape{w[2], w[3]})
+        c.bad(fmt::format("kernel_shape {} does not match weight {}", dims_str(kernel), dims_str(w)));
+      Shape sp = window_op(c, x, kernel, false, true, false);
+      return {x[0], w[0], sp[0], sp[1]};
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Gemm", S::layer, N::never, "constant B; transA, transB, alpha and beta folded into canonical form");
+    e.rules.normalise = [](NodeCtx& c) {
+      if (c.opset < 7) c.n.attrs.erase("broadcast");  // C broadcasts unidirectionally from 7 on; haq takes a per-output C
+      c.set_int("transA", c.flag("transA", 0));
+      c.set_int("transB", c.flag("transB", 0));
+      c.finite_float("alpha", 1.f);
+      c.finite_float("beta", 1.f);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape a = c.shape(0), b = c.shape(1);
+      if (a.size() != 2 || b.size() != 2) c.bad(fmt::format("inputs {} and {} must be 2-D", dims_str(a), dims_str(b)));
+      if (c.n.get_int("transA", 0)) std::swap(a[0], a[1]);
+      if (c.n.get_int("transB", 0)) std::swap(b[0], b[1]);
+      if (a[1] != b[0]) c.bad(fmt::format("inner dims do not match: {} x {}", dims_str(a), dims_str(b)));
+      Shape out = {a[0], b[1]};
+      if (c.has_input(2) && broadcast(c, c.shape(2), out) != out)
+        c.bad(fmt::format("C {} does not broadcast to {}", dims_str(c.shape(2)), dims_str(out)));
+      return out;
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("MatMul", S::layer, N::never,
+                    "a quantizable layer when the second input is a constant 2-D weight, else an fp32 kernel (numpy "
+                    "broadcasting)");
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape a = c.shape(0), b = c.shape(1);
+      if (a.empty() || b.empty()) c.bad("MatMul inputs must have rank >= 1");
+      const bool a1 = a.size() == 1, b1 = b.size() == 1;
+      if (a1) a.insert(a.begin(), 1);
+      if (b1) b.push_back(1);
+      if (a.back() != b[b.size() - 2])
+        c.bad(fmt::format("inner dims do not match: {} x {}", dims_str(c.shape(0)), dims_str(c.shape(1))));
+      Shape out = broadcast(c, Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
+      if (!a1) out.push_back(a[a.size() - 2]);
+      if (!b1) out.push_back(b.back());
+      return out;
+    };
+    e.rules.check = check_finite_constants;
+  }
+
+  // ---- pooling --------------------------------------------------------------------
+  {
+    auto& e = d.add("AveragePool", S::runs, N::like_input,
+                    "1-D, 2-D and 3-D; explicit or auto pads (below the kernel), ceil_mode, count_include_pad");
+    e.rules.shape = pool_shape;
+  }
+  {
+    auto& e = d.add("MaxPool", S::runs, N::like_input,
+                    "1-D, 2-D and 3-D; dilations, ceil_mode, pads below the kernel; only output 0 (no indices)");
+    e.rules.shape = pool_shape;
+  }
+  for (const char* name : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    auto& e = d.add(name, S::runs, N::like_input, "");
+    e.rules.shape = global_pool_shape;
+  }
+  {
+    auto& e = d.add("ReduceMean", S::runs, N::like_input, "axes as attribute or constant input; keepdims");
+    e.rules.normalise = [](NodeCtx& c) {
+      std::vector<int64_t> axes;
+      if (c.opset >= 18) {
+        if (c.has_input(1)) axes = c.ints_of(c.need_constant(1, "axes"));
+        c.truncate_inputs(1);
+      } else {
+        axes = c.n.get_ints("axes");
+      }
+      const int64_t r = c.rank(0);
+      // An empty axes list means all axes, or none with noop_with_empty_axes.
+      const bool noop = axes.empty() && c.flag("noop_with_empty_axes", 0) != 0;
+      if (axes.empty() && !noop)
+        for (int64_t k = 0; k < r; ++k) axes.push_back(k);
+      c.n.attrs.erase("noop_with_empty_axes");
+      c.set_ints("axes", normal_axes(c, axes, r));
+      c.set_int("keepdims", c.flag("keepdims", 1));
+    };
+    e.rules.resolve = [](NodeCtx& c) {
+      return c.n.get_ints("axes").empty() ? Resolution::alias_of(c.n.inputs[0]) : Resolution::keep();
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      auto axes = c.n.get_ints("axes");
+      const bool keep = c.n.get_int("keepdims", 1) != 0;
+      Shape out;
+      for (int64_t k = 0; k < static_cast<int64_t>(x.size()); ++k) {
+        if (!std::binary_search(axes.begin(), axes.end(), k)) out.push_back(x[k]);
+        else if (keep) out.push_back(1);
+      }
+      return out;
+    };
+  }
+
+  // ---- shape and layout ----------------------------------------------------------
+  {
+    auto& e = d.add("Flatten", S::runs, N::like_input, "");
+    e.rules.normalise = axis_normalise;
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      const int64_t a = c.n.get_int("axis", 1);
+      int64_t outer = 1, inner = 1;
+      for (int64_t k = 0; k < static_cast<int64_t>(x.size()); ++k)
+        (k < a ? outer : inner) = checked_mul(c, k < a ? outer : inner, x[k]);
+      return {outer, inner};
+    };
+    e.rules.fold = fold_copy;
+  }
+  {
+    auto& e = d.add("Reshape", S::runs, N::like_input, "constant shape (0 and -1 resolved)");
+    e.rules.normalise = [](NodeCtx& c) { c.set_int("allowzero", c.flag("allowzero", 0)); };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      const Tensor* st = c.constant(1);
+      if (!st) c.unsupported("the shape input must be a constant (after folding)");
+      Shape out = c.ints_of(*st);
+      const bool allowzero = c.n.get_int("allowzero", 0) != 0;
+      int infer = -1;
+      int64_t known = 1;
+      for (size_t k = 0; k < out.size(); ++k) {
+        if (out[k] == 0 && !allowzero) {
+          if (k >= x.size())
+            c.bad(fmt::format("shape {} copies dim {} that input {} lacks", dims_str(out), k, dims_str(x)));
+          out[k] = x[k];
+        }
+        if (out[k] == -1) {
+          if (infer >= 0) c.bad(fmt::format("shape {} has more than one -1", dims_str(out)));
+          infer = static_cast<int>(k);
+        } else if (out[k] < 0) {
+          c.bad(fmt::format("shape {} has a negative dim", dims_str(out)));
+        } else {
+          known = checked_mul(c, known, out[k]);
+        }
+      }
+      int64_t total = 1;
+      for (auto dim : x) total = checked_mul(c, total, dim);
+      if (infer >= 0) {
+        if (known == 0 || total % known != 0)
+          c.bad(fmt::format("cannot reshape {} into {}", dims_str(x), dims_str(c.ints_of(*st))));
+        out[infer] = total / known;
+      } else if (known != total) {
+        c.bad(fmt::format("cannot reshape {} ({} elements) into {}", dims_str(x), total, dims_str(out)));
+      }
+      return out;
+    };
+    e.rules.fold = fold_copy;
+  }
+  {
+    auto& e = d.add("Transpose", S::runs, N::like_input, "");
+    e.rules.normalise = [](NodeCtx& c) {
+      const int64_t r = c.rank(0);
+      std::vector<int64_t> perm = c.n.get_ints("perm");
+      if (perm.empty())
+        for (int64_t k = r - 1; k >= 0; --k) perm.push_back(k);
+      std::vector<int64_t> sorted = perm;
+      std::sort(sorted.begin(), sorted.end());
+      for (int64_t k = 0; k < static_cast<int64_t>(sorted.size()); ++k)
+        if (sorted[k] != k || static_cast<int64_t>(sorted.size()) != r)
+          c.bad(fmt::format("perm {} is not a permutation of {} axes", dims_str(perm), r));
+      c.set_ints("perm", perm);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      auto perm = c.n.get_ints("perm");
+      Shape out(x.size());
+      for (size_t k = 0; k < x.size(); ++k) out[k] = x[perm[k]];
+      return out;
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) { out = transpose_tensor(*c.constant(0), c.n.get_ints("perm")); };
+  }
+  {
+    auto& e = d.add("Concat", S::runs, N::all_inputs, "");
+    e.rules.normalise = axis_normalise;
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape out = c.shape(0);
+      const int64_t a = c.n.get_int("axis", 0);
+      for (size_t i = 1; i < c.n.inputs.size(); ++i) {
+        const Shape& y = c.shape(i);
+        if (y.size() != out.size()) c.bad(fmt::format("input {} has rank {}, expected {}", i, y.size(), out.size()));
+        for (size_t k = 0; k < y.size(); ++k)
+          if (static_cast<int64_t>(k) != a && y[k] != out[k])
+            c.bad(fmt::format("input {} has shape {}, incompatible with {} on axis {}", i, dims_str(y),
+                              dims_str(out), a));
+        if (__builtin_add_overflow(out[a], y[a], &out[a])) c.bad("the concatenated extent overflows 64 bits");
+      }
+      return out;
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      const int64_t a = c.n.get_int("axis", 0);
+      int64_t outer = 1;
+      for (int64_t k = 0; k < a; ++k) outer *= out.dims[k];
+      int64_t o = 0;
+      for (int64_t blk = 0; blk < outer; ++blk)
+        for (size_t i = 0; i < c.n.inputs.size(); ++i) {
+          const Tensor& t = *c.constant(i);
+          const int64_t chunk = outer == 0 ? 0 : t.numel() / outer;
+          for (int64_t j = 0; j < chunk; ++j) tensor_set(out, o++, tensor_get(t, blk * chunk + j));
+        }
+    };
+  }
+  for (const char* name : {"Squeeze", "Unsqueeze"}) {
+    auto& e = d.add(name, S::runs, N::like_input, "axes as attribute or constant input");
+    e.rules.normalise = squeeze_normalise;
+    const bool squeeze = name[0] == 'S';
+    e.rules.shape = [squeeze](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      auto axes = c.n.get_ints("axes");
+      Shape out;
+      if (squeeze) {
+        for (int64_t k = 0; k < static_cast<int64_t>(x.size()); ++k)
+          if (!std::binary_search(axes.begin(), axes.end(), k)) out.push_back(x[k]);
+      } else {
+        size_t j = 0;
+        for (int64_t k = 0; k < static_cast<int64_t>(x.size() + axes.size()); ++k)
+          out.push_back(std::binary_search(axes.begin(), axes.end(), k) ? 1 : x[j++]);
+      }
+      return out;
+    };
+    e.rules.fold = fold_copy;
+  }
+  {
+    auto& e = d.add("Pad", S::runs, N::pad_value, "constant, reflect and edge modes; pads as attribute or constant input");
+    e.rules.normalise = [](NodeCtx& c) {
+      Node& n = c.n;
+      const int64_t r = c.rank(0);
+      std::vector<int64_t> pads;
+      float value = 0.f;
+      if (c.opset >= 11) {
+        pads = c.ints_of(c.need_constant(1, "pads"));
+        if (c.has_input(2)) value = static_cast<float>(c.scalar_of(2, "constant_value"));
+        if (c.has_input(3)) {  // opset 18: pads given for some axes only
+          auto axes = c.ints_of(c.need_constant(3, "axes"));
+          if (pads.size() != 2 * axes.size()) c.bad("pads must have two entries per axis");
+          std::vector<int64_t> full(2 * r, 0);
+          for (size_t k = 0; k < axes.size(); ++k) {
+            int64_t a = c.axis(axes[k], r);
+            full[a] = pads[k];
+            full[a + r] = pads[k + axes.size()];
+          }
+          pads = full;
+        }
+        c.truncate_inputs(1);
+      } else {
+        pads = n.get_ints("pads");
+        value = n.get_float("value", 0.f);
+      }
+      if (static_cast<int64_t>(pads.size()) != 2 * r)
+        c.bad(fmt::format("pads has {} entries, expected {} for rank {}", pads.size(), 2 * r, r));
+      for (auto p : pads)
+        if (p < -(int64_t{1} << 40) || p > (int64_t{1} << 40)) c.bad(fmt::format("pad {} is out of range", p));
+      c.set_ints("pads", pads);
+      c.set_float("value", value);
+      const std::string mode = n.get_string("mode", "constant");
+      if (mode != "constant" && mode != "reflect" && mode != "edge")
+        c.unsupported(fmt::format("Pad mode '{}' is not supported", mode));
+      c.set_string("mode", mode);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape out = c.shape(0);
+      auto pads = c.n.get_ints("pads");
+      const size_t r = out.size();
+      for (size_t k = 0; k < r; ++k) {
+        out[k] += pads[k] + pads[k + r];
+        if (out[k] <= 0) c.bad(fmt::format("pads {} leave no elements in dim {}", dims_str(pads), k));
+      }
+      return out;
+    };
+  }
+  {
+    auto& e = d.add("Gather", S::runs, N::like_input, "constant indices");
+    e.rules.normalise = axis_normalise;
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      const Shape& ind = c.shape(1);
+      const int64_t a = c.n.get_int("axis", 0);
+      Shape out(x.begin(), x.begin() + a);
+      out.insert(out.end(), ind.begin(), ind.end());
+      out.insert(out.end(), x.begin() + a + 1, x.end());
+      return out;
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      const Tensor& x = *c.constant(0);
+      const Tensor& ind = *c.constant(1);
+      const int64_t a = c.n.get_int("axis", 0);
+      int64_t outer = 1, inner = 1;
+      for (int64_t k = 0; k < a; ++k) outer *= x.dims[k];
+      for (size_t k = a + 1; k < x.dims.size(); ++k) inner *= x.dims[k];
+      const int64_t dim = x.dims[a];
+      int64_t o = 0;
+      for (int64_t blk = 0; blk < outer; ++blk)
+        for (int64_t i = 0; i < ind.numel(); ++i) {
+          int64_t j = static_cast<int64_t>(tensor_get(ind, i));
+          if (j < 0) j += dim;
+          if (j < 0 || j >= dim) c.bad(fmt::format("index {} is out of range for dim {}", tensor_get(ind, i), dim));
+          for (int64_t k = 0; k < inner; ++k) tensor_set(out, o++, tensor_get(x, (blk * dim + j) * inner + k));
+        }
+    };
+  }
+
+  // ---- removed or evaluated at import -----------------------------------------------
+  {
+    auto& e = d.add("Identity", S::folded, N::like_input, "removed (kept only between a graph input and a graph output)");
+    e.rules.resolve = [](NodeCtx& c) { return Resolution::alias_of(c.n.inputs[0]); };
+    e.rules.shape = same_shape;  // the Identity import keeps between a graph input and output
+  }
+  {
+    auto& e = d.add("Dropout", S::folded, N::never, "inference: removed; training mode with a non-zero ratio refused");
+    e.rules.resolve = [](NodeCtx& c) {
+      const Node& n = c.n;
+      if (c.opset < 7 && n.get_int("is_test", 0) == 0 && n.get_float("ratio", 0.5f) != 0.f)
+        c.unsupported(fmt::format("Dropout with is_test = 0 (training mode, opset < 7, ratio {}) drops at random; "
+                                  "haq runs inference only",
+                                  n.get_float("ratio", 0.5f)));
+      if (c.has_input(2)) {  // opset 12+: training_mode
+        const Tensor* mode = c.constant(2);
+        if (!mode) c.unsupported("training_mode (input 2) must be a constant");
+        const double ratio = c.has_input(1) ? c.scalar_of(1, "ratio") : 0.5;
+        if (mode->numel() == 1 && tensor_get(*mode, 0) != 0 && ratio != 0)
+          c.unsupported(fmt::format("Dropout in training mode (training_mode = true, ratio {}) drops at random; haq "
+                                    "runs inference only",
+                                    ratio));
+      }
+      return Resolution::alias_of(n.inputs[0]);
+    };
+  }
+  {
+    auto& e = d.add("Constant", S::folded, N::never, "tensor value");
+    e.rules.min_inputs = 0;
+    e.rules.resolve = [](NodeCtx& c) {
+      const Node& n = c.n;
+      Tensor t;
+      if (n.has("value")) return Resolution::constant_of(tensor_attribute(c, "value"));
+      if (n.has("value_float")) {
+        t = make_tensor(DType::f32, {});
+        t.f32[0] = n.get_float("value_float", 0.f);
+      } else if (n.has("value_floats")) {
+        const auto& v = n.attrs.at("value_floats").floats;
+        t = make_tensor(DType::f32, {static_cast<int64_t>(v.size())});
+        t.f32 = v;
+      } else if (n.has("value_int")) {
+        t = make_tensor(DType::i64, {});
+        t.i64[0] = n.get_int("value_int", 0);
+      } else if (n.has("value_ints")) {
+        const auto& v = n.attrs.at("value_ints").ints;
+        t = make_tensor(DType::i64, {static_cast<int64_t>(v.size())});
+        t.i64 = v;
+      } else {
+        c.unsupported("Constant needs value, value_float(s) or value_int(s) (sparse and string values are not "
+                      "supported)");
+      }
+      return Resolution::constant_of(std::move(t));
+    };
+  }
+  {
+    auto& e = d.add("ConstantOfShape", S::folded, N::never, "constant shape input");
+    e.rules.resolve = [](NodeCtx& c) {
+      Shape dims = c.ints_of(c.need_constant(0, "shape"));
+      checked_numel(c.s, where(c.n), dims);
+      Tensor value = make_tensor(DType::f32, {1});
+      if (c.n.has("value")) value = tensor_attribute(c, "value");
+      if (value.numel() != 1) c.bad("value must have one element");
+      Tensor t = make_tensor(value.dtype, dims);
+      for (int64_t i = 0; i < t.numel(); ++i) tensor_set(t, i, tensor_get(value, 0));
+      return Resolution::constant_of(std::move(t));
+    };
+  }
+  {
+    auto& e = d.add("Shape", S::folded, N::never, "static shapes: always a constant; start/end");
+    e.rules.resolve = [](NodeCtx& c) {
+      const Shape& x = c.shape(0);
+      const int64_t r = static_cast<int64_t>(x.size());
+      int64_t start = c.n.get_int("start", 0), end = c.n.get_int("end", r);
+      start = std::clamp(start < 0 ? start + r : start, int64_t{0}, r);
+      end = std::clamp(end < 0 ? end + r : end, int64_t{0}, r);
+      Tensor t = make_tensor(DType::i64, {std::max<int64_t>(0, end - start)});
+      for (int64_t i = 0; i < t.numel(); ++i) t.i64[i] = x[start + i];
+      return Resolution::constant_of(std::move(t));
+    };
+  }
+  {
+    auto& e = d.add("Cast", S::folded, N::never, "on constants (shape arithmetic), or between equal types");
+    e.rules.dtype = [](const NodeCtx& c) {
+      const int64_t to = c.n.get_int("to", 1);
+      switch (to) {
+        case 1: return DType::f32;
+        case 2: return DType::u8;
+        case 3: return DType::i8;
+        case 6: return DType::i32;
+        case 7: return DType::i64;
+        case 9: return DType::boolean;
+        default: c.unsupported(fmt::format("Cast to element type {} is not supported", to));
+      }
+    };
+    e.rules.resolve = [](NodeCtx& c) {
+      if (c.constant(0)) return Resolution::keep();  // folds
+      const DType to = find_entry("Cast")->rules.dtype(c);
+      if (to != c.dtype(0))
+        c.unsupported(fmt::format("Cast from {} to {} on a non-constant value is not supported", to_string(c.dtype(0)),
+                                  to_string(to)));
+      return Resolution::alias_of(c.n.inputs[0]);
+    };
+    e.rules.shape = same_shape;
+    e.rules.fold = fold_copy;
+  }
+
+  std::sort(d.v.begin(), d.v.end(), [](const OpEntry& a, const OpEntry& b) { return a.def.name < b.def.name; });
+  for (auto& e : d.v) e.def.folds_constants = e.rules.fold != nullptr;
+  return std::move(d.v);
+}
+
+}  // namespace
+
+const std::vector<OpEntry>& op_entries() {
+  static const std::vector<OpEntry> entries = make_entries();
+  return entries;
+}
+
+}  // namespace haq::model::detail
