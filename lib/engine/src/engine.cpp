@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "dnnl_util.h"
+#include "plain_kernels.h"
 #include "haq/core/error.h"
 #include "haq/engine/plan.h"
 #include "haq/model/ops.h"
@@ -42,13 +43,15 @@ namespace {
 enum class Op {
   layer, relu, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, exp, sqrt, neg, abs,
   add, sub, mul, div, max, min,
-  max_pool, avg_pool, global_avg_pool, global_max_pool, lrn,
-  copy, transpose, concat, softmax, batchnorm, pad, reduce_mean, gather, matmul,
+  max_pool, avg_pool, global_avg_pool, global_max_pool, lrn, batchnorm,
+  plain,  // a kernel of plain_kernels() (Step::kernel)
 };
 
 // The engine's kernel registry: the kernel of every op that reaches the
 // engine, by the op registry's names (haq/model/ops.h; test_ops checks that
-// every op the importer keeps has one). Layers (Conv, Gemm, MatMul) run as Op::layer.
+// every op the importer keeps has one): the layout-aware and fused kernels
+// here, the plain ones in plain_kernels.cpp. Layers (Conv, Gemm, MatMul) run
+// as Op::layer.
 const std::map<std::string, Op>& kernel_registry() {
   static const std::map<std::string, Op> t = {
       {"Relu", Op::relu}, {"Clip", Op::clip}, {"LeakyRelu", Op::leaky_relu},
@@ -57,12 +60,7 @@ const std::map<std::string, Op>& kernel_registry() {
       {"Abs", Op::abs}, {"Add", Op::add}, {"Sub", Op::sub}, {"Mul", Op::mul}, {"Div", Op::div},
       {"Max", Op::max}, {"Min", Op::min}, {"MaxPool", Op::max_pool},
       {"AveragePool", Op::avg_pool}, {"GlobalAveragePool", Op::global_avg_pool},
-      {"GlobalMaxPool", Op::global_max_pool}, {"LRN", Op::lrn}, {"Flatten", Op::copy},
-      {"Reshape", Op::copy}, {"Squeeze", Op::copy}, {"Unsqueeze", Op::copy},
-      {"Identity", Op::copy}, {"Dropout", Op::copy}, {"Transpose", Op::transpose},
-      {"Concat", Op::concat}, {"Softmax", Op::softmax},
-      {"BatchNormalization", Op::batchnorm}, {"Pad", Op::pad}, {"ReduceMean", Op::reduce_mean},
-      {"Gather", Op::gather}, {"MatMul", Op::matmul},
+      {"GlobalMaxPool", Op::global_max_pool}, {"LRN", Op::lrn}, {"BatchNormalization", Op::batchnorm},
   };
   return t;
 }
@@ -90,7 +88,8 @@ struct Buf {
 
 // One node, prepared.
 struct Step {
-  Op op = Op::copy;
+  Op op = Op::plain;
+  PlainKernel kernel = nullptr;           // Op::plain
   int node = -1;
   int layer = -1;
   std::vector<int> in;                    // value id per input, -1 if constant or absent
@@ -304,7 +303,8 @@ struct Engine::Impl {
   void exec_binary(const Step& s);
   void exec_pool(const Step& s);
   void exec_lrn(const Step& s);
-  void exec_other(const Step& s);
+  void exec_batchnorm(const Step& s);
+  void exec_plain(const Step& s);
   void observe_layer_input(int layer, const Buf& b);
 
   const ConvPrim& fp32_conv(int li);
@@ -392,12 +392,16 @@ void Engine::Impl::prepare() {
       s.op = Op::layer;
     } else {
       auto it = table.find(n.op);
-      if (it == table.end())
-        fail(ErrorKind::unsupported, g.source, where,
-             "the engine cannot run op '{}' (supported: Conv/Gemm/MatMul with constant weights, "
-             "elementwise, pooling, reshape-like, Concat, Softmax, BatchNormalization, Pad, "
-             "ReduceMean, LRN, Gather, MatMul of two activations)", n.op);
-      s.op = it->second;
+      auto pk = plain_kernels().find(n.op);
+      if (it != table.end()) {
+        s.op = it->second;
+      } else if (pk != plain_kernels().end()) {
+        s.op = Op::plain;
+        s.kernel = pk->second;
+      } else {
+        fail(ErrorKind::unsupported, g.source, where, "the engine cannot run op '{}' (engine ops: {})", n.op,
+             fmt::join(kernel_ops(), ", "));
+      }
     }
     for (const auto& i : n.inputs) {
       if (i.empty() || g.is_constant(i)) {
@@ -412,9 +416,7 @@ void Engine::Impl::prepare() {
     }
     if (n.outputs.empty()) fail(ErrorKind::model, g.source, where, "node has no output");
     s.out = id_of(n.outputs[0]);
-    if (s.op != Op::layer && s.op != Op::copy && s.op != Op::gather && s.op != Op::transpose &&
-        s.op != Op::concat && s.op != Op::pad && s.op != Op::reduce_mean && s.op != Op::matmul && !is_binary(s.op) &&
-        s.in[0] < 0)
+    if (s.op != Op::layer && s.op != Op::plain && !is_binary(s.op) && s.in[0] < 0)
       fail(ErrorKind::unsupported, g.source, where, "first input is a constant that was not folded");
     if (g.dtypes.count(n.outputs[0]) && g.dtypes.at(n.outputs[0]) != model::DType::f32)
       fail(ErrorKind::unsupported, g.source, where, "non-float activation ({}) is not supported",
@@ -633,7 +635,9 @@ void Engine::Impl::exec(const Step& s, const quant::Policy* p) {
     case Op::global_avg_pool:
     case Op::global_max_pool: return exec_pool(s);
     case Op::lrn: return exec_lrn(s);
-    default: return exec_other(s);
+    case Op::batchnorm: return exec_batchnorm(s);
+    case Op::plain: return exec_plain(s);
+    default: fail(ErrorKind::internal, g.source, "", "op not dispatched");
   }
 }
 
@@ -1250,265 +1254,63 @@ void Engine::Impl::exec_lrn(const Step& s) {
   set_out(s.out, std::move(res), in.nhwc);
 }
 
-void Engine::Impl::exec_other(const Step& s) {
+void Engine::Impl::exec_batchnorm(const Step& s) {
   const Node& n = g.nodes[s.node];
   const std::string where = fmt::format("node '{}' ({})", n.name, n.op);
-  const auto& od = value_shape[s.out];
-  const int64_t cnt = numel(od);
-  auto src_of = [&](size_t i, std::vector<int64_t>& dims) -> const std::vector<float>& {
-    if (s.in[i] >= 0) {
-      dims = value_shape[s.in[i]];
-      return plain(s.in[i]).v;
-    }
-    if (!s.cin[i] || !s.cin[i]->is_float())
-      fail(ErrorKind::unsupported, g.source, where, "input {} must be a float tensor", i);
-    dims = s.cin[i]->dims;
-    return s.cin[i]->f32;
-  };
-  std::vector<float> res = acquire(cnt);
+  std::vector<float> res = acquire(numel(value_shape[s.out]));
   bool out_nhwc = false;
-  switch (s.op) {
-    case Op::copy: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      HAQ_ASSERT(numel(d) == cnt);
-      std::copy(x.begin(), x.end(), res.begin());
-      break;
-    }
-    case Op::transpose: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      const size_t r = d.size();
-      std::vector<int64_t> perm = n.get_ints("perm");
-      if (perm.empty())
-        for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
-      std::vector<int64_t> stride(r, 1);
-      for (size_t i = r - 1; i-- > 0;) stride[i] = stride[i + 1] * d[i + 1];
-      std::vector<int64_t> idx(r, 0);
-      for (int64_t i = 0; i < cnt; ++i) {
-        int64_t off = 0;
-        for (size_t k = 0; k < r; ++k) off += idx[k] * stride[perm[k]];
-        res[i] = x[off];
-        for (size_t k = r; k-- > 0;) {
-          if (++idx[k] < od[k]) break;
-          idx[k] = 0;
-        }
-      }
-      break;
-    }
-    case Op::concat: {
-      int64_t axis = n.get_int("axis", 1);
-      if (axis < 0) axis += static_cast<int64_t>(od.size());
-      int64_t outer = 1, inner = 1;
-      for (int64_t i = 0; i < axis; ++i) outer *= od[i];
-      for (size_t i = axis + 1; i < od.size(); ++i) inner *= od[i];
-      int64_t off = 0;
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        if (n.inputs[i].empty()) continue;
-        std::vector<int64_t> d;
-        const auto& x = src_of(i, d);
-        const int64_t len = d.at(axis) * inner;
-        for (int64_t o = 0; o < outer; ++o)
-          std::copy(x.begin() + o * len, x.begin() + (o + 1) * len,
-                    res.begin() + o * od[axis] * inner + off);
-        off += len;
-      }
-      break;
-    }
-    case Op::softmax: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      int64_t axis = n.get_int("axis", g.opset >= 13 ? -1 : 1);
-      if (axis < 0) axis += static_cast<int64_t>(d.size());
-      int64_t outer = 1, len = 1, inner = 1;
-      for (int64_t i = 0; i < axis; ++i) outer *= d[i];
-      if (g.opset >= 13) {
-        len = d[axis];
-        for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
-      } else {
-        for (size_t i = axis; i < d.size(); ++i) len *= d[i];  // coerced to 2-D
-      }
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t in = 0; in < inner; ++in) {
-          const int64_t base = o * len * inner + in;
-          float m = -std::numeric_limits<float>::infinity();
-          for (int64_t k = 0; k < len; ++k) m = std::max(m, x[base + k * inner]);
-          double sum = 0;
-          for (int64_t k = 0; k < len; ++k) sum += std::exp(x[base + k * inner] - m);
-          for (int64_t k = 0; k < len; ++k)
-            res[base + k * inner] = static_cast<float>(std::exp(x[base + k * inner] - m) / sum);
-        }
-      break;
-    }
-    case Op::batchnorm: {
-      Buf& in = vals[s.in[0]];
-      const auto& d = value_shape[s.in[0]];
-      for (int i = 1; i <= 4; ++i)
-        if (!s.cin.at(i) || !s.cin[i]->is_float())
-          fail(ErrorKind::unsupported, g.source, where, "BatchNormalization parameters must be constants");
-      const auto &sc = s.cin[1]->f32, &bi = s.cin[2]->f32, &mu = s.cin[3]->f32, &var = s.cin[4]->f32;
-      const float eps = n.get_float("epsilon", 1e-5f);
-      const int64_t N = d[0], C = d.size() > 1 ? d[1] : 1;
-      int64_t HW = 1;
-      for (size_t i = 2; i < d.size(); ++i) HW *= d[i];
-      std::vector<float> a(C), b(C);
-      for (int64_t c = 0; c < C; ++c) {
-        a[c] = sc[c] / std::sqrt(var[c] + eps);
-        b[c] = bi[c] - mu[c] * a[c];
-      }
-      const float* x = in.v.data();
-      if (in.nhwc) {
-        for (int64_t i = 0; i < N * HW; ++i)
-          for (int64_t c = 0; c < C; ++c) res[i * C + c] = x[i * C + c] * a[c] + b[c];
-      } else {
-        for (int64_t nn = 0; nn < N; ++nn)
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < HW; ++i) {
-              const int64_t k = (nn * C + c) * HW + i;
-              res[k] = x[k] * a[c] + b[c];
-            }
-      }
-      out_nhwc = in.nhwc;
-      break;
-    }
-    case Op::pad: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      const size_t r = d.size();
-      auto pads = n.get_ints("pads");
-      if (pads.size() != 2 * r) fail(ErrorKind::unsupported, g.source, where, "pads must have 2 x rank entries");
-      const std::string mode = n.get_string("mode", "constant");
-      const float value = n.get_float("value", 0.f);
-      std::vector<int64_t> stride(r, 1);
-      for (size_t i = r - 1; i-- > 0;) stride[i] = stride[i + 1] * d[i + 1];
-      std::vector<int64_t> idx(r, 0);
-      for (int64_t i = 0; i < cnt; ++i) {
-        int64_t off = 0;
-        bool inside = true;
-        for (size_t k = 0; k < r; ++k) {
-          int64_t c = idx[k] - pads[k];
-          if (c < 0 || c >= d[k]) {
-            if (mode == "constant") {
-              inside = false;
-              break;
-            } else if (mode == "edge") {
-              c = std::clamp<int64_t>(c, 0, d[k] - 1);
-            } else {  // reflect
-              if (d[k] == 1) c = 0;
-              while (c < 0 || c >= d[k]) c = c < 0 ? -c : 2 * (d[k] - 1) - c;
-            }
-          }
-          off += c * stride[k];
-        }
-        res[i] = inside ? x[off] : value;
-        for (size_t k = r; k-- > 0;) {
-          if (++idx[k] < od[k]) break;
-          idx[k] = 0;
-        }
-      }
-      break;
-    }
-    case Op::reduce_mean: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      const size_t r = d.size();
-      auto axes = n.get_ints("axes");
-      std::vector<bool> red(r, axes.empty());
-      for (int64_t a : axes) red[a < 0 ? a + r : a] = true;
-      std::vector<int64_t> ostride(r, 0);
-      int64_t k = 1, group = 1;
-      for (size_t i = r; i-- > 0;) {
-        if (red[i]) {
-          group *= d[i];
-        } else {
-          ostride[i] = k;
-          k *= d[i];
-        }
-      }
-      HAQ_ASSERT(k == cnt);
-      std::vector<double> acc(static_cast<size_t>(cnt), 0.0);
-      std::vector<int64_t> idx(r, 0);
-      const int64_t total = numel(d);
-      for (int64_t i = 0; i < total; ++i) {
-        int64_t o = 0;
-        for (size_t a = 0; a < r; ++a) o += idx[a] * ostride[a];
-        acc[o] += x[i];
-        for (size_t a = r; a-- > 0;) {
-          if (++idx[a] < d[a]) break;
-          idx[a] = 0;
-        }
-      }
-      for (int64_t i = 0; i < cnt; ++i) res[i] = static_cast<float>(acc[i] / group);
-      break;
-    }
-    case Op::gather: {
-      std::vector<int64_t> d;
-      const auto& x = src_of(0, d);
-      if (s.in.size() < 2 || !s.cin[1] || s.cin[1]->is_float())
-        fail(ErrorKind::unsupported, g.source, where, "Gather needs constant integer indices");
-      const auto& ind = s.cin[1]->i64;
-      int64_t axis = n.get_int("axis", 0);
-      if (axis < 0) axis += static_cast<int64_t>(d.size());
-      int64_t outer = 1, inner = 1;
-      for (int64_t i = 0; i < axis; ++i) outer *= d[i];
-      for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
-      const int64_t ni = static_cast<int64_t>(ind.size());
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t j = 0; j < ni; ++j) {
-          int64_t v = ind[j] < 0 ? ind[j] + d[axis] : ind[j];
-          if (v < 0 || v >= d[axis]) fail(ErrorKind::model, g.source, where, "index {} out of range", ind[j]);
-          std::copy(x.begin() + (o * d[axis] + v) * inner, x.begin() + (o * d[axis] + v + 1) * inner,
-                    res.begin() + (o * ni + j) * inner);
-        }
-      break;
-    }
-    case Op::matmul: {  // not a layer (both operands activations, or a weight of rank != 2): numpy matmul
-      std::vector<int64_t> da, db;
-      const auto& a = src_of(0, da);
-      const auto& b = src_of(1, db);
-      if (da.empty() || db.empty()) fail(ErrorKind::internal, g.source, where, "MatMul of a scalar");
-      std::vector<int64_t> ea = da, eb = db;  // 1-D operands promoted to matrices
-      if (ea.size() == 1) ea.insert(ea.begin(), 1);
-      if (eb.size() == 1) eb.push_back(1);
-      const int64_t M = ea[ea.size() - 2], K = ea.back(), N = eb.back();
-      if (eb[eb.size() - 2] != K) fail(ErrorKind::internal, g.source, where, "inner dims do not match");
-      const size_t rb = std::max(ea.size(), eb.size()) - 2;
-      const auto ba = align({ea.begin(), ea.end() - 2}, rb), bb = align({eb.begin(), eb.end() - 2}, rb);
-      std::vector<int64_t> bo(rb), sa(rb, 0), sb(rb, 0);
-      int64_t ka = 1, kb = 1;
-      for (size_t i = rb; i-- > 0;) {
-        bo[i] = std::max(ba[i], bb[i]);
-        sa[i] = ba[i] == 1 ? 0 : ka;
-        sb[i] = bb[i] == 1 ? 0 : kb;
-        ka *= ba[i];
-        kb *= bb[i];
-      }
-      const int64_t batches = numel(bo);
-      HAQ_ASSERT(batches * M * N == cnt);
-      std::vector<int64_t> idx(rb, 0);
-      for (int64_t bi = 0; bi < batches; ++bi) {
-        int64_t oa = 0, ob = 0;
-        for (size_t k = 0; k < rb; ++k) oa += idx[k] * sa[k], ob += idx[k] * sb[k];
-        const float* A = a.data() + oa * M * K;
-        const float* B = b.data() + ob * K * N;
-        float* R = res.data() + bi * M * N;
-        std::fill(R, R + M * N, 0.f);
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t k = 0; k < K; ++k) {
-            const float x = A[i * K + k];
-            for (int64_t j = 0; j < N; ++j) R[i * N + j] += x * B[k * N + j];
-          }
-        for (size_t k = rb; k-- > 0;) {
-          if (++idx[k] < bo[k]) break;
-          idx[k] = 0;
-        }
-      }
-      break;
-    }
-    default:
-      fail(ErrorKind::internal, g.source, where, "op not dispatched");
+  Buf& in = vals[s.in[0]];
+  const auto& d = value_shape[s.in[0]];
+  for (int i = 1; i <= 4; ++i)
+    if (!s.cin.at(i) || !s.cin[i]->is_float())
+      fail(ErrorKind::unsupported, g.source, where, "BatchNormalization parameters must be constants");
+  const auto &sc = s.cin[1]->f32, &bi = s.cin[2]->f32, &mu = s.cin[3]->f32, &var = s.cin[4]->f32;
+  const float eps = n.get_float("epsilon", 1e-5f);
+  const int64_t N = d[0], C = d.size() > 1 ? d[1] : 1;
+  int64_t HW = 1;
+  for (size_t i = 2; i < d.size(); ++i) HW *= d[i];
+  std::vector<float> a(C), b(C);
+  for (int64_t c = 0; c < C; ++c) {
+    a[c] = sc[c] / std::sqrt(var[c] + eps);
+    b[c] = bi[c] - mu[c] * a[c];
   }
+  const float* x = in.v.data();
+  if (in.nhwc) {
+    for (int64_t i = 0; i < N * HW; ++i)
+      for (int64_t c = 0; c < C; ++c) res[i * C + c] = x[i * C + c] * a[c] + b[c];
+  } else {
+    for (int64_t nn = 0; nn < N; ++nn)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < HW; ++i) {
+          const int64_t k = (nn * C + c) * HW + i;
+          res[k] = x[k] * a[c] + b[c];
+        }
+  }
+  out_nhwc = in.nhwc;
   set_out(s.out, std::move(res), out_nhwc);
+}
+
+void Engine::Impl::exec_plain(const Step& s) {
+  const Node& n = g.nodes[s.node];
+  const auto& od = value_shape[s.out];
+  std::vector<float> res = acquire(numel(od));
+  KernelCall call{n, g.opset, g.source, {}, od, res.data()};
+  call.in.resize(s.in.size());
+  for (size_t i = 0; i < s.in.size(); ++i) {
+    KernelInput& k = call.in[i];
+    if (s.in[i] >= 0) {
+      k.present = true;
+      k.dims = value_shape[s.in[i]];
+      k.data = plain(s.in[i]).v.data();
+    } else if (s.cin[i]) {
+      k.present = true;
+      k.constant = s.cin[i];
+      k.dims = s.cin[i]->dims;
+      if (s.cin[i]->is_float()) k.data = s.cin[i]->f32.data();
+    }
+  }
+  s.kernel(call);
+  set_out(s.out, std::move(res), false);
 }
 
 // ---- Engine ------------------------------------------------------------------
@@ -1516,6 +1318,8 @@ void Engine::Impl::exec_other(const Step& s) {
 std::vector<std::string> kernel_ops() {
   std::vector<std::string> v = {"Conv", "Gemm", "MatMul"};
   for (const auto& [name, op] : kernel_registry()) v.push_back(name);
+  for (const auto& [name, k] : plain_kernels())
+    if (name != "MatMul") v.push_back(name);
   std::sort(v.begin(), v.end());
   return v;
 }

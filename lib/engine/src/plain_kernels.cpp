@@ -1,0 +1,252 @@
+// The fp32 kernels on plain row-major tensors (plain_kernels.h), one function
+// per op, registered by name at the end of this file.
+
+#include "plain_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace haq::engine::detail {
+
+namespace {
+
+using Dims = std::vector<int64_t>;
+
+int64_t numel(const Dims& d) {
+  int64_t n = 1;
+  for (auto v : d) n *= v;
+  return n;
+}
+
+/// Row-major strides of `d`.
+Dims strides(const Dims& d) {
+  Dims st(d.size(), 1);
+  for (size_t i = d.size(); i-- > 1;) st[i - 1] = st[i] * d[i];
+  return st;
+}
+
+/// Advances a row-major multi-index over `d`.
+void next_index(Dims& idx, const Dims& d) {
+  for (size_t k = idx.size(); k-- > 0;) {
+    if (++idx[k] < d[k]) return;
+    idx[k] = 0;
+  }
+}
+
+/// `d` with leading 1s up to `rank`.
+Dims align(const Dims& d, size_t rank) {
+  Dims r(rank - d.size(), 1);
+  r.insert(r.end(), d.begin(), d.end());
+  return r;
+}
+
+int64_t positive_axis(int64_t a, size_t rank) { return a < 0 ? a + static_cast<int64_t>(rank) : a; }
+
+// ---- kernels -------------------------------------------------------------------
+
+/// Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout: the same elements.
+void copy(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  HAQ_ASSERT(x.numel() == c.out_numel());
+  std::copy(x.data, x.data + x.numel(), c.out);
+}
+
+void transpose(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const size_t r = x.dims.size();
+  Dims perm = c.node.get_ints("perm");
+  if (perm.empty())
+    for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
+  const Dims st = strides(x.dims);
+  Dims idx(r, 0);
+  const int64_t cnt = c.out_numel();
+  for (int64_t i = 0; i < cnt; ++i) {
+    int64_t off = 0;
+    for (size_t k = 0; k < r; ++k) off += idx[k] * st[perm[k]];
+    c.out[i] = x.data[off];
+    next_index(idx, c.out_dims);
+  }
+}
+
+void concat(const KernelCall& c) {
+  const Dims& od = c.out_dims;
+  const int64_t axis = positive_axis(c.node.get_int("axis", 1), od.size());
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= od[i];
+  for (size_t i = axis + 1; i < od.size(); ++i) inner *= od[i];
+  int64_t off = 0;
+  for (size_t i = 0; i < c.in.size(); ++i) {
+    if (!c.in[i].present) continue;
+    const KernelInput& x = c.floats(i);
+    const int64_t len = x.dims.at(axis) * inner;
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(x.data + o * len, x.data + (o + 1) * len, c.out + o * od[axis] * inner + off);
+    off += len;
+  }
+}
+
+void softmax(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const Dims& d = x.dims;
+  const int64_t axis = positive_axis(c.node.get_int("axis", c.opset >= 13 ? -1 : 1), d.size());
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= d[i];
+  if (c.opset >= 13) {
+    len = d[axis];
+    for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+  } else {
+    for (size_t i = axis; i < d.size(); ++i) len *= d[i];  // coerced to 2-D
+  }
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t in = 0; in < inner; ++in) {
+      const int64_t base = o * len * inner + in;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < len; ++k) m = std::max(m, x.data[base + k * inner]);
+      double sum = 0;
+      for (int64_t k = 0; k < len; ++k) sum += std::exp(x.data[base + k * inner] - m);
+      for (int64_t k = 0; k < len; ++k)
+        c.out[base + k * inner] = static_cast<float>(std::exp(x.data[base + k * inner] - m) / sum);
+    }
+}
+
+void pad(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const Dims& d = x.dims;
+  const size_t r = d.size();
+  const Dims pads = c.node.get_ints("pads");
+  if (pads.size() != 2 * r) c.fail(ErrorKind::unsupported, "pads must have 2 x rank entries");
+  const std::string mode = c.node.get_string("mode", "constant");
+  const float value = c.node.get_float("value", 0.f);
+  const Dims st = strides(d);
+  Dims idx(r, 0);
+  const int64_t cnt = c.out_numel();
+  for (int64_t i = 0; i < cnt; ++i) {
+    int64_t off = 0;
+    bool inside = true;
+    for (size_t k = 0; k < r; ++k) {
+      int64_t p = idx[k] - pads[k];
+      if (p < 0 || p >= d[k]) {
+        if (mode == "constant") {
+          inside = false;
+          break;
+        } else if (mode == "edge") {
+          p = std::clamp<int64_t>(p, 0, d[k] - 1);
+        } else {  // reflect
+          if (d[k] == 1) p = 0;
+          while (p < 0 || p >= d[k]) p = p < 0 ? -p : 2 * (d[k] - 1) - p;
+        }
+      }
+      off += p * st[k];
+    }
+    c.out[i] = inside ? x.data[off] : value;
+    next_index(idx, c.out_dims);
+  }
+}
+
+void reduce_mean(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const Dims& d = x.dims;
+  const size_t r = d.size();
+  const Dims axes = c.node.get_ints("axes");
+  std::vector<bool> red(r, axes.empty());
+  for (int64_t a : axes) red[positive_axis(a, r)] = true;
+  Dims ostride(r, 0);
+  int64_t k = 1, group = 1;
+  for (size_t i = r; i-- > 0;) {
+    if (red[i]) {
+      group *= d[i];
+    } else {
+      ostride[i] = k;
+      k *= d[i];
+    }
+  }
+  const int64_t cnt = c.out_numel();
+  HAQ_ASSERT(k == cnt);
+  std::vector<double> acc(static_cast<size_t>(cnt), 0.0);
+  Dims idx(r, 0);
+  const int64_t total = numel(d);
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t o = 0;
+    for (size_t a = 0; a < r; ++a) o += idx[a] * ostride[a];
+    acc[o] += x.data[i];
+    next_index(idx, d);
+  }
+  for (int64_t i = 0; i < cnt; ++i) c.out[i] = static_cast<float>(acc[i] / group);
+}
+
+void gather(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const Dims& d = x.dims;
+  if (c.in.size() < 2 || !c.in[1].constant || c.in[1].constant->is_float())
+    c.fail(ErrorKind::unsupported, "Gather needs constant integer indices");
+  const auto& ind = c.in[1].constant->i64;
+  const int64_t axis = positive_axis(c.node.get_int("axis", 0), d.size());
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= d[i];
+  for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+  const int64_t ni = static_cast<int64_t>(ind.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < ni; ++j) {
+      const int64_t v = ind[j] < 0 ? ind[j] + d[axis] : ind[j];
+      if (v < 0 || v >= d[axis]) c.fail(ErrorKind::model, "index {} out of range", ind[j]);
+      std::copy(x.data + (o * d[axis] + v) * inner, x.data + (o * d[axis] + v + 1) * inner,
+                c.out + (o * ni + j) * inner);
+    }
+}
+
+/// MatMul that is not a layer (both operands activations, or a weight of rank
+/// != 2): numpy matmul with broadcast batch dims.
+void matmul(const KernelCall& c) {
+  const KernelInput& a = c.floats(0);
+  const KernelInput& b = c.floats(1);
+  if (a.dims.empty() || b.dims.empty()) c.fail(ErrorKind::internal, "MatMul of a scalar");
+  Dims ea = a.dims, eb = b.dims;  // 1-D operands promoted to matrices
+  if (ea.size() == 1) ea.insert(ea.begin(), 1);
+  if (eb.size() == 1) eb.push_back(1);
+  const int64_t M = ea[ea.size() - 2], K = ea.back(), N = eb.back();
+  if (eb[eb.size() - 2] != K) c.fail(ErrorKind::internal, "inner dims do not match");
+  const size_t rb = std::max(ea.size(), eb.size()) - 2;
+  const Dims ba = align({ea.begin(), ea.end() - 2}, rb), bb = align({eb.begin(), eb.end() - 2}, rb);
+  Dims bo(rb), sa(rb, 0), sb(rb, 0);
+  int64_t ka = 1, kb = 1;
+  for (size_t i = rb; i-- > 0;) {
+    bo[i] = std::max(ba[i], bb[i]);
+    sa[i] = ba[i] == 1 ? 0 : ka;
+    sb[i] = bb[i] == 1 ? 0 : kb;
+    ka *= ba[i];
+    kb *= bb[i];
+  }
+  const int64_t batches = numel(bo);
+  HAQ_ASSERT(batches * M * N == c.out_numel());
+  Dims idx(rb, 0);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t oa = 0, ob = 0;
+    for (size_t k = 0; k < rb; ++k) oa += idx[k] * sa[k], ob += idx[k] * sb[k];
+    const float* A = a.data + oa * M * K;
+    const float* B = b.data + ob * K * N;
+    float* R = c.out + bi * M * N;
+    std::fill(R, R + M * N, 0.f);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const float x = A[i * K + k];
+        for (int64_t j = 0; j < N; ++j) R[i * N + j] += x * B[k * N + j];
+      }
+    next_index(idx, bo);
+  }
+}
+
+}  // namespace
+
+const std::map<std::string, PlainKernel>& plain_kernels() {
+  static const std::map<std::string, PlainKernel> t = {
+      {"Flatten", copy},     {"Reshape", copy},         {"Squeeze", copy},
+      {"Unsqueeze", copy},   {"Identity", copy},        {"Dropout", copy},
+      {"Transpose", transpose}, {"Concat", concat},     {"Softmax", softmax},
+      {"Pad", pad},          {"ReduceMean", reduce_mean}, {"Gather", gather},
+      {"MatMul", matmul},
+  };
+  return t;
+}
+
+}  // namespace haq::engine::detail
