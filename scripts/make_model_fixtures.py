@@ -6,6 +6,10 @@ tests/data/model/
                         with Conv+BN, depthwise conv, ReLU6, MaxPool and
                         x.view(x.size(0), -1), so the Shape->Gather->Unsqueeze->
                         Concat->Reshape chain and BatchNormalization nodes appear.
+  tiny_attention.onnx   a one-block attention net trained briefly on Fashion-MNIST
+                        (opset 13): 7x7 patch Conv, 3-D nn.Linear (MatMul + Add),
+                        two heads (Q.K^T and A.V: MatMuls of two activations),
+                        Softmax, ReLU MLP, mean over tokens, Gemm classifier.
   unsorted.onnx         a small conv/Gemm model whose nodes are stored in reverse
                         order (valid ONNX needs topological order; real files
                         sometimes are not).
@@ -65,6 +69,68 @@ def export_dynamic_convnet(path):
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
 
 
+class TinyAttention(torch.nn.Module):
+    """1x28x28 -> 7x7 patches (16 tokens of 32) -> one attention block (2 heads) -> mean -> fc(10)."""
+
+    def __init__(self, dim=32, heads=2):
+        super().__init__()
+        self.dim, self.heads = dim, heads
+        self.patch = torch.nn.Conv2d(1, dim, 7, stride=7)
+        self.pos = torch.nn.Parameter(torch.zeros(1, 16, dim))
+        self.q = torch.nn.Linear(dim, dim)
+        self.k = torch.nn.Linear(dim, dim)
+        self.v = torch.nn.Linear(dim, dim)
+        self.o = torch.nn.Linear(dim, dim)
+        self.fc1 = torch.nn.Linear(dim, 2 * dim)
+        self.fc2 = torch.nn.Linear(2 * dim, dim)
+        self.head = torch.nn.Linear(dim, 10)
+
+    def forward(self, x):
+        d, h = self.dim, self.heads
+        t = self.patch(x).reshape(-1, d, 16).transpose(1, 2) + self.pos  # N x 16 x d
+        def split(z):
+            return z.reshape(-1, 16, h, d // h).transpose(1, 2)           # N x h x 16 x d/h
+        q, k, v = split(self.q(t)), split(self.k(t)), split(self.v(t))
+        a = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / (d // h) ** 0.5), dim=-1)
+        z = (a @ v).transpose(1, 2).reshape(-1, 16, d)
+        t = t + self.o(z)
+        t = t + self.fc2(torch.relu(self.fc1(t)))
+        return self.head(t.mean(dim=1))
+
+
+def load_fmnist_train(n):
+    import gzip
+    base = "/usr/share/datasets/fashion-mnist"
+    def read(name, offset):
+        path = os.path.join(base, name)
+        opener = gzip.open if not os.path.exists(path) else open
+        with opener(path if os.path.exists(path) else path + ".gz", "rb") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+    x = read("train-images-idx3-ubyte", 16).reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255.0
+    y = read("train-labels-idx1-ubyte", 8)[:n].astype(np.int64)
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def export_tiny_attention(path):
+    torch.manual_seed(11)
+    torch.set_num_threads(2)
+    net = TinyAttention()
+    x, y = load_fmnist_train(20000)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    net.train()
+    for epoch in range(2):
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            j = perm[i:i + 128]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x[j]), y[j])
+            loss.backward()
+            opt.step()
+    net.eval()
+    torch.onnx.export(net, x[:1], path, opset_version=13, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+
+
 def unsorted_model():
     rng = np.random.default_rng(3)
     w = numpy_helper.from_array(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "conv.weight")
@@ -96,6 +162,7 @@ def main():
     os.makedirs(BAD_DIR, exist_ok=True)
     export_dynamic_convnet(os.path.join(MODEL_DIR, "dynamic_convnet.onnx"))
     onnx.save(unsorted_model(), os.path.join(MODEL_DIR, "unsorted.onnx"))
+    export_tiny_attention(os.path.join(MODEL_DIR, "tiny_attention.onnx"))
 
     w = numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(4, 2), "fc.weight")
     onnx.save(tiny_graph([helper.make_node("Relu", ["x"], ["a"], name="relu"),

@@ -48,7 +48,8 @@ std::vector<report::LayerRow> layer_rows(const SearchRun& run, const MeasuredPol
     report::LayerRow r;
     r.name = l.name;
     r.op = l.kind == haq::model::LayerKind::conv ? (l.depthwise ? "Conv(dw)" : "Conv")
-           : l.kind == haq::model::LayerKind::gemm ? "Gemm" : "MatMul";
+           : l.kind == haq::model::LayerKind::gemm ? "Gemm"
+           : l.kind == haq::model::LayerKind::act_matmul ? "MatMul(act)" : "MatMul";
     r.w_bits = m.policy.layers[i].w_bits;
     r.a_bits = m.policy.layers[i].a_bits;
     r.fp32 = m.policy.layers[i].fp32;

@@ -178,3 +178,29 @@ TEST_CASE("haq search: the baseline agents run through the CLI", "[search]") {
     CHECK(policy["totals"]["latency_ratio"].get<double>() <= 0.5);
   }
 }
+
+TEST_CASE("haq search on an attention net: the attention matmuls are searched layers of the report",
+          "[search]") {
+  auto dir = scratch_dir("e2e-search-attention");
+  auto cfg = tiny_config(dir);
+  auto args = tiny_args(cfg, dir / "att", 8);
+  args[1] = source_path("tests/data/model/tiny_attention.onnx");
+  auto r = run_haq(args, 600);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto policy = nlohmann::json::parse(read_text(dir / "att" / "policy.json"));
+  REQUIRE(policy["layers"].size() == 10);  // patch conv, 6 linears, 2 attention matmuls, head
+  CHECK(policy["budgets"][0]["ratio"].get<double>() <= 0.5);
+  int act = 0;
+  for (const auto& l : policy["layers"]) {
+    const std::string name = l["name"];
+    if (name == "/MatMul" || name == "/MatMul_1") {
+      ++act;
+      CHECK(l["w_bits"].get<int>() >= 1);
+      CHECK(l["latency_s"].get<double>() > 0);
+    }
+  }
+  CHECK(act == 2);
+  const std::string md = read_text(dir / "att" / "report.md");
+  CHECK_THAT(md, Contains("MatMul(act)"));
+}

@@ -77,4 +77,21 @@ MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const vo
                        const std::vector<Eltwise>& post_ops, const std::string& where,
                        dt dst_type = dt::f32, const Int8Src& src8 = {});
 
+/// A batched matmul of two activations (act_matmul layers): src [G, M, K]
+/// (f32, or u8 codes with `src8.zero_point`), weights [G, K, N] given at run
+/// time in plain row-major order (f32, or s8 levels), dst [G, M, N] f32 =
+/// `scale` * sum (int8) then `post_ops`. A split primitive's K is 2K (see
+/// split_rows and duplicate_channels).
+struct ActMatmulPrim {
+  dnnl::matmul prim;
+  dnnl::memory::desc src_md, wei_md, dst_md;
+};
+ActMatmulPrim make_act_matmul(int64_t g, int64_t m, int64_t k, int64_t n, bool int8, float scale,
+                              const std::vector<Eltwise>& post_ops, const std::string& where,
+                              const Int8Src& src8 = {});
+
+/// The second operand of a split act_matmul: per product, its K x N levels
+/// become 2K x N, first the rows of trunc(v/2), then those of v - trunc(v/2).
+void split_rows(const int8_t* src, int8_t* dst, int64_t g, int64_t k, int64_t n);
+
 }  // namespace haq::engine::detail

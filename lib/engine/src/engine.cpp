@@ -197,10 +197,13 @@ struct Engine::Impl {
   std::vector<int> last_use;  // per value, last step reading it
   std::vector<int> layer_step;  // per layer, its step
   std::vector<int> layer_in_value;
+  std::vector<int> layer_in_b_value;  // act_matmul: the second operand's value, else -1
 
   // Calibration.
   bool calibrated = false;
   std::vector<quant::Histogram> hist;       // per layer input
+  std::vector<quant::Histogram> hist_b;     // per act_matmul layer: its second operand
+  std::vector<std::vector<float>> thresholds_b;  // per layer, per bits (index 1..8): clip of the second operand
   std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
   std::vector<double> in_count;
   std::map<int, double> graph_input_min;
@@ -230,11 +233,15 @@ struct Engine::Impl {
   // Caches.
   std::map<int, ConvPrim> fconv;
   std::map<int, MatmulPrim> fmm;
+  std::map<int, ActMatmulPrim> fam;  // fp32 act_matmul primitives
+  std::vector<int8_t> bbuf, bbuf2;   // act_matmul: the second operand's levels (and their split rows)
   std::map<std::pair<int, int>, quant::QuantizedWeights> qweights;
   std::map<std::pair<int, int>, std::vector<float>> bias_shift;
   struct QPrim {
     ConvPrim conv;
     MatmulPrim mm;
+    ActMatmulPrim am;          // act_matmul
+    quant::ActQuant aq_b;      // act_matmul: the second operand's quantizer (signed, per tensor)
     quant::ActQuant aq;
     Int8Src src8;  // zero point of the u8 codes; split input
   };
@@ -312,6 +319,8 @@ struct Engine::Impl {
   const quant::QuantizedWeights& weights_q(int li, int w_bits);
   const std::vector<float>& shift(int li, int w_bits);
   quant::ActQuant act_quant(int li, int a_bits);
+  quant::ActQuant act_quant_b(int li, int bits);
+  void exec_act_matmul(const Step& s, const quant::Policy* p);
   const QPrim& qprim(const LayerPlan& lp);
   // Makes `plan` the plan of `p` (null: fp32), from the cache if unchanged;
   // `f32_outputs`: no direct u8 outputs (an observer sees every layer's output).
@@ -458,11 +467,13 @@ void Engine::Impl::prepare() {
 
   layer_step.assign(g.layers.size(), -1);
   layer_in_value.assign(g.layers.size(), -1);
+  layer_in_b_value.assign(g.layers.size(), -1);
   for (size_t si = 0; si < steps.size(); ++si)
     if (steps[si].op == Op::layer) {
       layer_step[steps[si].layer] = static_cast<int>(si);
       layer_in_value[steps[si].layer] = steps[si].in[0];
       const Layer& l = g.layers[steps[si].layer];
+      if (l.kind == LayerKind::act_matmul) layer_in_b_value[steps[si].layer] = steps[si].in[1];
       if (steps[si].in[0] < 0)
         fail(ErrorKind::unsupported, g.source, fmt::format("layer '{}'", l.name),
              "the layer's input is a constant");
@@ -472,6 +483,7 @@ void Engine::Impl::prepare() {
     }
   vals.resize(value_name.size());
   hist.assign(g.layers.size(), quant::Histogram());
+  hist_b.assign(g.layers.size(), quant::Histogram());
   in_sum.assign(g.layers.size(), {});
   in_count.assign(g.layers.size(), 0);
 }
@@ -549,6 +561,10 @@ std::vector<float> Engine::Impl::run_batch(const quant::Policy* p, const float* 
       if (!bounded)
         check_finite(s.in[0], vals[s.in[0]].v.data(), valid_rows * (numel(value_shape[s.in[0]]) / g.batch),
                      s.layer);
+    }
+    if (s.op == Op::layer && layer_in_b_value[s.layer] >= 0) {
+      const int vb = s.in[1];  // act_matmul's second operand is never a quantized layer's direct output
+      check_finite(vb, plain(vb).v.data(), valid_rows * (numel(value_shape[vb]) / g.batch), s.layer);
     }
     try {
       exec(s, p);
@@ -646,6 +662,12 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
   const int64_t per = numel(d) / g.batch;
   const int64_t n = valid_rows * per;
   hist[li].add(b.v.data(), n);
+  if (layer_in_b_value[li] >= 0) {
+    // act_matmul: no weights, so no bias correction; the second operand's range.
+    const int vb = layer_in_b_value[li];
+    hist_b[li].add(plain(vb).v.data(), valid_rows * (numel(value_shape[vb]) / g.batch));
+    return;
+  }
   auto& sum = in_sum[li];
   if (!opt.bias_correction) return;
   if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
@@ -755,6 +777,17 @@ quant::ActQuant Engine::Impl::act_quant(int li, int a_bits) {
   return quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
 }
 
+// The second operand of an act_matmul: signed, symmetric, per tensor, at
+// the layer's w_bits (the policy's bits for that operand).
+quant::ActQuant Engine::Impl::act_quant_b(int li, int bits) {
+  if (!calibrated)
+    fail(ErrorKind::usage, g.source, fmt::format("layer '{}'", g.layers[li].name),
+         "the engine must be calibrated before running a quantized layer");
+  auto& t = thresholds_b[li];
+  if (t[bits] < 0) t[bits] = quant::calibrate_range(hist_b[li], bits, false, opt.calib);
+  return quant::make_act_quant(t[bits], bits, false);
+}
+
 const Engine::Impl::QPrim& Engine::Impl::qprim(const LayerPlan& lp) {
   const int li = lp.layer;
   auto key = std::make_tuple(li, lp.w_bits, lp.a_bits, lp.output.codes ? lp.output.consumer : -1,
@@ -764,6 +797,14 @@ const Engine::Impl::QPrim& Engine::Impl::qprim(const LayerPlan& lp) {
   const Layer& l = g.layers[li];
   QPrim q;
   q.aq = lp.input.act;
+  if (l.kind == LayerKind::act_matmul) {
+    q.aq_b = lp.input_b.act;
+    q.src8.zero_point = lp.input.zero_point;
+    q.src8.split = lp.weight.split;
+    q.am = make_act_matmul(g.batch * l.mats, l.rows, l.c_in, l.c_out, true, q.aq.scale * q.aq_b.scale,
+                           lp.post_ops, fmt::format("layer '{}'", l.name), q.src8);
+    return qprims[key] = std::move(q);
+  }
   const auto& qw = weights_q(li, lp.w_bits);
   const auto& b = g.constants.at(l.bias).f32;
   const auto& sh = shift(li, lp.w_bits);
@@ -814,6 +855,15 @@ const QuantPlan& Engine::Impl::lower(const quant::Policy* p, bool f32_outputs) {
     lp.a_bits = p->layers[li].a_bits;
     lp.input.act = act_quant(li, lp.a_bits);
     lp.input.zero_point = lp.input.act.is_unsigned ? 0 : signed_zero_point(lp.a_bits);
+    if (l.kind == LayerKind::act_matmul) {
+      lp.input_b.act = act_quant_b(li, lp.w_bits);
+      lp.weight.bits = lp.w_bits;
+      lp.weight.max_abs_level = std::max(std::abs(lp.input_b.act.lo), std::abs(lp.input_b.act.hi));
+      lp.weight.min_scale = lp.weight.max_scale = lp.input_b.act.scale;
+      lp.weight.split = plan_int8_src(l.c_in, lp.input.act.hi + lp.input.zero_point, lp.weight.max_abs_level,
+                                      lp.input.zero_point, opt.int8_split).split;
+      continue;
+    }
     const auto& qw = weights_q(li, lp.w_bits);
     lp.weight.bits = lp.w_bits;
     lp.weight.clip = opt.weight_clip;
@@ -860,6 +910,7 @@ const QuantPlan& Engine::Impl::lower(const quant::Policy* p, bool f32_outputs) {
 void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   const int li = s.layer;
   const Layer& l = g.layers[li];
+  if (l.kind == LayerKind::act_matmul) return exec_act_matmul(s, p);
   const int in_id = s.in[0];
   if (calibrating) observe_layer_input(li, vals[in_id]);
   const bool quantized = p && !p->layers[li].fp32;
@@ -956,6 +1007,54 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   }
   strm.wait();
   out.nhwc = false;
+}
+
+// A x B of two activations, `mats` products per sample: fp32, or A as u8
+// codes (with the zero point of a signed quantizer) and B as s8 levels, both
+// per tensor, the f32 result = scale_A * scale_B * the s32 sums.
+void Engine::Impl::exec_act_matmul(const Step& s, const quant::Policy* p) {
+  const int li = s.layer;
+  const Layer& l = g.layers[li];
+  Buf& a = plain(s.in[0]);
+  Buf& b = plain(s.in[1]);
+  if (calibrating) observe_layer_input(li, a);
+  const bool quantized = p && !p->layers[li].fp32;
+  const int64_t G = g.batch * l.mats, M = l.rows, K = l.c_in, N = l.c_out;
+  std::vector<float> res = acquire(G * M * N);
+  auto& strm = cpu_stream();
+  if (!quantized) {
+    auto it = fam.find(li);
+    if (it == fam.end())
+      it = fam.emplace(li, make_act_matmul(G, M, K, N, false, 1.f, post_op_chain(s.post, {}),
+                                           fmt::format("layer '{}'", l.name)))
+               .first;
+    const ActMatmulPrim& ap = it->second;
+    memory sm(ap.src_md, cpu_engine(), a.v.data());
+    memory wm(ap.wei_md, cpu_engine(), b.v.data());
+    memory dm(ap.dst_md, cpu_engine(), res.data());
+    ap.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dm}});
+  } else {
+    const LayerPlan& lp = plan.layers[li];
+    const QPrim& q = qprim(lp);
+    qbuf.resize(static_cast<size_t>(G * M * K));
+    quantize_flat(a.v.data(), qbuf.data(), G * M * K, q.aq, q.src8.zero_point);
+    // Signed levels as s8: the u8 code of level + 0 is its two's complement byte.
+    bbuf.resize(static_cast<size_t>(G * K * N));
+    quantize_flat(b.v.data(), reinterpret_cast<uint8_t*>(bbuf.data()), G * K * N, q.aq_b, 0);
+    const uint8_t* codes = split_input(q.src8, qbuf.data(), G * M, 1, K);
+    const int8_t* levels = bbuf.data();
+    if (q.src8.split) {
+      bbuf2.resize(bbuf.size() * 2);
+      split_rows(bbuf.data(), bbuf2.data(), G, K, N);
+      levels = bbuf2.data();
+    }
+    memory sm(q.am.src_md, cpu_engine(), const_cast<uint8_t*>(codes));
+    memory wm(q.am.wei_md, cpu_engine(), const_cast<int8_t*>(levels));
+    memory dm(q.am.dst_md, cpu_engine(), res.data());
+    q.am.prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dm}});
+  }
+  strm.wait();
+  set_out(s.out, std::move(res), false);
 }
 
 void Engine::Impl::exec_unary(const Step& s) {
@@ -1362,6 +1461,10 @@ Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_b
   const int li = static_cast<int>(layer);
   QuantizedLayer q;
   q.act = m.act_quant(li, a_bits);
+  if (m.g.layers[layer].kind == LayerKind::act_matmul) {
+    q.act_b = m.act_quant_b(li, w_bits);
+    return q;
+  }
   q.weights = m.weights_q(li, w_bits);
   const auto& b = m.g.constants.at(m.g.layers[layer].bias).f32;
   const auto& sh = m.shift(li, w_bits);
@@ -1525,6 +1628,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   Impl& m = *impl_;
   if (indices.empty()) fail(ErrorKind::usage, d.source, "calibration", "no calibration samples");
   m.hist.assign(m.g.layers.size(), quant::Histogram());
+  m.hist_b.assign(m.g.layers.size(), quant::Histogram());
   m.in_sum.assign(m.g.layers.size(), {});
   m.in_count.assign(m.g.layers.size(), 0);
   m.graph_input_min.clear();
@@ -1548,6 +1652,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
     c.max_abs = m.hist[li].max_abs();
     c.thresholds.assign(9, -1.f);
   }
+  m.thresholds_b.assign(m.g.layers.size(), std::vector<float>(9, -1.f));
   m.qprims.clear();
   m.bias_shift.clear();
   m.plan_key.clear();
@@ -1564,7 +1669,7 @@ void Engine::prepare(const quant::Policy& p) {
   for (const LayerPlan& lp : m.lower(&p).layers) {
     if (!lp.quantized) {
       if (lp.kind == LayerKind::conv) m.fp32_conv(lp.layer);
-      else m.fp32_matmul(lp.layer);
+      else if (lp.kind != LayerKind::act_matmul) m.fp32_matmul(lp.layer);
     } else {
       m.qprim(lp);
     }

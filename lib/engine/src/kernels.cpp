@@ -4,6 +4,7 @@
 #include "haq/engine/kernels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <type_traits>
 #include <unordered_map>
@@ -203,6 +204,44 @@ MatmulPrim make_matmul(int64_t rows, int64_t k, int64_t n, dt src_type, const vo
   return out;
 }
 
+ActMatmulPrim make_act_matmul(int64_t g, int64_t m, int64_t k, int64_t n, bool int8, float scale,
+                              const std::vector<Eltwise>& post_ops, const std::string& where,
+                              const Int8Src& src8) {
+  const int64_t kk = src8.split ? 2 * k : k;
+  memory::desc src_md({g, m, kk}, int8 ? dt::u8 : dt::f32, tag::abc);
+  memory::desc wei_md({g, kk, n}, int8 ? dt::s8 : dt::f32, tag::abc);
+  memory::desc dst_md({g, m, n}, dt::f32, tag::abc);
+  ActMatmulPrim out;
+  try {
+    dnnl::matmul::desc d(src_md, wei_md, dst_md);
+    dnnl::matmul::primitive_desc pd(
+        d, make_attr(int8 ? std::vector<float>{scale} : std::vector<float>{}, 0, post_ops, src8.zero_point),
+        cpu_engine());
+    out.prim = dnnl::matmul(pd);
+    out.src_md = pd.src_desc();
+    out.wei_md = pd.weights_desc();
+    out.dst_md = pd.dst_desc();
+  } catch (const dnnl::error& e) {
+    unsupported(e, where, int8 ? "int8 matmul of two activations" : "fp32 matmul of two activations");
+  }
+  return out;
+}
+
+void split_rows(const int8_t* src, int8_t* dst, int64_t g, int64_t k, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < g; ++i) {
+    const int8_t* in = src + i * k * n;
+    int8_t* lo = dst + i * 2 * k * n;
+    int8_t* hi = lo + k * n;
+    for (int64_t j = 0; j < k * n; ++j) {
+      const int v = in[j];
+      const int half = v / 2;  // toward zero: |half| <= 64, |v - half| <= 64
+      lo[j] = static_cast<int8_t>(half);
+      hi[j] = static_cast<int8_t>(v - half);
+    }
+  }
+}
+
 }  // namespace haq::engine::detail
 
 namespace haq::engine {
@@ -366,6 +405,35 @@ std::vector<float> matmul_int8_chain(int64_t rows, int64_t k, int64_t n, const s
   auto codes = run_matmul_int8<uint8_t>(rows, k, n, src_levels, src_unsigned, weight_levels, output_scales,
                                         bias_acc, chain, split);
   return std::vector<float>(codes.begin(), codes.end());
+}
+
+std::vector<int32_t> act_matmul_int8_accumulators(int64_t g, int64_t m, int64_t k, int64_t n,
+                                                  const std::vector<int32_t>& a_levels, bool a_unsigned,
+                                                  const std::vector<int8_t>& b_levels, Int8Split split) {
+  HAQ_ASSERT(static_cast<int64_t>(a_levels.size()) == g * m * k);
+  HAQ_ASSERT(static_cast<int64_t>(b_levels.size()) == g * k * n);
+  Codes codes = to_codes(a_levels, a_unsigned, b_levels, k, split);
+  // f32 output at scale 1 holds every s32 accumulator these sizes reach exactly (< 2^24).
+  ActMatmulPrim ap = make_act_matmul(g, m, k, n, true, 1.f, {}, "act_matmul_int8", codes.src8);
+  std::vector<uint8_t> a = std::move(codes.bytes);
+  std::vector<int8_t> b = b_levels;
+  if (codes.src8.split) {
+    std::vector<uint8_t> a2(a.size() * 2);
+    duplicate_channels(a.data(), a2.data(), g * m, 1, k);
+    a.swap(a2);
+    std::vector<int8_t> b2(b.size() * 2);
+    split_rows(b_levels.data(), b2.data(), g, k, n);
+    b.swap(b2);
+  }
+  std::vector<float> out(static_cast<size_t>(g * m * n));
+  dnnl::memory src(ap.src_md, cpu_engine(), a.data());
+  dnnl::memory wei(ap.wei_md, cpu_engine(), b.data());
+  dnnl::memory dst(ap.dst_md, cpu_engine(), out.data());
+  ap.prim.execute(cpu_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+  cpu_stream().wait();
+  std::vector<int32_t> acc(out.size());
+  for (size_t i = 0; i < out.size(); ++i) acc[i] = static_cast<int32_t>(std::lround(out[i]));
+  return acc;
 }
 
 }  // namespace haq::engine

@@ -120,6 +120,13 @@ std::string input_text(const LayerPlan& l) {
 std::string weight_text(const LayerPlan& l) {
   if (!l.quantized) return "f32";
   const WeightQuantizer& w = l.weight;
+  if (l.kind == model::LayerKind::act_matmul) {
+    const quant::ActQuant& q = l.input_b.act;
+    std::string s = q.binary() ? "second operand binary" : fmt::format("second operand s{} [{}, {}]", q.bits, q.lo, q.hi);
+    s += fmt::format(" per-tensor scale {:.4g} (quantized from f32)", q.scale);
+    if (w.split) s += ", split";
+    return s;
+  }
   std::string s = fmt::format("s{} per-channel {} clip, |level| <= {}", w.bits, quant::to_string(w.clip), w.max_abs_level);
   if (w.split) s += ", split";
   return s;
@@ -180,6 +187,10 @@ nlohmann::json plan_to_json(const QuantPlan& plan) {
                       {"min_scale", l.weight.min_scale},
                       {"max_scale", l.weight.max_scale},
                       {"split", l.weight.split}};
+      if (l.kind == model::LayerKind::act_matmul) {
+        const quant::ActQuant& b = l.input_b.act;
+        j["input_b"] = {{"bits", b.bits}, {"signed", true}, {"scale", b.scale}, {"lo", b.lo}, {"hi", b.hi}};
+      }
     }
     nlohmann::json chain = nlohmann::json::array();
     for (const Eltwise& e : l.post_ops) {

@@ -28,6 +28,18 @@ model::QdqSpec qdq_spec(engine::Engine& engine, const quant::Policy& p) {
     e.act_unsigned = q.act.is_unsigned;
     e.act_lo = q.act.lo;
     e.act_hi = q.act.hi;
+    if (l.kind == model::LayerKind::act_matmul) {
+      if (q.act_b.binary())
+        fail(ErrorKind::unsupported, g.source, fmt::format("layer '{}'", l.name),
+             "a 1-bit second operand is a sign function, which Q/DQ cannot express; use w_bits >= 2");
+      e.act_matmul = true;
+      e.input_b = l.input_b;
+      e.b_scale = q.act_b.scale;
+      e.b_lo = q.act_b.lo;
+      e.b_hi = q.act_b.hi;
+      spec.layers.push_back(std::move(e));
+      continue;
+    }
     if (l.kind == model::LayerKind::conv)
       e.weight_shape = {l.c_out, l.c_in / l.groups, l.kernel_h, l.kernel_w};
     else

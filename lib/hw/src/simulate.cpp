@@ -107,6 +107,17 @@ LoweredLayer lower_layer(const model::Layer& layer, int64_t batch, int64_t group
       L.n *= b;
       L.input_elems *= b;
     }
+  } else if (layer.kind == model::LayerKind::act_matmul) {
+    // Every sample's every product is a GEMM of its own: its second operand
+    // (the "weights" of the array) is an activation, streamed from memory
+    // for each product and never reused across the batch.
+    L.groups = L.layer_groups = batch * std::max<int64_t>(1, layer.mats);
+    L.ic_per_group = layer.c_in;
+    L.kernel_area = 1;
+    L.m = std::max<int64_t>(1, layer.rows);
+    L.k = layer.c_in;
+    L.n = layer.c_out;
+    L.input_elems = L.m * L.k;
   } else {
     L.groups = 1;
     L.ic_per_group = layer.c_in;
@@ -186,6 +197,7 @@ MapContext make_context(const model::Layer& layer, int w_bits, int a_bits, const
   c.w_bits_total = c.L.k * c.L.n * w_bits / c.L.group_block;
   c.out_bits = io.output_to_layer ? 0 : c.L.m * c.L.n * p.memory.output_bits;
   c.in_write_bits = io.input_from_layer ? c.in_bits : 0;
+  if (io.input_b_from_layer) c.in_write_bits += c.w_bits_total;
   // Bit-serial useful work is binary MACs (MACs * w * a); bit-fusion's is MACs.
   double macs = double(layer.macs) * double(p.batch);
   double useful = p.architecture == Architecture::bit_serial ? macs * w_bits * a_bits : macs;
@@ -431,7 +443,9 @@ std::vector<LayerIo> layer_io(const model::Graph& graph) {
     return any_consumer;
   };
   std::vector<LayerIo> io;
-  for (const auto& layer : graph.layers) io.push_back({from_layer(layer.input), only_to_layers(layer.output)});
+  for (const auto& layer : graph.layers)
+    io.push_back({from_layer(layer.input), only_to_layers(layer.output),
+                  !layer.input_b.empty() && from_layer(layer.input_b)});
   return io;
 }
 

@@ -21,6 +21,7 @@ const char* to_string(LayerKind k) {
     case LayerKind::conv: return "conv";
     case LayerKind::gemm: return "gemm";
     case LayerKind::matmul: return "matmul";
+    case LayerKind::act_matmul: return "act_matmul";
   }
   return "unknown";
 }

@@ -113,6 +113,19 @@ void fill_layer(const ImportState& s, Layer& L, const Node& n) {
   L.output = n.outputs[0];
   L.input_shape = g.shapes.at(L.input);
   L.output_shape = g.shapes.at(L.output);
+  if (L.kind == LayerKind::act_matmul) {
+    L.input_b = n.inputs[1];
+    const Shape& b = g.shapes.at(L.input_b);
+    const size_t r = L.input_shape.size();
+    L.rows = L.input_shape[r - 2];
+    L.c_in = L.input_shape[r - 1];
+    L.c_out = b[r - 1];
+    L.mats = 1;
+    for (size_t k = 1; k + 2 < r; ++k) L.mats *= L.input_shape[k];
+    L.macs = L.mats * L.rows * L.c_in * L.c_out;
+    L.weight_params = L.params = 0;
+    return;
+  }
   const Tensor& W = g.constants.at(L.weight);
   L.weight_params = W.numel();
   if (L.kind == LayerKind::conv) {
@@ -146,6 +159,73 @@ void fill_layer(const ImportState& s, Layer& L, const Node& n) {
   L.params = L.weight_params + g.constants.at(L.bias).numel();
 }
 
+/// A MatMul of two float activations that runs as a quantizable act_matmul
+/// layer: A [B, .., M, K] x B [B, .., K, N], the same leading dims (no
+/// broadcasting), rank >= 3, the batch first.
+bool act_matmul_form(const Graph& g, const Node& n) {
+  if (n.inputs.size() != 2 || g.is_constant(n.inputs[0]) || g.is_constant(n.inputs[1])) return false;
+  for (const auto& in : n.inputs) {
+    auto d = g.dtypes.find(in);
+    if (d == g.dtypes.end() || d->second != DType::f32) return false;
+  }
+  const Shape& a = g.shapes.at(n.inputs[0]);
+  const Shape& b = g.shapes.at(n.inputs[1]);
+  const size_t r = a.size();
+  if (r < 3 || b.size() != r || a[0] != g.batch || a[r - 1] != b[r - 2]) return false;
+  for (size_t k = 0; k + 2 < r; ++k)
+    if (a[k] != b[k]) return false;
+  return true;
+}
+
+/// Folds a constant per-output bias added after a MatMul or Gemm layer into
+/// the layer's bias (Add(layer, b) or Add(b, layer); b of c_out values as
+/// [c_out] or [1, .., 1, c_out], no more dims than the output), when the
+/// Add is the layer output's only reader.
+void fold_bias_adds(ImportState& s, std::vector<Layer>& layers) {
+  Graph& g = s.g;
+  std::map<std::string, int> uses;
+  for (const auto& n : g.nodes)
+    for (const auto& in : n.inputs)
+      if (!in.empty()) ++uses[in];
+  for (const auto& o : g.outputs) ++uses[o.name];
+  std::map<std::string, size_t> node_of_output;
+  for (size_t i = 0; i < g.nodes.size(); ++i) node_of_output[g.nodes[i].outputs[0]] = i;
+  std::map<std::string, size_t> add_of_input;  // value -> the Add node reading it
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].op == "Add" && g.nodes[i].inputs.size() == 2)
+      for (const auto& in : g.nodes[i].inputs) add_of_input[in] = i;
+  std::vector<bool> drop(g.nodes.size(), false);
+  for (Layer& L : layers) {
+    if (L.kind != LayerKind::matmul && L.kind != LayerKind::gemm) continue;
+    auto ai = add_of_input.find(L.output);
+    if (ai == add_of_input.end() || uses[L.output] != 1 || drop[ai->second]) continue;
+    const Node& add = g.nodes[ai->second];
+    const std::string& other = add.inputs[0] == L.output ? add.inputs[1] : add.inputs[0];
+    if (other == L.output) continue;
+    const Tensor* c = find_constant(g, other);
+    const Tensor& b0 = g.constants.at(L.bias);
+    const int64_t c_out = b0.numel();
+    const Shape& out = g.shapes.at(L.output);
+    if (!c || !c->is_float() || c->numel() != c_out || c->dims.empty() || c->dims.back() != c_out ||
+        c->dims.size() > out.size())
+      continue;
+    Tensor b = b0;
+    for (int64_t j = 0; j < c_out; ++j) b.f32[j] += c->f32[j];
+    Node& producer = g.nodes[node_of_output.at(L.output)];
+    L.bias = add_constant(s, L.name + ".bias", std::move(b));
+    producer.inputs[2] = L.bias;
+    g.shapes.erase(L.output);
+    g.dtypes.erase(L.output);
+    producer.outputs[0] = add.outputs[0];
+    L.output = add.outputs[0];
+    drop[ai->second] = true;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+}
+
 /// Folds BatchNormalization nodes into the layer that produces their input,
 /// when that output has no other consumer. Leaves the graph unchanged
 /// otherwise (the engine runs the BN).
@@ -168,6 +248,7 @@ void fold_batchnorms(ImportState& s, std::vector<Layer>& layers) {
     auto li = layer_of_output.find(bn.inputs[0]);
     if (li == layer_of_output.end() || uses[bn.inputs[0]] != 1) continue;
     Layer& L = layers[li->second];
+    if (L.kind == LayerKind::act_matmul) continue;
     const Shape& out_shape = g.shapes.at(L.output);
     if (L.kind != LayerKind::conv && out_shape.size() != 2) continue;  // BN's channel axis 1 must be c_out
     const Tensor* p[4];
@@ -210,6 +291,7 @@ void fold_batchnorms(ImportState& s, std::vector<Layer>& layers) {
 void check_layer_params(const ImportState& s, const std::vector<Layer>& layers) {
   for (const Layer& L : layers)
     for (const std::string* name : {&L.weight, &L.bias}) {
+      if (name->empty()) continue;  // act_matmul
       const Tensor& t = s.g.constants.at(*name);
       const int64_t k = first_non_finite(t.f32);
       if (k >= 0)
@@ -240,6 +322,14 @@ void build_layers(ImportState& s, const ImportOptions& options) {
       for (auto& t : canonical_gemm(s, n, L)) nodes.push_back(std::move(t));
     } else if (n.op == "MatMul") {
       const Tensor* B = find_constant(g, n.inputs[1]);
+      if (!B && act_matmul_form(g, n)) {
+        L.kind = LayerKind::act_matmul;
+        L.name = n.name;
+        L.output = n.outputs[0];
+        layers.push_back(L);
+        nodes.push_back(std::move(n));
+        continue;
+      }
       if (!B || B->dims.size() != 2 || !B->is_float() || find_constant(g, n.inputs[0])) {
         nodes.push_back(std::move(n));  // not a layer: the engine runs it in fp32
         continue;
@@ -261,6 +351,7 @@ void build_layers(ImportState& s, const ImportOptions& options) {
   }
   g.nodes = std::move(nodes);
   if (options.fold_batchnorm) fold_batchnorms(s, layers);
+  fold_bias_adds(s, layers);
   check_layer_params(s, layers);
 
   // Indices and geometry.

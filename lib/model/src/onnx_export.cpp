@@ -127,6 +127,7 @@ void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::stri
     by_name[n.name().empty() ? fmt::format("{}_{}", n.op_type(), i) : n.name()] = i;
   }
   std::map<int, std::vector<onnx::NodeProto>> before;  // nodes inserted before node i
+  std::map<int, std::vector<onnx::NodeProto>> after;   // and after it
   std::set<std::string> produced_by_layer;
   std::set<int> layer_nodes;
   for (size_t k = 0; k < spec.layers.size(); ++k) {
@@ -136,36 +137,66 @@ void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::stri
       throw Error(ErrorKind::unsupported, src, fmt::format("layer '{}'", l.name), "no node of that name");
     onnx::NodeProto& n = *g.mutable_node(it->second);
     const std::string& op = n.op_type();
-    if (op != "Conv" && op != "Gemm")
+    if (op != "Conv" && op != "Gemm" && op != "MatMul")
       fail(ErrorKind::unsupported, src, fmt::format("layer '{}'", l.name),
-                  "export rewrites Conv and Gemm layers; {} is not supported yet (keep it fp32 in the policy)", op);
+                  "export rewrites Conv, Gemm and MatMul layers; {} is not supported yet (keep it fp32 in the policy)", op);
     if (op == "Gemm" && int_attr(n, "transA", 0) != 0)
       throw Error(ErrorKind::unsupported, src, fmt::format("layer '{}'", l.name), "Gemm with transA=1");
     const std::string p = fmt::format("haq_q{}_", k);
     const int64_t c_out = l.weight_shape.empty() ? 0 : l.weight_shape[0];
     std::vector<onnx::NodeProto>& pre = before[it->second];
-    // Activation: Q -> DQ -> Clip to the b-bit range (QuantizeLinear
+    // An activation: Q -> DQ -> Clip to the b-bit range (QuantizeLinear
     // saturates only to the container's range).
-    g.add_initializer()->CopyFrom(float_tensor(p + "x_scale", {}, {l.act_scale}));
-    g.add_initializer()->CopyFrom(int8_tensor(p + "x_zero", {}, {0}, l.act_unsigned));
-    g.add_initializer()->CopyFrom(float_tensor(p + "x_min", {}, {static_cast<float>(l.act_lo) * l.act_scale}));
-    g.add_initializer()->CopyFrom(float_tensor(p + "x_max", {}, {static_cast<float>(l.act_hi) * l.act_scale}));
-    pre.push_back(make_node("QuantizeLinear", p + "x_Q", {l.input, p + "x_scale", p + "x_zero"}, {p + "x_q"}));
-    pre.push_back(make_node("DequantizeLinear", p + "x_DQ", {p + "x_q", p + "x_scale", p + "x_zero"}, {p + "x_dq"}));
-    pre.push_back(make_node("Clip", p + "x_Clip", {p + "x_dq", p + "x_min", p + "x_max"}, {p + "x"}));
-    // Weights: int8 levels, per-channel DequantizeLinear on axis 0.
-    g.add_initializer()->CopyFrom(int8_tensor(p + "w_levels", l.weight_shape, l.weight_levels, false));
-    g.add_initializer()->CopyFrom(float_tensor(p + "w_scale", {c_out}, l.weight_scales));
-    g.add_initializer()->CopyFrom(int8_tensor(p + "w_zero", {c_out}, std::vector<int8_t>(c_out, 0), false));
-    g.add_initializer()->CopyFrom(float_tensor(p + "bias", {c_out}, l.bias));
-    onnx::NodeProto wdq = make_node("DequantizeLinear", p + "w_DQ", {p + "w_levels", p + "w_scale", p + "w_zero"}, {p + "w"});
-    set_int_attr(wdq, "axis", 0);
-    pre.push_back(wdq);
-    // The layer itself: canonical weights, folded bias, the folded output.
+    auto fake_quant = [&](const std::string& x, const std::string& tag, float scale, bool is_unsigned, int32_t lo,
+                          int32_t hi) {
+      const std::string q = p + tag;
+      g.add_initializer()->CopyFrom(float_tensor(q + "_scale", {}, {scale}));
+      g.add_initializer()->CopyFrom(int8_tensor(q + "_zero", {}, {0}, is_unsigned));
+      g.add_initializer()->CopyFrom(float_tensor(q + "_min", {}, {static_cast<float>(lo) * scale}));
+      g.add_initializer()->CopyFrom(float_tensor(q + "_max", {}, {static_cast<float>(hi) * scale}));
+      pre.push_back(make_node("QuantizeLinear", q + "_Q", {x, q + "_scale", q + "_zero"}, {q + "_q"}));
+      pre.push_back(make_node("DequantizeLinear", q + "_DQ", {q + "_q", q + "_scale", q + "_zero"}, {q + "_dq"}));
+      pre.push_back(make_node("Clip", q + "_Clip", {q + "_dq", q + "_min", q + "_max"}, {q}));
+      return q;
+    };
+    const std::string x = fake_quant(l.input, "x", l.act_scale, l.act_unsigned, l.act_lo, l.act_hi);
     n.clear_input();
-    n.add_input(p + "x");
-    n.add_input(p + "w");
-    n.add_input(p + "bias");
+    n.add_input(x);
+    if (l.act_matmul) {
+      if (op != "MatMul")
+        throw Error(ErrorKind::internal, src, fmt::format("layer '{}'", l.name), "an act_matmul layer that is not a MatMul");
+      n.add_input(fake_quant(l.input_b, "y", l.b_scale, false, l.b_lo, l.b_hi));
+    } else {
+      // Weights: int8 levels, per-channel DequantizeLinear (axis 0 of the
+      // canonical [c_out, ...]; a MatMul's [K, N] weight has them on axis 1).
+      const bool matmul = op == "MatMul";
+      std::vector<int64_t> wshape = l.weight_shape;
+      std::vector<int8_t> levels = l.weight_levels;
+      if (matmul) {
+        const int64_t kk = l.weight_shape[1];
+        wshape = {kk, c_out};
+        for (int64_t o = 0; o < c_out; ++o)
+          for (int64_t i = 0; i < kk; ++i) levels[static_cast<size_t>(i * c_out + o)] = l.weight_levels[static_cast<size_t>(o * kk + i)];
+      }
+      g.add_initializer()->CopyFrom(int8_tensor(p + "w_levels", wshape, levels, false));
+      g.add_initializer()->CopyFrom(float_tensor(p + "w_scale", {c_out}, l.weight_scales));
+      g.add_initializer()->CopyFrom(int8_tensor(p + "w_zero", {c_out}, std::vector<int8_t>(c_out, 0), false));
+      g.add_initializer()->CopyFrom(float_tensor(p + "bias", {c_out}, l.bias));
+      onnx::NodeProto wdq = make_node("DequantizeLinear", p + "w_DQ", {p + "w_levels", p + "w_scale", p + "w_zero"}, {p + "w"});
+      set_int_attr(wdq, "axis", matmul ? 1 : 0);
+      pre.push_back(wdq);
+      // The layer itself: canonical weights, folded bias, the folded output
+      // (a MatMul's bias is an Add after it).
+      n.add_input(p + "w");
+      if (matmul) {
+        n.set_output(0, p + "mm");
+        after[it->second].push_back(make_node("Add", p + "bias_Add", {p + "mm", p + "bias"}, {l.output}));
+        produced_by_layer.insert(l.output);
+        layer_nodes.insert(it->second);
+        continue;
+      }
+      n.add_input(p + "bias");
+    }
     if (op == "Gemm") {
       set_int_attr(n, "transB", 1);
       set_float_attr(n, "alpha", 1.f);
@@ -187,6 +218,8 @@ void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::stri
     if (!layer_nodes.count(i))
       for (const auto& o : n.output()) replaced = replaced || produced_by_layer.count(o) > 0;
     if (!replaced) nodes.push_back(n);
+    auto a = after.find(i);
+    if (a != after.end()) nodes.insert(nodes.end(), a->second.begin(), a->second.end());
   }
   std::set<std::string> graph_outputs;
   for (const auto& o : g.output()) graph_outputs.insert(o.name());

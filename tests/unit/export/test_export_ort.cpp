@@ -1,4 +1,5 @@
-// haq export: the QDQ ONNX model of each reference model, under w8a8 and a
+// haq export: the QDQ ONNX model of each reference model (and of a small
+// attention net), under w8a8 and a
 // mixed policy, run in ONNX Runtime on 2000 Fashion-MNIST test images, has
 // the accuracy `haq eval` measures for the same policy (within 0.2 points),
 // and `haq export` writes byte-identical files to the library export.
@@ -86,8 +87,12 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
   const auto calib_idx = data::sample_indices(train, 512, derive_seed(0, "eval.calib"));
   const auto labels = engine::labels_of(test_set, eval_idx);
 
-  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet", "fmnist-resnet"}) {
-    const std::string model_path = test::source_path(std::string("models/") + name + ".onnx");
+  // The reference models, and an attention net with MatMul layers (3-D
+  // Linear, bias folded) and act_matmul layers (Q.K^T, A.V).
+  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet", "fmnist-resnet", "tiny_attention"}) {
+    const std::string model_path =
+        test::source_path(std::string(name) == "tiny_attention" ? "tests/data/model/tiny_attention.onnx"
+                                                                : std::string("models/") + name + ".onnx");
     model::ImportOptions io;
     io.batch = 256;
     model::Graph g = model::import_onnx(model_path, io);

@@ -153,8 +153,9 @@ class Engine {
   /// reproduce the engine's arithmetic. Needs calibrate().
   struct QuantizedLayer {
     quant::ActQuant act;
-    quant::QuantizedWeights weights;
-    std::vector<float> bias;  ///< c_out values
+    quant::QuantizedWeights weights;  ///< empty for act_matmul
+    std::vector<float> bias;  ///< c_out values (empty for act_matmul)
+    quant::ActQuant act_b;    ///< act_matmul: the second operand's quantizer (signed, per tensor, at w_bits)
   };
   QuantizedLayer quantized_layer(size_t layer, int w_bits, int a_bits);
 

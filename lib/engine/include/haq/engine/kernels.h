@@ -61,6 +61,14 @@ std::vector<int32_t> matmul_int8_accumulators(int64_t rows, int64_t k, int64_t n
                                               const std::vector<int8_t>& weight_levels,
                                               Int8Split split = Int8Split::automatic);
 
+/// oneDNN int8 batched matmul of two activations as the engine's act_matmul
+/// layers run it: `g` products of A (m x k levels, u8 or signed) by B (k x n
+/// s8 levels, row-major), returning the s32 accumulators g x m x n.
+std::vector<int32_t> act_matmul_int8_accumulators(int64_t g, int64_t m, int64_t k, int64_t n,
+                                                  const std::vector<int32_t>& a_levels, bool a_unsigned,
+                                                  const std::vector<int8_t>& b_levels,
+                                                  Int8Split split = Int8Split::automatic);
+
 /// The int8 convolution with a post-op chain after out = output_scale[c] *
 /// (acc + bias_acc[c]), as the engine's quantized layers run it: f32 output,
 /// or with `u8_output` the u8 codes the chain's result is stored as

@@ -107,6 +107,9 @@ struct LayerPlan {
   int w_bits = 0, a_bits = 0;
   FusedActivation activation;
   InputQuantizer input;    ///< quantized layers only
+  /// act_matmul: the second operand (signed, per tensor, at w_bits); `weight`
+  /// then describes its levels (bits, max |level|, scale, split).
+  InputQuantizer input_b;
   WeightQuantizer weight;  ///< quantized layers only
   std::vector<Eltwise> post_ops;  ///< what oneDNN applies after scale and bias
   OutputEncoding output;

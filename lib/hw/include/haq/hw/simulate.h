@@ -102,6 +102,9 @@ struct LayerIo {
   /// the write: no output write is charged here. False: the output (also)
   /// leaves the accelerator, written at `output_bits`.
   bool output_to_layer = false;
+  /// act_matmul: the second operand was written by an earlier accelerator
+  /// layer at this layer's w_bits (its bits for that operand): charged here too.
+  bool input_b_from_layer = false;
 };
 
 /// LayerIo of every layer of a graph, in graph.layers order: a layer's input

@@ -20,7 +20,13 @@
 ///    and auto_pad = "NOTSET". Gemm is transA=0, transB=1, alpha=1, beta=1
 ///    (a transA Gemm gets an explicit Transpose node before it). A MatMul layer
 ///    node's inputs[1] is the canonical [N, K] weight, so it no longer has ONNX
-///    MatMul semantics: use Layer. A MatMul of two activations is a plain node.
+///    MatMul semantics: use Layer. A constant per-output bias added after a
+///    MatMul/Gemm layer (Add(MatMul(x, W), b) in either operand order, the
+///    3-D nn.Linear of transformers) is folded into Layer::bias.
+///  - act_matmul layer nodes (a MatMul of two activations A [B, .., M, K] x
+///    B [B, .., K, N] with the same leading dims, the batch first: attention's
+///    Q.K^T and A.V) keep their two inputs {A, B}; Layer::input_b is B. Any
+///    other MatMul of two activations is a plain fp32 node.
 ///  - Add / Sub / Mul / Div: numpy broadcasting (opset 6's broadcast/axis
 ///    attributes are gone; a B aligned at an axis gets trailing 1-dims).
 ///  - Max / Min: two inputs (more become a chain, one an identity).
@@ -100,7 +106,7 @@ struct Node {
 };
 
 /// Kind of a quantizable layer.
-enum class LayerKind { conv, gemm, matmul };
+enum class LayerKind { conv, gemm, matmul, act_matmul };
 const char* to_string(LayerKind k);
 
 /// A quantizable layer, in canonical form. The executor and the simulators
@@ -114,6 +120,10 @@ const char* to_string(LayerKind k);
 /// The activation input is node.inputs[0]; the output is node.outputs[0].
 /// For gemm/matmul, the input is treated as rows x c_in, rows = product of
 /// all input dims but the last (for Gemm with a 2-D input: the batch).
+/// act_matmul has no weight and no bias (`weight`, `bias` empty,
+/// weight_params = params = 0): per sample it multiplies `mats` pairs of
+/// matrices, input [rows x c_in] by input_b [c_in x c_out]; both operands are
+/// activations, quantized per tensor (input at a_bits, input_b at w_bits).
 struct Layer {
   std::string name;        ///< the node's name
   LayerKind kind = LayerKind::conv;
@@ -121,6 +131,7 @@ struct Layer {
   std::string weight;      ///< canonical weight constant
   std::string bias;        ///< canonical bias constant
   std::string input;       ///< activation input value (node.inputs[0])
+  std::string input_b;     ///< act_matmul: the second activation operand (node.inputs[1]); else empty
   std::string output;      ///< output value (node.outputs[0])
   std::vector<int64_t> input_shape, output_shape;  ///< with batch = Graph::batch
 
@@ -131,7 +142,8 @@ struct Layer {
   std::array<int64_t, 4> pads{0, 0, 0, 0};  ///< top, left, bottom, right (auto_pad resolved)
   int64_t in_h = 1, in_w = 1;    ///< input spatial size (1 for gemm/matmul)
   int64_t out_h = 1, out_w = 1;  ///< output spatial size (1 for gemm/matmul)
-  int64_t rows = 1;              ///< gemm/matmul: rows per sample (1 for a plain FC layer)
+  int64_t rows = 1;              ///< gemm/matmul: rows per sample (1 for a plain FC layer); act_matmul: M
+  int64_t mats = 1;              ///< act_matmul: matrix products per sample (product of the leading dims but the batch)
   bool depthwise = false;        ///< groups == c_in == c_out and groups > 1
 
   int64_t weight_params = 0;     ///< number of weight elements

@@ -12,7 +12,7 @@
 
 namespace haq::model {
 
-/// One quantized layer (a Conv or Gemm node of the source model).
+/// One quantized layer (a Conv, Gemm or MatMul node of the source model).
 struct QdqLayer {
   std::string name;    ///< Layer::name (the node's name, or OpType_index when unnamed)
   std::string input;   ///< activation input value (Layer::input)
@@ -26,6 +26,12 @@ struct QdqLayer {
   std::vector<int8_t> weight_levels;
   std::vector<float> weight_scales;   ///< per output channel
   std::vector<float> bias;            ///< float, c_out values (folded and corrected)
+  // act_matmul (a MatMul of two activations): no weights, no bias; the
+  // second operand `input_b` is quantized like the first, signed.
+  bool act_matmul = false;
+  std::string input_b;
+  float b_scale = 1.f;
+  int32_t b_lo = -128, b_hi = 127;
 };
 
 /// What to write.

@@ -67,7 +67,7 @@ struct DesignPoint {
 /// One quantizable layer under some policy, with its cost on the profile.
 struct LayerRow {
   std::string name;  ///< layer name (Graph::layers[i].name)
-  std::string op;    ///< "Conv", "Conv(dw)", "Gemm", "MatMul", ...
+  std::string op;    ///< "Conv", "Conv(dw)", "Gemm", "MatMul", "MatMul(act)" (two activations)
   int w_bits = 8, a_bits = 8;
   bool fp32 = false;        ///< kept in floating point (w_bits/a_bits ignored)
   double latency_s = kNaN;  ///< this layer's latency (s)
