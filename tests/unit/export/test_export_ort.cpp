@@ -6,6 +6,7 @@
 // ONNX Runtime comes from npm (tests/ort; scripts/test.sh installs it).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -110,9 +111,26 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
     std::string shape_text;
     for (auto s : shape) shape_text += (shape_text.empty() ? "" : ",") + std::to_string(s);
 
-    for (const auto& [label, policy] :
-         {std::pair<std::string, quant::Policy>{"w8a8", quant::uniform_policy(g, 8, 8)},
-          std::pair<std::string, quant::Policy>{"mixed", mixed_policy(g)}}) {
+    std::vector<std::pair<std::string, quant::Policy>> policies = {{"w8a8", quant::uniform_policy(g, 8, 8)},
+                                                                   {"mixed", mixed_policy(g)}};
+    double tolerance = 0.2;
+    if (std::string(name) == "tiny_attention") {
+      // A 10k-parameter net: at 3 bits, the 1e-7 relative difference between
+      // haq's integer sums and ORT's float products moves a few values across
+      // a quantizer boundary, and each such sample can flip (0.35 points on
+      // 2000 samples seen): its mixed policy uses 4..8 bits.
+      for (auto& l : policies[1].second.layers) l.w_bits = std::max(l.w_bits, 4), l.a_bits = std::max(l.a_bits, 4);
+      // Only the attention matmuls quantized, at 3-4 bits: both operands
+      // through Q/DQ give exactly haq's accuracy (69.12 % = 69.12 % on 10k).
+      quant::Policy att = quant::uniform_policy(g, 8, 8);
+      for (size_t i = 0; i < g.layers.size(); ++i) {
+        att.layers[i].fp32 = g.layers[i].kind != model::LayerKind::act_matmul;
+        att.layers[i].w_bits = 3 + static_cast<int>(i % 2);
+        att.layers[i].a_bits = 4 - static_cast<int>(i % 2);
+      }
+      policies.push_back({"attention-w3a4", att});
+    }
+    for (const auto& [label, policy] : policies) {
       INFO(name << " " << label << " " << quant::policy_key(policy));
       const fs::path out = dir / (std::string(name) + "-" + label + ".qdq.onnx");
       exporter::export_qdq(e, policy, model_path, out.string());
@@ -126,7 +144,7 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
       REQUIRE(logits.size() == eval_idx.size() * static_cast<size_t>(e.num_classes()));
       const double ort_top1 = engine::score(logits, e.num_classes(), labels, {}).top1;
       INFO("haq " << haq_top1 << "% ORT " << ort_top1 << "%");
-      CHECK(std::fabs(haq_top1 - ort_top1) <= 0.2);
+      CHECK(std::fabs(haq_top1 - ort_top1) <= (label == "attention-w3a4" ? 0.05 : tolerance));
       // A quantized model really is quantized: it differs from fp32 output.
       CHECK(haq_top1 > 50);
 
