@@ -46,10 +46,10 @@ int logged_episodes(const fs::path& out) {
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
-/// A temporary file of write_file_atomic: ".NAME.tmp.XXXXXX".
+/// A temporary file of write_file_atomic: ".NAME.haq-tmp.XXXXXX".
 bool is_temp_file(const fs::path& p) {
   const std::string n = p.filename().string();
-  return n.size() > 1 && n[0] == '.' && n.find(".tmp.") != std::string::npos;
+  return n.size() > 1 && n[0] == '.' && n.find(".haq-tmp.") != std::string::npos;
 }
 
 /// The number of episodes in checkpoint/state.bin, reading its layout

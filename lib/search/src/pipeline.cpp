@@ -327,7 +327,9 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.measurement = search_measurement(o.seed, o.calib_samples, o.test_samples, o.batch, eo);
 
 
-  ensure_output_dir(o.out);
+  // One writer per folder: a second search into the same --out is refused,
+  // naming the first one's pid. The lock lives as long as the run (its report).
+  run.out_lock = std::make_shared<OutputDirLock>(lock_output_dir(o.out));
   // A search killed mid-write may have left temporary files; this folder is ours.
   remove_stale_temp_files(o.out);
   remove_stale_temp_files(fs::path(o.out) / "checkpoint");

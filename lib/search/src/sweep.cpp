@@ -428,7 +428,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
         {"id", job.id},       {"index", job.index},     {"status", found ? "policy" : "no-policy"},
         {"model", job.model}, {"profile", job.profile}, {"budgets", job.budgets},
         {"algo", job.algo},   {"seed", job.seed}};
-    ensure_output_dir(dir);  // a search that fails its checks may not have made it
+    // A search that fails its checks may not have made the folder; the lock
+    // keeps a second sweep on the same job out while it is marked done.
+    const OutputDirLock job_lock = lock_output_dir(dir);
     write_file_atomic(dir / "job.json", done.dump(2) + "\n");
   }
   return sum;
@@ -555,7 +557,7 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
 
 void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross,
                  const fs::path& out) {
-  ensure_output_dir(out);
+  const OutputDirLock lock = lock_output_dir(out);
   std::ostringstream csv;
   csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_"
          "pj,size_bits,"
