@@ -133,6 +133,22 @@ TEST_CASE("haq search into a folder another process writes: exit 2 naming its pi
   CHECK(ok.exit_code == 0);  // the lock went with its holder
   CHECK(fs::exists(out / "policy.json"));
 
+  // A folder as a kill during setup leaves it (no checkpoint, a cut temporary,
+  // the user's own file): --resume starts anew and ends as the first run did.
+  const fs::path killed = dir / "killed-in-setup";
+  fs::create_directories(killed);
+  std::ofstream(killed / ".config.json.haq-tmp.Ab12Cd") << "{\"cut";
+  std::ofstream(killed / ".notes.tmp.Ab12Cd") << "mine";
+  auto restart_args = haq::test::tiny_search_args(cfg, killed, 2, 1);
+  restart_args.push_back("--resume");
+  auto restart = run_haq(restart_args, 300);
+  INFO(restart.err);
+  CHECK(restart.exit_code == 0);
+  CHECK(read_text((killed / "policy.json").string()) == read_text((out / "policy.json").string()));
+  CHECK(read_text((killed / "points.csv").string()) == read_text((out / "points.csv").string()));
+  CHECK_FALSE(fs::exists(killed / ".config.json.haq-tmp.Ab12Cd"));
+  CHECK(read_text((killed / ".notes.tmp.Ab12Cd").string()) == "mine");
+
   // The input policy on the checkpoint: padding after its end, a FIFO in its place.
   const fs::path ckpt = out / "checkpoint" / "state.bin";
   REQUIRE(fs::exists(ckpt));
