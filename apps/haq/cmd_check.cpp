@@ -17,6 +17,7 @@
 #include "data_args.h"
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/core/hash.h"
 #include "haq/core/json_reader.h"
 #include "haq/core/rng.h"
 #include "haq/data/dataset.h"
@@ -35,6 +36,7 @@ struct CheckOptions {
   std::string max_latency_increase = "2%", max_energy_increase = "2%";
   int64_t samples = -1;
   bool json = false;
+  bool allow_other_profile = false;
   haq::app::DataArgs data_args;
 };
 
@@ -117,13 +119,21 @@ int run_check(const CheckOptions& o) {
     recorded.push_back(std::move(r));
   }
   const nlohmann::json meta = pj;
-  const auto rec_acc = number_at(meta, {"accuracy", "chosen", "test"});
-  const auto rec_lat = number_at(meta, {"totals", "latency_s"});
-  const auto rec_en = number_at(meta, {"totals", "energy_pj"});
-  if (!rec_acc && !rec_lat && !rec_en)
-    fail(ErrorKind::policy, o.policy, "",
-         "records no figures to check (accuracy.chosen.test, totals.latency_s, totals.energy_pj); "
-         "check needs a policy.json written by haq search");
+  // Every figure check compares is required: one left out would pass unchecked.
+  auto recorded_figure = [&](std::initializer_list<const char*> path, const char* pointer, const char* what,
+                             bool percent) -> std::optional<double> {
+    const auto v = number_at(meta, path);
+    if (!v)
+      fail(ErrorKind::policy, o.policy, pointer,
+           "missing {}: check compares every figure a policy.json written by haq search records", what);
+    if (!std::isfinite(*v) || (percent ? (*v < 0 || *v > 100) : !(*v > 0)))
+      fail(ErrorKind::policy, o.policy, pointer, "expected {} {}, got {}", what,
+           percent ? "in 0..100" : "above 0", *v);
+    return v;
+  };
+  const auto rec_acc = recorded_figure({"accuracy", "chosen", "test"}, "/accuracy/chosen/test", "the test accuracy in percent", true);
+  const auto rec_lat = recorded_figure({"totals", "latency_s"}, "/totals/latency_s", "the latency in seconds", false);
+  const auto rec_en = recorded_figure({"totals", "energy_pj"}, "/totals/energy_pj", "the energy in pJ", false);
   // How the recorded accuracy was measured (calibration, samples, seed,
   // quantizer, batch); measured the same way unless --samples says otherwise.
   // Policies written before a field was recorded get the search's value of the time.
@@ -151,6 +161,23 @@ int run_check(const CheckOptions& o) {
 
   // 2. The model and profile (bad files are exit 2 from here).
   const hw::HardwareProfile profile = hw::load_profile(o.hw);
+  // The profile the figures were simulated on (name, and content when recorded).
+  if (!o.allow_other_profile && meta.contains("profile") && meta["profile"].is_object()) {
+    const auto& rp = meta["profile"];
+    if (rp.contains("name") && rp["name"].is_string() && rp["name"].get<std::string>() != profile.name)
+      fail(ErrorKind::usage, o.hw, "--hw",
+           "is profile '{}', but {} was searched for '{}'; its figures do not apply (--allow-other-profile "
+           "compares anyway)",
+           profile.name, o.policy, rp["name"].get<std::string>());
+    if (rp.contains("content_hash") && rp["content_hash"].is_string()) {
+      const std::string now = content_hash(read_file(o.hw));
+      if (now != rp["content_hash"].get<std::string>())
+        fail(ErrorKind::usage, o.hw, "--hw",
+             "differs from the profile '{}' that {} was searched with (content {}, recorded {}); "
+             "--allow-other-profile compares anyway",
+             profile.name, o.policy, now, rp["content_hash"].get<std::string>());
+    }
+  }
   model::ImportOptions io;
   io.batch = batch > 0 ? batch : 1;  // 0: chosen below, from the model
   model::Graph g = model::import_onnx(o.model, io);
@@ -309,6 +336,8 @@ haq::app::Run setup_check(CLI::App& sub) {
                  "test samples to measure accuracy on (default: the number the policy recorded; 0: all)")
       ->check(haq::app::at_least(0));
   sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
+  sub.add_flag("--allow-other-profile", o->allow_other_profile,
+               "compare although --hw is not the profile the policy was searched with (name or content)");
   haq::app::add_data_args(sub, o->data_args);
   sub.footer(
       "Example:\n"

@@ -10,6 +10,7 @@
 #include "command.h"
 #include "data_args.h"
 #include "haq/core/error.h"
+#include "haq/core/files.h"
 #include "haq/core/rng.h"
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
@@ -30,6 +31,15 @@ struct ExportOptions {
 int run_export(const ExportOptions& o) {
   using namespace haq;
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output file");
+  // The output policy, before any work: never onto an input, a link or a device;
+  // one writer at a time in the output's folder.
+  register_run_input(o.model);
+  register_run_input(o.policy);
+  check_output_target(o.out);
+  const std::filesystem::path out_dir =
+      std::filesystem::path(o.out).parent_path().empty() ? "." : std::filesystem::path(o.out).parent_path();
+  OutputDirLock out_lock;
+  if (std::filesystem::is_directory(out_dir)) out_lock = OutputDirLock(out_dir);
   const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
   model::ImportOptions io;
   io.batch = 1;  // per-sample shapes first; re-imported at the batch below

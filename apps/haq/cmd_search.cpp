@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "haq/core/error.h"
+#include "haq/core/files.h"
 #include "haq/core/version.h"
 #include "haq/report/report.h"
 #include "haq/search/pipeline.h"
@@ -257,6 +258,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (c.quiet) o.quiet = true;
   if (c.json) o.quiet = true;  // stdout is the JSON; errors still go to stderr
 
+  for (const auto& input : {o.model, o.hw, c.config}) register_run_input(input);
   search::install_stop_handlers();
   SearchRun run = search::run_search_pipeline(o);
   report::write_report(report_input(run), o.out);

@@ -54,6 +54,8 @@ std::string cost_table_csv(const haq::hw::CostTable& t) {
 
 int run_simulate(const SimulateOptions& o) {
   using namespace haq;
+  for (const auto& input : {o.model, o.profile, o.policy}) register_run_input(input);
+  if (!o.table_out.empty()) check_output_target(o.table_out);  // before any work
   hw::HardwareProfile profile = hw::load_profile(o.profile);
   if (o.batch > 0 && o.batch != profile.batch && profile.architecture == hw::Architecture::table)
     fail(ErrorKind::usage, "", "--batch",

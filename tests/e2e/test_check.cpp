@@ -156,7 +156,28 @@ TEST_CASE("haq check: fresh policy passes, edited figures and layers fail, bad f
     write_json(dir / "nofig.json", nlohmann::json{{"layers", pj["layers"]}});
     auto n = run_haq(check_args(dir / "nofig.json"));
     CHECK(n.exit_code == 2);
-    CHECK_THAT(n.err, Contains("records no figures"));
+    CHECK_THAT(n.err, Contains("nofig.json: /accuracy/chosen/test: missing the test accuracy"));
+    // Each figure is required on its own, and validated.
+    for (const char* key : {"latency_s", "energy_pj"}) {
+      auto f = pj;
+      f["totals"].erase(key);
+      write_json(dir / "onefig.json", f);
+      auto one = run_haq(check_args(dir / "onefig.json"));
+      CHECK(one.exit_code == 2);
+      CHECK_THAT(one.err, Contains(fmt::format("onefig.json: /totals/{}: missing", key)));
+    }
+    auto noacc = pj;
+    noacc["accuracy"]["chosen"].erase("test");
+    write_json(dir / "noacc.json", noacc);
+    auto na = run_haq(check_args(dir / "noacc.json"));
+    CHECK(na.exit_code == 2);  // was PASS
+    CHECK_THAT(na.err, Contains("/accuracy/chosen/test: missing"));
+    auto neg = pj;
+    neg["totals"]["latency_s"] = -1.0;
+    write_json(dir / "neg.json", neg);
+    auto ng = run_haq(check_args(dir / "neg.json"));
+    CHECK(ng.exit_code == 2);
+    CHECK_THAT(ng.err, Contains("/totals/latency_s: expected the latency in seconds above 0, got -1"));
     auto b = pj;
     b["layers"][0]["w_bits"] = 11;
     write_json(dir / "bits.json", b);
@@ -174,6 +195,42 @@ std::vector<std::string> eval_args(const fs::path& policy, std::vector<std::stri
   return a;
 }
 }  // namespace
+
+TEST_CASE("haq check: another profile than the policy's is exit 2 unless --allow-other-profile", "[check]") {
+  const fs::path dir = search_dir("profile");
+  const fs::path good = dir / "s" / "policy.json";
+  const nlohmann::json pj = read_json(good);
+  REQUIRE(pj["profile"]["content_hash"].is_string());
+  auto with_hw = [&](const fs::path& hw, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"check", good.string(), "--model", source_path("models/fmnist-mlp.onnx"),
+                                  "--hw", hw.string(), "--data", "fashion-mnist"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_haq(a);
+  };
+  const fs::path cloud = source_path("hardware-profiles/bismo-cloud.json");
+  auto other = with_hw(cloud);
+  CHECK(other.exit_code == 2);
+  CHECK_THAT(other.err, Contains("was searched for 'bismo-edge'"));
+  // The same name with other content: an edited copy.
+  nlohmann::json edited = read_json(source_path("hardware-profiles/bismo-edge.json"));
+  edited["clock_mhz"] = edited["clock_mhz"].get<double>() * 2;
+  write_json(dir / "edge-edited.json", edited);
+  auto changed = with_hw(dir / "edge-edited.json");
+  CHECK(changed.exit_code == 2);
+  CHECK_THAT(changed.err, Contains("differs from the profile 'bismo-edge'"));
+  // Allowed: compared, and twice the clock halves the latency (the cycles stay).
+  auto allowed = with_hw(dir / "edge-edited.json", {"--allow-other-profile", "--json"});
+  INFO(allowed.err);
+  REQUIRE(allowed.exit_code != 2);
+  bool seen = false;
+  const nlohmann::json report = nlohmann::json::parse(allowed.out);
+  for (const auto& m : report["metrics"])
+    if (m["metric"] == "latency") {
+      seen = true;
+      CHECK(m["measured"].get<double>() == Approx(m["recorded"].get<double>() / 2).epsilon(1e-9));
+    }
+  CHECK(seen);
+}
 
 TEST_CASE("haq eval --policy and haq check reproduce the search's recorded test accuracy exactly",
           "[check][eval]") {

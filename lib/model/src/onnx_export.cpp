@@ -94,6 +94,7 @@ const std::set<std::string>& opset_stable_ops() {
 }  // namespace
 
 void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::string& out_path) {
+  check_input_file(src, kMaxModelFileBytes, "an ONNX model");
   std::ifstream in(src, std::ios::binary);
   if (!in) throw Error(ErrorKind::io, src, "", "cannot open the file");
   onnx::ModelProto model;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "haq/core/files.h"
 #include "import_internal.h"
 
 namespace haq::model {
@@ -22,6 +23,7 @@ template <class Proto>
 void parse_file(const std::string& path, Proto* proto, const char* what) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ErrorKind::io, path, "", "no such file");
+  check_input_file(path, kMaxModelFileBytes, what);  // a regular file: a FIFO never blocks
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::io, path, "", "cannot open the file");
   if (!proto->ParseFromIstream(&in))

@@ -16,6 +16,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include "haq/core/files.h"
 #include "haq/model/ops.h"
 #include "import_internal.h"
 
@@ -124,6 +125,11 @@ std::string read_external(const ImportState& s, const std::string& at, const onn
   if (length >= 0 && static_cast<uint64_t>(length) != needed_bytes)
     s.fail_at(ErrorKind::model, at,
               fmt::format("external data length is {} bytes but its dims need {}", length, needed_bytes));
+  try {
+    check_input_file(full, std::numeric_limits<uint64_t>::max(), "external data");
+  } catch (const Error& e) {
+    s.fail_at(ErrorKind::io, at, fmt::format("cannot open external data file '{}': {}", full.string(), e.message()));
+  }
   std::ifstream in(full, std::ios::binary);
   if (!in)
     s.fail_at(ErrorKind::io, at, fmt::format("cannot open external data file '{}'", full.string()));
@@ -733,8 +739,8 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
 
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(ErrorKind::io, path, "", "no such file");
-  if (fs::is_directory(path, ec)) throw Error(ErrorKind::io, path, "", "is a folder, expected an ONNX file");
+  // The input policy: a regular file (never a FIFO that blocks or a device), bounded.
+  check_input_file(path, kMaxModelFileBytes, "an ONNX model");
   if (options.batch < 1) throw Error(ErrorKind::usage, path, "batch", "batch must be at least 1");
   // Parse straight from the file: no second in-memory copy of a large model.
   std::ifstream in(path, std::ios::binary);

@@ -14,6 +14,7 @@
 
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/core/hash.h"
 #include "haq/core/rng.h"
 #include "haq/core/version.h"
 #include "haq/data/dataset.h"
@@ -241,9 +242,6 @@ void check_search_options(const SearchOptions& o) {
   if (o.batch < 1) fail(ErrorKind::usage, "", "--batch", "must be >= 1, got {}", o.batch);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
     fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
-  if (o.resume && !fs::exists(fs::path(o.out) / "checkpoint" / "state.bin"))
-    fail(ErrorKind::usage, (fs::path(o.out) / "checkpoint").string(), "--resume",
-         "no checkpoint to resume from");
 }
 
 SearchTarget load_search_target(const SearchOptions& o) {
@@ -277,6 +275,14 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchRun run;
   run.options = opt;
+  // A search killed before its first checkpoint (during setup) left nothing
+  // to resume: --resume starts it anew from its options, as a new run would.
+  bool restarted = false;
+  if (run.options.resume && !run.options.out.empty() &&
+      !fs::exists(fs::path(run.options.out) / "checkpoint" / "state.bin")) {
+    run.options.resume = false;
+    restarted = true;
+  }
   const SearchOptions& o = run.options;
   // Cheap checks first: nothing is loaded or written before these pass.
   check_search_options(o);
@@ -327,11 +333,17 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.measurement = search_measurement(o.seed, o.calib_samples, o.test_samples, o.batch, eo);
 
 
-  ensure_output_dir(o.out);
+  // One writer per folder: a second search into the same --out is refused,
+  // naming the first one's pid. The lock lives as long as the run (its report).
+  run.out_lock = std::make_shared<OutputDirLock>(lock_output_dir(o.out));
   // A search killed mid-write may have left temporary files; this folder is ours.
   remove_stale_temp_files(o.out);
   remove_stale_temp_files(fs::path(o.out) / "checkpoint");
   ProgressPrinter progress(problem, o.quiet);
+  if (restarted)
+    progress.note(fmt::format("haq search: --resume: {} has no checkpoint (the search stopped before its first "
+                              "episode); starting it from the beginning",
+                              o.out));
   progress.note(fmt::format(
       "haq search: {} ({} layers) on {} [{}], budgets {}, {} x {} episodes, seed {}", o.model,
       run.graph.layers.size(), run.profile.name, o.hw, fmt::join(o.budgets, ","), o.algo,
@@ -561,7 +573,7 @@ nlohmann::json policy_json(const SearchRun& run) {
   nlohmann::json meta;
   meta["tool"] = {{"name", "haq"}, {"version", version()}};
   meta["model"] = o.model;
-  meta["profile"] = {{"file", o.hw}, {"name", run.profile.name}};
+  meta["profile"] = {{"file", o.hw}, {"name", run.profile.name}, {"content_hash", content_hash(read_file(o.hw))}};
   meta["data"] = o.data;
   meta["preprocess"] = data::preprocess_to_json(o.preprocess);
   meta["labels"] = o.labels;

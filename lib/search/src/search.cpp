@@ -94,7 +94,9 @@ std::string checkpoint_bytes(const std::string& identity, const SearchResult& r,
 
 void load_checkpoint(const std::string& file, const std::string& identity, SearchResult& r,
                      Agent& agent) {
-  std::istringstream in(read_file(file), std::ios::binary);
+  // The input policy: a regular file of bounded size (a FIFO or /dev/zero is refused at once).
+  const std::string bytes = read_file(file, kMaxCheckpointBytes);
+  std::istringstream in(bytes, std::ios::binary);
   char magic[8] = {};
   in.read(magic, 8);
   if (!in || std::string(magic, 8) != kMagic)
@@ -129,6 +131,11 @@ void load_checkpoint(const std::string& file, const std::string& identity, Searc
     }
     r.best = static_cast<int>(bin::read_u64(in)) - 1;
     agent.load(in);
+    // Its contents say where it ends: anything after is not ours.
+    const auto end = in.tellg();
+    if (end >= 0 && static_cast<uint64_t>(end) < bytes.size())
+      fail(ErrorKind::io, file, "", "{} bytes after the end of the checkpoint ({} bytes): not a checkpoint haq wrote",
+           bytes.size() - static_cast<uint64_t>(end), static_cast<uint64_t>(end));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::io && e.file().empty()) throw e.with_file(file);
     throw;

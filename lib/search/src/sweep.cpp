@@ -45,6 +45,60 @@ std::string safe_name(const std::string& s) {
   return r;
 }
 
+/// A Markdown table cell: `|` and HTML metacharacters escaped, line breaks as spaces.
+std::string md_cell(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '|': out += "\\|"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '\n': case '\r': out += ' '; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+/// Typed fields of a JSON file haq wrote, by JSON pointer; a missing or
+/// mistyped field is an error naming the file and the pointer.
+struct WrittenJson {
+  const nlohmann::json& j;
+  const std::string& file;
+  ErrorKind kind;
+  const char* what;  ///< "a policy written by haq search"
+  const nlohmann::json& at(const std::string& ptr) const {
+    const nlohmann::json::json_pointer p(ptr);
+    if (!j.contains(p)) fail(kind, file, ptr, "missing: not {}", what);
+    return j.at(p);
+  }
+  std::string str(const std::string& ptr) const {
+    const auto& v = at(ptr);
+    if (!v.is_string()) fail(kind, file, ptr, "expected a string, got {}: not {}", v.type_name(), what);
+    return v.get<std::string>();
+  }
+  double number(const std::string& ptr) const {
+    const auto& v = at(ptr);
+    if (!v.is_number()) fail(kind, file, ptr, "expected a number, got {}: not {}", v.type_name(), what);
+    return v.get<double>();
+  }
+  uint64_t seed(const std::string& ptr) const {
+    const auto& v = at(ptr);
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > (uint64_t{1} << 63) - 1)
+      fail(kind, file, ptr, "expected a seed in 0..2^63-1, got {}: not {}", v.dump(), what);
+    return v.get<uint64_t>();
+  }
+  std::vector<std::string> budgets(const std::string& ptr, bool objects) const {
+    const auto& v = at(ptr);
+    if (!v.is_array()) fail(kind, file, ptr, "expected an array, got {}: not {}", v.type_name(), what);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < v.size(); ++i)
+      out.push_back(str(ptr + "/" + std::to_string(i) + (objects ? "/budget" : "")));
+    return out;
+  }
+};
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string r = "\"";
@@ -428,7 +482,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
         {"id", job.id},       {"index", job.index},     {"status", found ? "policy" : "no-policy"},
         {"model", job.model}, {"profile", job.profile}, {"budgets", job.budgets},
         {"algo", job.algo},   {"seed", job.seed}};
-    ensure_output_dir(dir);  // a search that fails its checks may not have made it
+    // A search that fails its checks may not have made the folder; the lock
+    // keeps a second sweep on the same job out while it is marked done.
+    const OutputDirLock job_lock = lock_output_dir(dir);
     write_file_atomic(dir / "job.json", done.dump(2) + "\n");
   }
   return sum;
@@ -460,47 +516,37 @@ std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs) {
     MergedJob m;
     m.dir = f.parent_path().string();
     if (f.filename() == "job.json") {
-      try {
-        if (j.at("status").get<std::string>() != "no-policy") continue;
-        m.status = "no-policy";
-        m.model_file = j.at("model").get<std::string>();
-        m.model = stem_of(m.model_file);
-        m.profile_file = j.at("profile").get<std::string>();
-        m.profile = stem_of(m.profile_file);
-        m.budget = budget_id(j.at("budgets").get<std::vector<std::string>>());
-        m.algo = j.at("algo").get<std::string>();
-        m.seed = j.at("seed").get<uint64_t>();
-      } catch (const nlohmann::json::exception& e) {
-        fail(ErrorKind::config, name, "/", "not a job marker written by haq sweep ({})", e.what());
-      }
+      const WrittenJson w{j, name, ErrorKind::config, "a job marker written by haq sweep"};
+      if (w.str("/status") != "no-policy") continue;
+      m.status = "no-policy";
+      m.model_file = w.str("/model");
+      m.model = stem_of(m.model_file);
+      m.profile_file = w.str("/profile");
+      m.profile = stem_of(m.profile_file);
+      m.budget = budget_id(w.budgets("/budgets", false));
+      m.algo = w.str("/algo");
+      m.seed = w.seed("/seed");
       jobs.push_back(m);
       continue;
     }
-    try {
-      const nlohmann::json& meta = j;  // policy.json keeps its metadata at the top level
-      m.model_file = meta.at("model").get<std::string>();
-      m.model = stem_of(m.model_file);
-      m.profile_file = meta.at("profile").at("file").get<std::string>();
-      m.profile = stem_of(m.profile_file);
-      std::vector<std::string> budgets;
-      for (const auto& b : meta.at("budgets")) budgets.push_back(b.at("budget").get<std::string>());
-      m.budget = budget_id(budgets);
-      m.algo = meta.at("algo").get<std::string>();
-      m.seed = meta.at("seed").get<uint64_t>();
-      const auto& acc = meta.at("accuracy");
-      m.acc_test = acc.at("chosen").at("test").get<double>();
-      m.acc_fp32 = acc.at("fp32").at("test").get<double>();
-      m.acc_w8a8 = acc.at("w8a8").at("test").get<double>();
-      const auto& t = meta.at("totals");
-      m.latency_s = t.at("latency_s").get<double>();
-      m.energy_pj = t.at("energy_pj").get<double>();
-      m.size_bits = t.at("size_bits").get<double>();
-      m.latency_ratio = t.at("latency_ratio").get<double>();
-      m.energy_ratio = t.at("energy_ratio").get<double>();
-      m.size_ratio = t.at("size_ratio").get<double>();
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::policy, name, "/", "not a policy written by haq search ({})", e.what());
-    }
+    // policy.json keeps its metadata at the top level.
+    const WrittenJson w{j, name, ErrorKind::policy, "a policy written by haq search"};
+    m.model_file = w.str("/model");
+    m.model = stem_of(m.model_file);
+    m.profile_file = w.str("/profile/file");
+    m.profile = stem_of(m.profile_file);
+    m.budget = budget_id(w.budgets("/budgets", true));
+    m.algo = w.str("/algo");
+    m.seed = w.seed("/seed");
+    m.acc_test = w.number("/accuracy/chosen/test");
+    m.acc_fp32 = w.number("/accuracy/fp32/test");
+    m.acc_w8a8 = w.number("/accuracy/w8a8/test");
+    m.latency_s = w.number("/totals/latency_s");
+    m.energy_pj = w.number("/totals/energy_pj");
+    m.size_bits = w.number("/totals/size_bits");
+    m.latency_ratio = w.number("/totals/latency_ratio");
+    m.energy_ratio = w.number("/totals/energy_ratio");
+    m.size_ratio = w.number("/totals/size_ratio");
     jobs.push_back(m);
   }
   std::stable_sort(jobs.begin(), jobs.end(), [](const MergedJob& a, const MergedJob& b) {
@@ -555,7 +601,7 @@ std::vector<CrossCell> cross_matrix(const std::vector<MergedJob>& jobs) {
 
 void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell>& cross,
                  const fs::path& out) {
-  ensure_output_dir(out);
+  const OutputDirLock lock = lock_output_dir(out);
   std::ostringstream csv;
   csv << "model,profile,budget,algo,seed,acc_test_pct,acc_fp32_pct,acc_w8a8_pct,latency_s,energy_"
          "pj,size_bits,"
@@ -589,14 +635,15 @@ void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell
   for (const auto& j : jobs) {
     if (j.status != "policy") {
       md << fmt::format(
-          "| {} | {} | {} | {} | {} | no policy within the budgets | | | | | | | | |\n", j.model,
-          j.profile, j.budget, j.algo, j.seed);
+          "| {} | {} | {} | {} | {} | no policy within the budgets | | | | | | | | |\n", md_cell(j.model),
+          md_cell(j.profile), md_cell(j.budget), md_cell(j.algo), j.seed);
       continue;
     }
     md << fmt::format(
         "| {} | {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.4g} | {:.4g} | {:.1f} | {:.3f} | "
         "{:.3f} | {:.3f} |\n",
-        j.model, j.profile, j.budget, j.algo, j.seed, j.acc_test, j.acc_fp32, j.acc_w8a8,
+        md_cell(j.model), md_cell(j.profile), md_cell(j.budget), md_cell(j.algo), j.seed, j.acc_test,
+        j.acc_fp32, j.acc_w8a8,
         j.latency_s * 1e3, j.energy_pj * 1e-6, j.size_bits / 8192.0, j.latency_ratio,
         j.energy_ratio, j.size_ratio);
   }
@@ -616,16 +663,16 @@ void write_merge(const std::vector<MergedJob>& jobs, const std::vector<CrossCell
       if (std::find(cols.begin(), cols.end(), c->measured_on) == cols.end())
         cols.push_back(c->measured_on);
     std::sort(cols.begin(), cols.end());
-    md << fmt::format("\n### {}, {}, {}, seed {}\n\n| tuned for \\ measured on |", model, budget,
-                      algo, seed);
-    for (const auto& c : cols) md << ' ' << c << " |";
+    md << fmt::format("\n### {}, {}, {}, seed {}\n\n| tuned for \\ measured on |", md_cell(model),
+                      md_cell(budget), md_cell(algo), seed);
+    for (const auto& c : cols) md << ' ' << md_cell(c) << " |";
     md << "\n|---|";
     for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
     md << '\n';
     std::map<std::string, std::map<std::string, const CrossCell*>> rows;
     for (const auto* c : cells) rows[c->tuned_for][c->measured_on] = c;
     for (const auto& [tuned, row] : rows) {
-      md << "| " << tuned << " |";
+      md << "| " << md_cell(tuned) << " |";
       for (const auto& col : cols) {
         auto it = row.find(col);
         if (it == row.end()) {

@@ -5,11 +5,13 @@
 /// and write policy.json, config.json, search.jsonl and checkpoint/.
 /// apps/haq/cmd_search.cpp turns the result into the report (lib/report).
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "haq/core/files.h"
 #include "haq/hw/profile.h"
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
@@ -50,6 +52,8 @@ struct SearchRun {
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0;
   MeasurementSetup measurement;         ///< how the test figures were measured (policy.json records it)
   double setup_s = 0, search_s = 0, final_s = 0;  ///< wall times (not written to deterministic files)
+  /// The advisory lock on options.out, held while the run (and its report writer) lives.
+  std::shared_ptr<OutputDirLock> out_lock;
 };
 
 /// What a search runs on, loaded and checked as run_search_pipeline does
