@@ -99,7 +99,7 @@ def main():
 
     w = numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(4, 2), "fc.weight")
     onnx.save(tiny_graph([helper.make_node("Relu", ["x"], ["a"], name="relu"),
-                          helper.make_node("Erf", ["a"], ["y"], name="erf_1")], []),
+                          helper.make_node("Hardmax", ["a"], ["y"], name="hardmax_1")], []),
               os.path.join(BAD_DIR, "unknown_op.onnx"))
     onnx.save(tiny_graph([helper.make_node("MatMul", ["x", "fc.weight"], ["y"], name="fc")], []),
               os.path.join(BAD_DIR, "missing_initializer.onnx"))

@@ -85,7 +85,7 @@ TEST_CASE("haq inspect on bad input exits 2 naming the file and the place") {
   expect_bad(empty, "empty file");
   expect_bad(noise, "");
   expect_bad(source_path("tests/data/bad/truncated.onnx"), "not a valid ONNX model");
-  expect_bad(source_path("tests/data/bad/unknown_op.onnx"), "node 'erf_1' (Erf): op 'Erf' (opset 13) is not supported");
+  expect_bad(source_path("tests/data/bad/unknown_op.onnx"), "node 'hardmax_1' (Hardmax): op 'Hardmax' (opset 13) is not supported");
   expect_bad(source_path("tests/data/bad/missing_initializer.onnx"), "node 'fc' (MatMul): input 'fc.weight'");
   expect_bad(source_path("tests/data/bad/external_escape.onnx"),
              "initializer 'fc.weight': external data location '../escape.bin' escapes");

@@ -57,7 +57,7 @@ const std::map<std::string, Op>& kernel_registry() {
       {"Relu", Op::relu}, {"Clip", Op::clip}, {"LeakyRelu", Op::leaky_relu},
       {"Sigmoid", Op::sigmoid}, {"Tanh", Op::tanh}, {"HardSigmoid", Op::hard_sigmoid},
       {"HardSwish", Op::hard_swish}, {"Exp", Op::exp}, {"Sqrt", Op::sqrt}, {"Neg", Op::neg},
-      {"Abs", Op::abs}, {"Add", Op::add}, {"Sub", Op::sub}, {"Mul", Op::mul}, {"Div", Op::div},
+      {"Abs", Op::abs}, {"Add", Op::add}, {"Sum", Op::add}, {"Sub", Op::sub}, {"Mul", Op::mul}, {"Div", Op::div},
       {"Max", Op::max}, {"Min", Op::min}, {"MaxPool", Op::max_pool},
       {"AveragePool", Op::avg_pool}, {"GlobalAveragePool", Op::global_avg_pool},
       {"GlobalMaxPool", Op::global_max_pool}, {"LRN", Op::lrn}, {"BatchNormalization", Op::batchnorm},

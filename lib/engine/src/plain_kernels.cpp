@@ -144,7 +144,8 @@ void pad(const KernelCall& c) {
   }
 }
 
-void reduce_mean(const KernelCall& c) {
+/// ReduceMean, ReduceSum, ReduceMax, ReduceMin.
+void reduce(const KernelCall& c) {
   const KernelInput& x = c.floats(0);
   const Dims& d = x.dims;
   const size_t r = d.size();
@@ -163,16 +164,23 @@ void reduce_mean(const KernelCall& c) {
   }
   const int64_t cnt = c.out_numel();
   HAQ_ASSERT(k == cnt);
-  std::vector<double> acc(static_cast<size_t>(cnt), 0.0);
+  const std::string& op = c.node.op;
+  const bool mx = op == "ReduceMax", mn = op == "ReduceMin";
+  std::vector<double> acc(static_cast<size_t>(cnt), mx   ? -std::numeric_limits<double>::infinity()
+                                                    : mn ? std::numeric_limits<double>::infinity()
+                                                         : 0.0);
   Dims idx(r, 0);
   const int64_t total = numel(d);
   for (int64_t i = 0; i < total; ++i) {
     int64_t o = 0;
     for (size_t a = 0; a < r; ++a) o += idx[a] * ostride[a];
-    acc[o] += x.data[i];
+    if (mx) acc[o] = std::max<double>(acc[o], x.data[i]);
+    else if (mn) acc[o] = std::min<double>(acc[o], x.data[i]);
+    else acc[o] += x.data[i];
     next_index(idx, d);
   }
-  for (int64_t i = 0; i < cnt; ++i) c.out[i] = static_cast<float>(acc[i] / group);
+  const double div = op == "ReduceMean" ? static_cast<double>(group) : 1.0;
+  for (int64_t i = 0; i < cnt; ++i) c.out[i] = static_cast<float>(acc[i] / div);
 }
 
 void gather(const KernelCall& c) {
@@ -236,6 +244,188 @@ void matmul(const KernelCall& c) {
   }
 }
 
+
+/// Input i as floats, whatever its type (an integer constant, e.g. Pow's
+/// exponent, is converted into `keep`).
+const float* any_floats(const KernelCall& c, size_t i, std::vector<float>& keep) {
+  if (i >= c.in.size() || !c.in[i].present) c.fail(ErrorKind::model, "input {} is missing", i);
+  if (c.in[i].data) return c.in[i].data;
+  if (!c.in[i].constant) c.fail(ErrorKind::unsupported, "input {} must be a float tensor", i);
+  keep.assign(c.in[i].constant->i64.begin(), c.in[i].constant->i64.end());
+  return keep.data();
+}
+
+/// Calls f(o, offsets) for every output element o, with the element of each
+/// input numpy broadcasting maps to it.
+template <class F>
+void broadcast_each(const Dims& out, const std::vector<Dims>& ins, F&& f) {
+  const size_t r = out.size();
+  std::vector<Dims> st;
+  for (const Dims& d : ins) {
+    const Dims a = align(d, r), own = strides(a);
+    Dims s(r, 0);
+    for (size_t k = 0; k < r; ++k) s[k] = a[k] == 1 ? 0 : own[k];
+    st.push_back(std::move(s));
+  }
+  const int64_t total = numel(out);
+  Dims idx(r, 0), offs(ins.size(), 0);
+  for (int64_t o = 0; o < total; ++o) {
+    for (size_t i = 0; i < ins.size(); ++i) {
+      offs[i] = 0;
+      for (size_t k = 0; k < r; ++k) offs[i] += idx[k] * st[i][k];
+    }
+    f(o, offs);
+    next_index(idx, out);
+  }
+}
+
+/// Erf, Log, Reciprocal.
+void unary(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const int64_t n = x.numel();
+  const float* a = x.data;
+  float* y = c.out;
+  const std::string& op = c.node.op;
+  if (op == "Erf")
+    for (int64_t i = 0; i < n; ++i) y[i] = std::erf(a[i]);
+  else if (op == "Log")
+    for (int64_t i = 0; i < n; ++i) y[i] = std::log(a[i]);
+  else if (op == "Reciprocal")
+    for (int64_t i = 0; i < n; ++i) y[i] = 1.f / a[i];
+  else
+    c.fail(ErrorKind::internal, "no unary kernel for {}", op);
+}
+
+/// Pow and PRelu: either operand may be the constant.
+void binary(const KernelCall& c) {
+  std::vector<float> ka, kb;
+  const float* a = any_floats(c, 0, ka);
+  const float* b = any_floats(c, 1, kb);
+  const bool pow = c.node.op == "Pow";
+  if (pow && c.in[1].numel() == 1 && b[0] == 2.f) {  // x^2 (LayerNorm's decomposition): exact as x * x
+    const int64_t n = c.out_numel();
+    if (c.in[0].numel() == n) {
+      for (int64_t i = 0; i < n; ++i) c.out[i] = a[i] * a[i];
+      return;
+    }
+  }
+  broadcast_each(c.out_dims, {c.in[0].dims, c.in[1].dims}, [&](int64_t o, const Dims& k) {
+    const float x = a[k[0]], y = b[k[1]];
+    c.out[o] = pow ? std::pow(x, y) : (x >= 0.f ? x : y * x);
+  });
+}
+
+/// Mean of any number of inputs.
+void mean(const KernelCall& c) {
+  std::vector<const float*> p;
+  std::vector<Dims> dims;
+  for (size_t i = 0; i < c.in.size(); ++i) {
+    p.push_back(c.floats(i).data);
+    dims.push_back(c.in[i].dims);
+  }
+  const double n = static_cast<double>(p.size());
+  broadcast_each(c.out_dims, dims, [&](int64_t o, const Dims& k) {
+    double s = 0;
+    for (size_t i = 0; i < p.size(); ++i) s += p[i][k[i]];
+    c.out[o] = static_cast<float>(s / n);
+  });
+}
+
+/// Where with a constant condition.
+void where(const KernelCall& c) {
+  if (c.in.size() < 3 || !c.in[0].constant) c.fail(ErrorKind::unsupported, "the condition must be a constant");
+  const model::Tensor& cond = *c.in[0].constant;
+  const float* x = c.floats(1).data;
+  const float* y = c.floats(2).data;
+  broadcast_each(c.out_dims, {c.in[0].dims, c.in[1].dims, c.in[2].dims}, [&](int64_t o, const Dims& k) {
+    const bool t = cond.is_float() ? cond.f32[k[0]] != 0.f : cond.i64[k[0]] != 0;
+    c.out[o] = t ? x[k[1]] : y[k[2]];
+  });
+}
+
+void expand(const KernelCall& c) {
+  const float* x = c.floats(0).data;
+  broadcast_each(c.out_dims, {c.in[0].dims}, [&](int64_t o, const Dims& k) { c.out[o] = x[k[0]]; });
+}
+
+void tile(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const size_t r = x.dims.size();
+  const Dims st = strides(x.dims);
+  Dims idx(r, 0);
+  const int64_t cnt = c.out_numel();
+  for (int64_t i = 0; i < cnt; ++i) {
+    int64_t off = 0;
+    for (size_t k = 0; k < r; ++k) off += (idx[k] % x.dims[k]) * st[k];
+    c.out[i] = x.data[off];
+    next_index(idx, c.out_dims);
+  }
+}
+
+/// Slice and Split: out[idx] = x[starts + idx * steps], one start and step
+/// per axis (the importer writes them).
+void strided(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const size_t r = x.dims.size();
+  const Dims starts = c.node.get_ints("starts"), steps = c.node.get_ints("steps");
+  if (starts.size() != r || steps.size() != r) c.fail(ErrorKind::internal, "starts/steps do not match the rank");
+  const Dims st = strides(x.dims);
+  Dims idx(r, 0);
+  const int64_t cnt = c.out_numel();
+  if (r == 0) {
+    if (cnt == 1) c.out[0] = x.data[0];
+    return;
+  }
+  // Contiguous rows along the last axis when its step is 1.
+  const int64_t row = steps[r - 1] == 1 ? c.out_dims[r - 1] : 1;
+  for (int64_t i = 0; i < cnt; i += row) {
+    int64_t off = 0;
+    for (size_t k = 0; k < r; ++k) off += (starts[k] + idx[k] * steps[k]) * st[k];
+    if (row > 1) {
+      std::copy(x.data + off, x.data + off + row, c.out + i);
+      idx[r - 1] = row - 1;
+    } else {
+      c.out[i] = x.data[off];
+    }
+    next_index(idx, c.out_dims);
+  }
+}
+
+void layer_norm(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const int64_t axis = positive_axis(c.node.get_int("axis", -1), x.dims.size());
+  const float eps = c.node.get_float("epsilon", 1e-5f);
+  int64_t inner = 1;
+  for (size_t k = axis; k < x.dims.size(); ++k) inner *= x.dims[k];
+  const int64_t outer = x.numel() / inner;
+  const KernelInput& scale = c.floats(1);
+  const bool scale1 = scale.numel() == 1;
+  const float* bias = nullptr;
+  bool bias1 = false;
+  if (c.in.size() > 2 && c.in[2].present) {
+    bias = c.floats(2).data;
+    bias1 = c.in[2].numel() == 1;
+  }
+  if ((!scale1 && scale.numel() != inner) || (bias && !bias1 && c.in[2].numel() != inner))
+    c.fail(ErrorKind::unsupported, "scale and bias must have the normalised dims' shape or one element");
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* v = x.data + o * inner;
+    double m = 0;
+    for (int64_t k = 0; k < inner; ++k) m += v[k];
+    m /= static_cast<double>(inner);
+    double var = 0;
+    for (int64_t k = 0; k < inner; ++k) var += (v[k] - m) * (v[k] - m);
+    var /= static_cast<double>(inner);
+    const double inv = 1.0 / std::sqrt(var + eps);
+    float* y = c.out + o * inner;
+    for (int64_t k = 0; k < inner; ++k) {
+      double r = (v[k] - m) * inv * scale.data[scale1 ? 0 : k];
+      if (bias) r += bias[bias1 ? 0 : k];
+      y[k] = static_cast<float>(r);
+    }
+  }
+}
+
 }  // namespace
 
 const std::map<std::string, PlainKernel>& plain_kernels() {
@@ -243,8 +433,13 @@ const std::map<std::string, PlainKernel>& plain_kernels() {
       {"Flatten", copy},     {"Reshape", copy},         {"Squeeze", copy},
       {"Unsqueeze", copy},   {"Identity", copy},        {"Dropout", copy},
       {"Transpose", transpose}, {"Concat", concat},     {"Softmax", softmax},
-      {"Pad", pad},          {"ReduceMean", reduce_mean}, {"Gather", gather},
-      {"MatMul", matmul},
+      {"Pad", pad},          {"ReduceMean", reduce}, {"Gather", gather},
+      {"MatMul", matmul},    {"ReduceSum", reduce},     {"ReduceMax", reduce},
+      {"ReduceMin", reduce}, {"Erf", unary},            {"Log", unary},
+      {"Reciprocal", unary}, {"Pow", binary},           {"PRelu", binary},
+      {"Mean", mean},        {"Where", where},          {"Expand", expand},
+      {"Tile", tile},        {"Slice", strided},        {"Split", strided},
+      {"LayerNormalization", layer_norm},
   };
   return t;
 }

@@ -71,6 +71,35 @@ void process_nodes(ImportState& s) {
       if (!in.empty()) ++uses[in];
   for (const auto& o : g.outputs) ++uses[o.name];
 
+  // One node per output for the ops that take that form (Split).
+  {
+    std::vector<Node> expanded;
+    expanded.reserve(g.nodes.size());
+    for (Node& node : g.nodes) {
+      const OpEntry* entry = find_entry(node.op);
+      if (!entry || !entry->rules.per_output || node.outputs.size() < 2) {
+        expanded.push_back(std::move(node));
+        continue;
+      }
+      const int64_t count = static_cast<int64_t>(node.outputs.size());
+      for (int64_t k = 0; k < count; ++k) {
+        if (node.outputs[k].empty()) {
+          NodeCtx c{s, node, g.opset};
+          c.bad(fmt::format("output {} has no name", k));
+        }
+        Node m = node;
+        m.outputs = {node.outputs[k]};
+        if (k > 0) m.name = fmt::format("{}.{}", node.name, k);
+        m.attrs["output_index"].kind = Attribute::Kind::i;
+        m.attrs["output_index"].i = k;
+        m.attrs["output_count"].kind = Attribute::Kind::i;
+        m.attrs["output_count"].i = count;
+        expanded.push_back(std::move(m));
+      }
+    }
+    g.nodes = std::move(expanded);
+  }
+
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
   for (Node& node : g.nodes) {

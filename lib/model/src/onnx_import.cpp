@@ -467,8 +467,13 @@ Graph import_model(onnx::ModelProto& model, const std::string& source, const Imp
     std::string op = default_domain ? n.op_type() : n.domain() + "." + n.op_type();
     if (!def)
       s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
-                fmt::format("op '{}' (opset {}) is not supported; supported ops: {}", op,
-                            default_domain ? graph.opset : int64_t{1}, fmt::join(ops, ", ")));
+                fmt::format("op '{}' (opset {}) is not supported{}; supported ops: {}", op,
+                            default_domain ? graph.opset : int64_t{1},
+                            default_domain && op == "Gelu"
+                                ? " (Gelu is an opset-20 op; haq imports opsets 6..18: export at opset 17 or 18, "
+                                  "where PyTorch writes GELU as Div, Erf, Add and Mul, which haq runs)"
+                                : "",
+                            fmt::join(ops, ", ")));
     if (graph.opset < def->since || graph.opset > def->until)
       s.fail_at(ErrorKind::unsupported, fmt::format("node '{}' ({})", n.name(), op),
                 fmt::format("op '{}' is supported at opsets {}..{}; the model declares opset {}", op, def->since,

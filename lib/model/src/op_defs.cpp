@@ -151,6 +151,105 @@ int64_t checked_mul(const NodeCtx& c, int64_t a, int64_t b) {
   return r;
 }
 
+using UnaryFn = double (*)(double);
+
+/// out[i] = f(x[i]) for a constant float input 0; refused if a result is not finite.
+void fold_unary(NodeCtx& c, Tensor& out, UnaryFn f) {
+  const Tensor& x = *c.constant(0);
+  if (!x.is_float()) c.unsupported(fmt::format("{} of an integer constant is not supported", c.n.op));
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double v = f(tensor_get(x, i));
+    if (!std::isfinite(static_cast<float>(v)))
+      c.bad(fmt::format("{} of the constant '{}' gives {} at element {}", c.n.op, c.n.inputs[0],
+                        non_finite_name(static_cast<float>(v)), i));
+    tensor_set(out, i, v);
+  }
+}
+
+/// Calls f(o, offsets) for every element o of `out` (row-major), with the
+/// element of each input that numpy broadcasting maps to it.
+template <class F>
+void for_each_broadcast(const Shape& out, const std::vector<Shape>& ins, F&& f) {
+  const size_t r = out.size();
+  std::vector<Shape> st;
+  for (const Shape& d : ins) {
+    Shape s(r, 0);
+    const auto own = strides_of(d);
+    const size_t off = r - d.size();
+    for (size_t k = 0; k < d.size(); ++k) s[k + off] = d[k] == 1 ? 0 : own[k];
+    st.push_back(std::move(s));
+  }
+  int64_t total = 1;
+  for (auto v : out) total *= v;
+  std::vector<int64_t> idx(r, 0), offs(ins.size(), 0);
+  for (int64_t o = 0; o < total; ++o) {
+    for (size_t i = 0; i < ins.size(); ++i) {
+      offs[i] = 0;
+      for (size_t k = 0; k < r; ++k) offs[i] += idx[k] * st[i][k];
+    }
+    f(o, offs);
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < out[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/// Integer values of a constant (i64 read exactly: INT64_MAX ends of Slice).
+std::vector<int64_t> exact_ints(const NodeCtx& c, const Tensor& t) {
+  return t.is_float() ? c.ints_of(t) : t.i64;
+}
+
+/// Slice and Split: out[idx] = x[starts + idx * steps] per axis (attributes
+/// written by normalise, one entry per axis of x).
+void fold_strided(NodeCtx& c, Tensor& out) {
+  const Tensor& x = *c.constant(0);
+  const auto starts = c.n.get_ints("starts"), steps = c.n.get_ints("steps");
+  const auto st = strides_of(x.dims);
+  const size_t r = x.dims.size();
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t o = 0; o < out.numel(); ++o) {
+    int64_t src = 0;
+    for (size_t k = 0; k < r; ++k) src += (starts[k] + idx[k] * steps[k]) * st[k];
+    tensor_set(out, o, tensor_get(x, src));
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < out.dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/// Reductions: axes from the attribute, or from the constant input 1 from
+/// opset `input_since` on; empty means all (none with noop_with_empty_axes).
+void reduce_normalise(NodeCtx& c, int64_t input_since) {
+  std::vector<int64_t> axes;
+  if (c.opset >= input_since) {
+    if (c.has_input(1)) axes = c.ints_of(c.need_constant(1, "axes"));
+    c.truncate_inputs(1);
+  } else {
+    axes = c.n.get_ints("axes");
+  }
+  const int64_t r = c.rank(0);
+  const bool noop = axes.empty() && c.flag("noop_with_empty_axes", 0) != 0;
+  if (axes.empty() && !noop)
+    for (int64_t k = 0; k < r; ++k) axes.push_back(k);
+  c.n.attrs.erase("noop_with_empty_axes");
+  c.set_ints("axes", normal_axes(c, axes, r));
+  c.set_int("keepdims", c.flag("keepdims", 1));
+}
+
+Shape reduce_shape(NodeCtx& c) {
+  const Shape& x = c.shape(0);
+  auto axes = c.n.get_ints("axes");
+  const bool keep = c.n.get_int("keepdims", 1) != 0;
+  Shape out;
+  for (int64_t k = 0; k < static_cast<int64_t>(x.size()); ++k) {
+    if (!std::binary_search(axes.begin(), axes.end(), k)) out.push_back(x[k]);
+    else if (keep) out.push_back(1);
+  }
+  return out;
+}
+
 struct Defs {
   std::vector<OpEntry> v;
   OpEntry& add(const char* name, OpStage stage, NonNeg nonneg, const char* notes) {
@@ -168,10 +267,27 @@ std::vector<OpEntry> make_entries() {
   Defs d;
 
   // ---- elementwise unary ----------------------------------------------------
-  for (auto [name, nonneg] : {std::pair{"Abs", N::always}, {"Exp", N::always}, {"Neg", N::never},
-                              {"Sigmoid", N::always}, {"Sqrt", N::always}, {"Tanh", N::never}}) {
-    auto& e = d.add(name, S::runs, nonneg, "");
+  struct Unary {
+    const char* name;
+    NonNeg nonneg;
+    UnaryFn f;
+    int since;
+  };
+  for (const Unary& u : {
+           Unary{"Abs", N::always, [](double x) { return std::fabs(x); }, 6},
+           Unary{"Erf", N::never, [](double x) { return std::erf(x); }, 9},
+           Unary{"Exp", N::always, [](double x) { return std::exp(x); }, 6},
+           Unary{"Log", N::never, [](double x) { return std::log(x); }, 6},
+           Unary{"Neg", N::never, [](double x) { return -x; }, 6},
+           Unary{"Reciprocal", N::never, [](double x) { return 1.0 / x; }, 6},
+           Unary{"Sigmoid", N::always, [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, 6},
+           Unary{"Sqrt", N::always, [](double x) { return std::sqrt(x); }, 6},
+           Unary{"Tanh", N::never, [](double x) { return std::tanh(x); }, 6},
+       }) {
+    auto& e = d.add(u.name, S::runs, u.nonneg, "");
+    e.def.since = u.since;
     e.rules.shape = same_shape;
+    e.rules.fold = [f = u.f](NodeCtx& c, Tensor& out) { fold_unary(c, out, f); };
   }
   {
     auto& e = d.add("Relu", S::runs, N::always, "fused into the producing layer or Add");
@@ -218,16 +334,10 @@ std::vector<OpEntry> make_entries() {
     e.rules.shape = same_shape;
   }
   {
-    auto& e = d.add("Softmax", S::runs, N::always, "any axis (opset < 13 only where flattening gives the same result)");
+    auto& e = d.add("Softmax", S::runs, N::always, "any axis; before opset 13 the dims from axis on are normalised together, as ONNX defines");
     e.rules.normalise = [](NodeCtx& c) {
       const int64_t r = c.rank(0);
       const int64_t a = c.axis(c.n.get_int("axis", c.opset < 13 ? 1 : -1), r);
-      if (c.opset < 13)  // before 13, Softmax flattened dims [axis:] to one; same when the rest are 1
-        for (int64_t k = a + 1; k < r; ++k)
-          if (c.shape(0)[k] != 1)
-            c.unsupported(fmt::format("Softmax (opset {}) over axis {} of {} flattens the trailing dims; only the "
-                                      "per-axis form is supported",
-                                      c.opset, a, dims_str(c.shape(0))));
       c.set_int("axis", a);
     };
     e.rules.shape = same_shape;
@@ -408,39 +518,16 @@ std::vector<OpEntry> make_entries() {
     auto& e = d.add(name, S::runs, N::like_input, "");
     e.rules.shape = global_pool_shape;
   }
-  {
-    auto& e = d.add("ReduceMean", S::runs, N::like_input, "axes as attribute or constant input; keepdims");
-    e.rules.normalise = [](NodeCtx& c) {
-      std::vector<int64_t> axes;
-      if (c.opset >= 18) {
-        if (c.has_input(1)) axes = c.ints_of(c.need_constant(1, "axes"));
-        c.truncate_inputs(1);
-      } else {
-        axes = c.n.get_ints("axes");
-      }
-      const int64_t r = c.rank(0);
-      // An empty axes list means all axes, or none with noop_with_empty_axes.
-      const bool noop = axes.empty() && c.flag("noop_with_empty_axes", 0) != 0;
-      if (axes.empty() && !noop)
-        for (int64_t k = 0; k < r; ++k) axes.push_back(k);
-      c.n.attrs.erase("noop_with_empty_axes");
-      c.set_ints("axes", normal_axes(c, axes, r));
-      c.set_int("keepdims", c.flag("keepdims", 1));
-    };
+  for (auto [name, input_since] : {std::pair{"ReduceMax", 18}, {"ReduceMean", 18}, {"ReduceMin", 18},
+                                   {"ReduceSum", 13}}) {
+    auto& e = d.add(name, S::runs, N::like_input,
+                    input_since == 13 ? "axes as attribute (opset < 13) or constant input; keepdims"
+                                      : "axes as attribute (opset < 18) or constant input; keepdims");
+    e.rules.normalise = [since = input_since](NodeCtx& c) { reduce_normalise(c, since); };
     e.rules.resolve = [](NodeCtx& c) {
       return c.n.get_ints("axes").empty() ? Resolution::alias_of(c.n.inputs[0]) : Resolution::keep();
     };
-    e.rules.shape = [](NodeCtx& c) -> Shape {
-      const Shape& x = c.shape(0);
-      auto axes = c.n.get_ints("axes");
-      const bool keep = c.n.get_int("keepdims", 1) != 0;
-      Shape out;
-      for (int64_t k = 0; k < static_cast<int64_t>(x.size()); ++k) {
-        if (!std::binary_search(axes.begin(), axes.end(), k)) out.push_back(x[k]);
-        else if (keep) out.push_back(1);
-      }
-      return out;
-    };
+    e.rules.shape = reduce_shape;
   }
 
   // ---- shape and layout ----------------------------------------------------------
@@ -646,6 +733,338 @@ std::vector<OpEntry> make_entries() {
           for (int64_t k = 0; k < inner; ++k) tensor_set(out, o++, tensor_get(x, (blk * dim + j) * inner + k));
         }
     };
+  }
+
+  // ---- added for the models people bring (issue 16) --------------------------------
+  {
+    auto& e = d.add("PRelu", S::runs, N::never,
+                    "slope broadcast to the input (numpy, unidirectional; before opset 7 a 1-D slope is per channel)");
+    e.rules.normalise = [](NodeCtx& c) {
+      // PRelu-6 takes a slope of one element, or one per channel (axis 1).
+      const Shape& x = c.shape(0);
+      const Shape& a = c.shape(1);
+      if (c.opset >= 7 || a.size() != 1 || a[0] == 1 || x.size() < 2 || a[0] != x[1] || x.size() == 2) return;
+      const Tensor* t = c.constant(1);
+      if (!t) c.unsupported("a per-channel slope (opset < 7) must be a constant");
+      Tensor r = *t;
+      r.dims.insert(r.dims.end(), x.size() - 2, 1);
+      const std::string name = fresh_name(c.s, c.n.inputs[1] + ".per_channel");
+      c.s.g.shapes[name] = r.dims;
+      c.s.g.dtypes[name] = r.dtype;
+      c.s.g.constants[name] = std::move(r);
+      c.n.inputs[1] = name;
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape out = broadcast(c, c.shape(0), c.shape(1));
+      if (out != c.shape(0))
+        c.bad(fmt::format("slope {} does not broadcast to the input {}", dims_str(c.shape(1)), dims_str(c.shape(0))));
+      return out;
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      fold_binary(c, out, [](NodeCtx&, double x, double a) { return x >= 0 ? x : a * x; });
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Pow", S::runs, N::never, "numpy broadcasting; the exponent may be an integer constant");
+    e.rules.normalise = binary_normalise;
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      if (!c.constant(0)->is_float()) c.unsupported("Pow of an integer base is not supported");
+      for_each_broadcast(out.dims, {c.constant(0)->dims, c.constant(1)->dims}, [&](int64_t o, const Shape& k) {
+        const double v = std::pow(tensor_get(*c.constant(0), k[0]), tensor_get(*c.constant(1), k[1]));
+        if (!std::isfinite(static_cast<float>(v))) c.bad(fmt::format("Pow of constants gives {} at element {}",
+                                                                     non_finite_name(static_cast<float>(v)), o));
+        tensor_set(out, o, v);
+      });
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Sum", S::runs, N::all_inputs,
+                    "numpy broadcasting; runs as Add (a following Relu/Clip is fused); more than two inputs become a "
+                    "chain of two-input nodes");
+    e.def.chain_variadic = true;
+    e.rules.normalise = variadic_normalise;
+    e.rules.resolve = variadic_resolve;
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      fold_binary(c, out, [](NodeCtx&, double x, double y) { return x + y; });
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Mean", S::runs, N::all_inputs, "any number of inputs, numpy broadcasting");
+    e.rules.normalise = [](NodeCtx& c) {
+      for (size_t i = 0; i < c.n.inputs.size(); ++i)
+        if (!c.has_input(i)) c.bad(fmt::format("input {} is missing", i));
+    };
+    e.rules.resolve = variadic_resolve;
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      std::vector<Shape> dims;
+      for (size_t i = 0; i < c.n.inputs.size(); ++i) {
+        if (!c.constant(i)->is_float()) c.unsupported("Mean of integer constants is not supported");
+        dims.push_back(c.constant(i)->dims);
+      }
+      for_each_broadcast(out.dims, dims, [&](int64_t o, const Shape& k) {
+        double sum = 0;
+        for (size_t i = 0; i < k.size(); ++i) sum += tensor_get(*c.constant(i), k[i]);
+        tensor_set(out, o, sum / static_cast<double>(k.size()));
+      });
+    };
+    e.rules.check = check_finite_constants;
+  }
+  {
+    auto& e = d.add("Where", S::runs, N::never,
+                    "numpy broadcasting; the condition must be a constant (haq has no boolean activations)");
+    e.def.since = 9;
+    e.rules.min_inputs = 3;
+    e.rules.dtype = [](const NodeCtx& c) { return c.dtype(1); };
+    e.rules.shape = broadcast_shape;
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      for_each_broadcast(out.dims, {c.constant(0)->dims, c.constant(1)->dims, c.constant(2)->dims},
+                         [&](int64_t o, const Shape& k) {
+                           tensor_set(out, o,
+                                      tensor_get(*c.constant(0), k[0]) != 0 ? tensor_get(*c.constant(1), k[1])
+                                                                            : tensor_get(*c.constant(2), k[2]));
+                         });
+    };
+    e.rules.check = [](NodeCtx& c) {
+      if (!c.constant(0))
+        c.unsupported("the condition (input 0) must be a constant; haq has no boolean activations");
+      if (c.dtype(1) != DType::f32 || c.dtype(2) != DType::f32)
+        c.unsupported("Where of non-float activations is not supported");
+      check_finite_constants(c);
+    };
+  }
+  for (const char* name : {"Equal", "Greater", "Less"}) {
+    auto& e = d.add(name, S::folded, N::never,
+                    "on constants only (shape arithmetic); a boolean output of activations is refused");
+    e.rules.normalise = binary_normalise;
+    e.rules.resolve = [](NodeCtx& c) {
+      for (size_t i = 0; i < 2; ++i)
+        if (!c.constant(i))
+          c.unsupported(fmt::format("input {} is not a constant: {} of activations gives a boolean tensor, which "
+                                    "haq cannot run (only shape arithmetic on constants folds)",
+                                    i, c.n.op));
+      return Resolution::keep();  // folds
+    };
+    e.rules.dtype = [](const NodeCtx&) { return DType::boolean; };
+    e.rules.shape = broadcast_shape;
+    const char k = name[0];
+    e.rules.fold = [k](NodeCtx& c, Tensor& out) {
+      if (k == 'E') fold_binary(c, out, [](NodeCtx&, double x, double y) { return double(x == y); });
+      else if (k == 'G') fold_binary(c, out, [](NodeCtx&, double x, double y) { return double(x > y); });
+      else fold_binary(c, out, [](NodeCtx&, double x, double y) { return double(x < y); });
+    };
+  }
+  {
+    auto& e = d.add("Expand", S::runs, N::like_input, "constant shape (numpy broadcasting of input and shape)");
+    e.def.since = 8;
+    e.rules.min_inputs = 2;
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape want = exact_ints(c, c.need_constant(1, "shape"));
+      for (auto v : want)
+        if (v < 1) c.bad(fmt::format("shape {} has a dim below 1", dims_str(want)));
+      return broadcast(c, c.shape(0), want);
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      for_each_broadcast(out.dims, {c.constant(0)->dims},
+                         [&](int64_t o, const Shape& k) { tensor_set(out, o, tensor_get(*c.constant(0), k[0])); });
+    };
+  }
+  {
+    auto& e = d.add("Tile", S::runs, N::like_input, "constant repeats");
+    e.rules.min_inputs = 2;
+    e.rules.normalise = [](NodeCtx& c) {
+      const auto reps = exact_ints(c, c.need_constant(1, "repeats"));
+      if (static_cast<int64_t>(reps.size()) != c.rank(0))
+        c.bad(fmt::format("repeats has {} entries, the input rank is {}", reps.size(), c.rank(0)));
+      for (auto v : reps)
+        if (v < 1) c.bad(fmt::format("repeats {} must be positive", dims_str(reps)));
+      c.set_ints("repeats", reps);
+      c.truncate_inputs(1);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape out = c.shape(0);
+      const auto reps = c.n.get_ints("repeats");
+      for (size_t k = 0; k < out.size(); ++k) out[k] = checked_mul(c, out[k], reps[k]);
+      return out;
+    };
+    e.rules.fold = [](NodeCtx& c, Tensor& out) {
+      const Tensor& x = *c.constant(0);
+      const auto st = strides_of(x.dims);
+      const size_t r = x.dims.size();
+      std::vector<int64_t> idx(r, 0);
+      for (int64_t o = 0; o < out.numel(); ++o) {
+        int64_t src = 0;
+        for (size_t k = 0; k < r; ++k) src += (idx[k] % x.dims[k]) * st[k];
+        tensor_set(out, o, tensor_get(x, src));
+        for (size_t k = r; k-- > 0;) {
+          if (++idx[k] < out.dims[k]) break;
+          idx[k] = 0;
+        }
+      }
+    };
+  }
+  {
+    auto& e = d.add("Slice", S::runs, N::like_input,
+                    "starts/ends/axes/steps as attributes (opset < 10) or constant inputs (also Shape-derived), "
+                    "negative axes and steps");
+    e.rules.normalise = [](NodeCtx& c) {
+      const Shape& x = c.shape(0);
+      const int64_t r = static_cast<int64_t>(x.size());
+      std::vector<int64_t> starts, ends, axes, steps;
+      if (c.opset < 10) {
+        starts = c.n.get_ints("starts");
+        ends = c.n.get_ints("ends");
+        axes = c.n.get_ints("axes");
+      } else {
+        starts = exact_ints(c, c.need_constant(1, "starts"));
+        ends = exact_ints(c, c.need_constant(2, "ends"));
+        if (c.has_input(3)) axes = exact_ints(c, c.need_constant(3, "axes"));
+        if (c.has_input(4)) steps = exact_ints(c, c.need_constant(4, "steps"));
+        c.truncate_inputs(1);
+      }
+      if (starts.size() != ends.size())
+        c.bad(fmt::format("starts has {} entries and ends {}", starts.size(), ends.size()));
+      if (axes.empty())
+        for (size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<int64_t>(k));
+      if (steps.empty()) steps.assign(starts.size(), 1);
+      if (axes.size() != starts.size() || steps.size() != starts.size())
+        c.bad(fmt::format("starts, ends, axes and steps have {}, {}, {} and {} entries", starts.size(), ends.size(),
+                          axes.size(), steps.size()));
+      std::vector<int64_t> full_start(r, 0), full_step(r, 1), full_end(x.begin(), x.end());
+      std::vector<bool> seen(r, false);
+      for (size_t j = 0; j < axes.size(); ++j) {
+        const int64_t a = c.axis(axes[j], r);
+        if (seen[a]) c.bad(fmt::format("axis {} is repeated", axes[j]));
+        seen[a] = true;
+        const int64_t dim = x[a];
+        int64_t st = starts[j], en = ends[j], step = steps[j];
+        if (step == 0) c.bad(fmt::format("step 0 on axis {}", axes[j]));
+        if (step == std::numeric_limits<int64_t>::min()) step = -dim - 1;  // the same single element, and -step fits
+        if (st < 0) st += dim;
+        if (en < 0) en += dim;
+        if (step > 0) {
+          st = std::clamp<int64_t>(st, 0, dim);
+          en = std::clamp<int64_t>(en, 0, dim);
+        } else {
+          st = std::clamp<int64_t>(st, -1, dim - 1);
+          en = std::clamp<int64_t>(en, -1, dim - 1);
+        }
+        full_start[a] = st;
+        full_end[a] = en;
+        full_step[a] = step;
+      }
+      std::vector<int64_t> all(r);
+      for (int64_t k = 0; k < r; ++k) all[k] = k;
+      c.set_ints("starts", full_start);
+      c.set_ints("ends", full_end);
+      c.set_ints("steps", full_step);
+      c.set_ints("axes", all);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const auto st = c.n.get_ints("starts"), en = c.n.get_ints("ends"), step = c.n.get_ints("steps");
+      Shape out(st.size());
+      for (size_t k = 0; k < st.size(); ++k) {
+        if (step[k] > 0) out[k] = en[k] > st[k] ? (en[k] - st[k] - 1) / step[k] + 1 : 0;
+        else out[k] = st[k] > en[k] ? (st[k] - en[k] - 1) / -step[k] + 1 : 0;
+        if (out[k] == 0)
+          c.unsupported(fmt::format("the slice of axis {} is empty (start {}, end {}, step {}); haq's tensors are "
+                                    "non-empty",
+                                    k, st[k], en[k], step[k]));
+      }
+      return out;
+    };
+    e.rules.fold = fold_strided;
+  }
+  {
+    auto& e = d.add("Split", S::runs, N::like_input,
+                    "split as attribute (opset < 13) or constant input, num_outputs (opset 18) or equal parts; one "
+                    "node per output");
+    e.rules.per_output = true;
+    e.rules.normalise = [](NodeCtx& c) {
+      const Shape& x = c.shape(0);
+      const int64_t r = static_cast<int64_t>(x.size());
+      const int64_t a = c.axis(c.n.get_int("axis", 0), r);
+      const int64_t count = c.n.get_int("output_count", 1), index = c.n.get_int("output_index", 0);
+      std::vector<int64_t> sizes;
+      if (c.opset >= 13) {
+        if (c.has_input(1)) sizes = exact_ints(c, c.need_constant(1, "split"));
+      } else if (c.has_input(1)) {  // Split-1's optional second input
+        sizes = exact_ints(c, c.need_constant(1, "split"));
+      } else {
+        sizes = c.n.get_ints("split");
+      }
+      c.truncate_inputs(1);
+      if (sizes.empty()) {
+        int64_t parts = count;
+        if (c.opset >= 18 && c.n.has("num_outputs")) {
+          parts = c.n.get_int("num_outputs", count);
+          if (parts != count) c.bad(fmt::format("num_outputs is {} but the node has {} outputs", parts, count));
+          const int64_t chunk = (x[a] + parts - 1) / parts;  // the last part may be smaller
+          for (int64_t k = 0; k < parts; ++k) sizes.push_back(std::max<int64_t>(0, std::min(chunk, x[a] - k * chunk)));
+        } else {
+          if (x[a] % parts != 0)
+            c.bad(fmt::format("axis {} of extent {} does not split into {} equal parts", a, x[a], parts));
+          sizes.assign(static_cast<size_t>(parts), x[a] / parts);
+        }
+      }
+      if (static_cast<int64_t>(sizes.size()) != count)
+        c.bad(fmt::format("split {} has {} entries but the node has {} outputs", dims_str(sizes), sizes.size(), count));
+      int64_t total = 0, offset = 0;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        if (sizes[k] < 0) c.bad(fmt::format("split {} has a negative entry", dims_str(sizes)));
+        if (static_cast<int64_t>(k) < index) offset += sizes[k];
+        total += sizes[k];
+      }
+      if (total != x[a]) c.bad(fmt::format("split {} sums to {}, axis {} has {}", dims_str(sizes), total, a, x[a]));
+      c.n.attrs.erase("num_outputs");
+      c.set_int("axis", a);
+      c.set_ints("split", sizes);
+      std::vector<int64_t> starts(r, 0), steps(r, 1);
+      starts[a] = offset;
+      c.set_ints("starts", starts);
+      c.set_ints("steps", steps);
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      Shape out = c.shape(0);
+      out[c.n.get_int("axis", 0)] = c.n.get_ints("split")[c.n.get_int("output_index", 0)];
+      return out;
+    };
+    e.rules.fold = fold_strided;
+  }
+  {
+    auto& e = d.add("LayerNormalization", S::runs, N::never,
+                    "over the dims from axis on (default -1); scale and bias of those dims' shape or one element; "
+                    "only output 0 (no mean or inverse deviation)");
+    e.def.since = 17;
+    e.rules.min_inputs = 2;
+    e.rules.normalise = [](NodeCtx& c) {
+      c.set_int("axis", c.axis(c.n.get_int("axis", -1), c.rank(0)));
+      c.finite_float("epsilon", 1e-5f);
+      c.n.attrs.erase("stash_type");
+    };
+    e.rules.shape = [](NodeCtx& c) -> Shape {
+      const Shape& x = c.shape(0);
+      const int64_t a = c.n.get_int("axis", -1);
+      int64_t inner = 1;
+      for (size_t k = a; k < x.size(); ++k) inner *= x[k];
+      for (size_t i = 1; i < 3; ++i) {
+        if (!c.has_input(i)) continue;
+        int64_t m = 1;
+        for (auto v : c.shape(i)) m *= v;
+        const Shape& si = c.shape(i);
+        const Shape tail(x.begin() + a, x.end());
+        if (m != 1 && broadcast(c, si, tail) != tail)
+          c.bad(fmt::format("{} {} does not broadcast to the normalised dims {}", i == 1 ? "scale" : "bias",
+                            dims_str(si), dims_str(tail)));
+      }
+      return x;
+    };
+    e.rules.check = check_finite_constants;
   }
 
   // ---- removed or evaluated at import -----------------------------------------------

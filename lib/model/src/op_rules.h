@@ -114,6 +114,10 @@ struct OpRules {
   /// make NaN or inf). Default: none.
   std::function<void(NodeCtx&)> check;
   int min_inputs = 1;  ///< inputs that must be present (input 0 first)
+  /// A node of several outputs becomes one node per output before the rules
+  /// run (Split): each keeps the inputs and attributes, has one output and
+  /// the attributes output_index and output_count.
+  bool per_output = false;
 };
 
 /// One op's whole definition: the public part (ops.h) and the importer's.

@@ -33,6 +33,12 @@ std::vector<std::string> models_to_check() {
   auto m = test::reference_models();
   // A PyTorch export with BatchNormalization, Clip, depthwise conv and a Reshape chain.
   m.push_back(test::source_path("tests/data/model/dynamic_convnet.onnx"));
+  // The ops of issue 16 (scripts/make_op_fixtures.py): a ViT at opsets 17 and
+  // 13 (LayerNormalization or its decomposition, Erf, attention MatMuls, shape
+  // arithmetic), a ShuffleNetV2-style net (Slice, Split), a LeNet with PRelu
+  // and Tanh at opset 9, and a zoo-style ResNet with Sum.
+  for (const char* f : {"vit_tiny_op17", "vit_tiny_op13", "shufflenet_tiny", "lenet_prelu_op9", "zoo_like_resnet"})
+    m.push_back(test::source_path(std::string("tests/data/model/") + f + ".onnx"));
   return m;
 }
 

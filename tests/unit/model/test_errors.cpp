@@ -86,12 +86,12 @@ TEST_CASE("an unsupported op names the node, op, opset and the supported ops") {
   ModelBuilder b(13);
   b.input("x", {1, 4});
   b.node("Relu", {"x"}, {"a"}, "relu");
-  b.node("Erf", {"a"}, {"y"}, "my_erf");
+  b.node("Hardmax", {"a"}, {"y"}, "my_hardmax");
   b.output("y");
   Error e = import_error(b);
   CHECK(e.kind() == ErrorKind::unsupported);
-  CHECK(e.where() == "node 'my_erf' (Erf)");
-  CHECK_THAT(e.message(), Contains("'Erf' (opset 13) is not supported"));
+  CHECK(e.where() == "node 'my_hardmax' (Hardmax)");
+  CHECK_THAT(e.message(), Contains("'Hardmax' (opset 13) is not supported"));
   CHECK_THAT(e.message(), Contains("Conv") && Contains("MatMul") && Contains("ReduceMean") && Contains("Unsqueeze"));
 
   ModelBuilder ms(13);
@@ -551,4 +551,15 @@ TEST_CASE("Clip with min > max, pooling pads that reach the window and overflowi
     CHECK_THAT(std::string(e.what()), Contains("node 'reshape' (Reshape): the extents"));
     CHECK_THAT(std::string(e.what()), Contains("overflow 64 bits"));
   }
+}
+
+TEST_CASE("Gelu (an opset-20 op) is refused with a hint to export at opset 17 or 18") {
+  ModelBuilder b(18);
+  b.input("x", {1, 4});
+  b.node("Gelu", {"x"}, {"y"}, "gelu");
+  b.output("y");
+  Error e = import_error(b);
+  CHECK(e.kind() == ErrorKind::unsupported);
+  CHECK(e.where() == "node 'gelu' (Gelu)");
+  CHECK_THAT(e.message(), Contains("opset-20") && Contains("opset 17 or 18") && Contains("Erf"));
 }

@@ -156,3 +156,74 @@ TEST_CASE("reference model fmnist-resnet: 16 layers, residual Adds kept, BN fold
   CHECK(total_macs(g) == stem + stage1 + stage2 + stage3 + fc);
   CHECK(total_macs(g) == 20183936);  // as models/README.md states
 }
+
+// scripts/make_op_fixtures.py: PyTorch's shape arithmetic (x.shape -> Shape,
+// Gather, Div, Cast, Mul, Concat -> Reshape; cls.expand(B, ...) -> Expand of a
+// Where/Equal-computed shape) folds to constants at the fixed batch.
+TEST_CASE("ViT exports (opsets 17 and 13): shape arithmetic folds for a fixed batch, layers and kernels left") {
+  for (const char* file : {"tests/data/model/vit_tiny_op17.onnx", "tests/data/model/vit_tiny_op13.onnx"}) {
+    for (int64_t batch : {1, 5}) {
+      DYNAMIC_SECTION(file << " batch " << batch) {
+        Graph g = load(file, batch);
+        CHECK(g.dynamic_batch);
+        CHECK(g.outputs[0].shape == std::vector<int64_t>{batch, 10});
+        CHECK(g.original_op_counts.at("Shape") == 9);
+        CHECK(g.original_op_counts.at("Where") == 1);
+        for (const char* op : {"Shape", "Unsqueeze", "Cast", "Equal", "Where", "ConstantOfShape", "Constant",
+                               "Slice", "Expand"})
+          CHECK(count_op(g, op) == 0);
+        // qkv.reshape(B, N, 3, heads, C / heads), and back to (B, N, C), per block
+        int heads = 0, back = 0;
+        for (const auto& n : g.nodes)
+          if (n.op == "Reshape") {
+            const auto& s = g.constants.at(n.inputs[1]).i64;
+            heads += s == std::vector<int64_t>{batch, 17, 3, 4, 4};
+            back += s == std::vector<int64_t>{batch, 17, 16};
+          }
+        CHECK(heads == 2);
+        CHECK(back == 2);
+        // the class token (a constant) expanded to the batch folds too: the
+        // one Concat left prepends it to the patch tokens
+        REQUIRE(count_op(g, "Concat") == 1);
+        for (const auto& n : g.nodes)
+          if (n.op == "Concat") {
+            REQUIRE(g.is_constant(n.inputs[0]));
+            CHECK(g.constants.at(n.inputs[0]).dims == std::vector<int64_t>{batch, 1, 16});
+            CHECK(g.shape(n.outputs[0]) == std::vector<int64_t>{batch, 17, 16});
+          }
+        // Conv patch embedding, qkv/proj/fc1/fc2 per block, the head
+        CHECK(g.layers.size() == 10);
+        CHECK(count_op(g, "MatMul") == 12);  // 8 layers + q.k^T and A.v per block
+        CHECK(count_op(g, "Softmax") == 2);
+        CHECK(count_op(g, "Erf") == 2);
+        if (std::string(file).find("op17") != std::string::npos) {
+          CHECK(count_op(g, "LayerNormalization") == 5);
+        } else {
+          CHECK(count_op(g, "LayerNormalization") == 0);
+          CHECK(count_op(g, "ReduceMean") == 10);
+          CHECK(count_op(g, "Pow") == 5);
+          CHECK(count_op(g, "Sqrt") == 5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("ShuffleNet-style export: chunk's Slices on x.shape and Split fold their arguments") {
+  for (int64_t batch : {1, 3}) {
+    DYNAMIC_SECTION("batch " << batch) {
+      Graph g = load("tests/data/model/shufflenet_tiny.onnx", batch);
+      CHECK(g.outputs[0].shape == std::vector<int64_t>{batch, 10});
+      for (const char* op : {"Shape", "Gather", "Unsqueeze", "Cast", "Constant"}) CHECK(count_op(g, op) == 0);
+      CHECK(count_op(g, "Concat") == 3);  // torch.cat of activations
+      CHECK(count_op(g, "Split") == 2);  // one node per output
+      CHECK(count_op(g, "Slice") >= 4);  // chunk x 2 units, ::2 steps, negative ends
+      for (const auto& n : g.nodes)
+        if (n.op == "Slice") {
+          CHECK(n.get_ints("starts").size() == 4);
+          CHECK(n.get_ints("steps").size() == 4);
+        }
+      CHECK(g.layers.size() == 8);
+    }
+  }
+}
