@@ -25,6 +25,15 @@ against ONNX Runtime in fp32 and for its W8A8 accuracy (tests/unit/engine/test_c
                        joined by Concat
   fmnist-bn18          pre-activation ResNet at opset 18 whose BatchNormalization nodes
                        follow the input, an Add or a Concat, so no importer can fold them
+  fmnist-shufflenetv2  ShuffleNetV2 units: torch.chunk (Slice with Shape-derived ends) and a
+                       channel shuffle (Reshape, 5-D Transpose, Reshape)
+  fmnist-lenet-prelu   LeNet-5 with Tanh and PReLU, opset 9
+  fmnist-vit           small ViT (7x7 patch-embedding Conv, 2 pre-LN encoder blocks, 4 heads,
+                       erf GELU MLP, mean pooling) at opset 17 (LayerNormalization op)
+  fmnist-vit-op13      the same trained ViT exported at opset 13 (LayerNorm written out)
+
+--reuse-trained exports the weights a previous run kept in the temporary folder instead of
+training again (e.g. after changing only the export or its checks).
 
 BatchNormalization nodes are kept in the exported graph (haq's importer folds them):
 the model is put in eval mode and exported with TrainingMode.PRESERVE, which skips
@@ -444,6 +453,127 @@ class PreActBN18FM(nn.Module):
         return self.fc(torch.flatten(self.pool(F.relu(self.bn_out(x))), 1))
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2 unit. Stride 1: torch.chunk splits the channels in two halves, the
+    second goes through 1x1-BN-ReLU, 3x3 depthwise-BN, 1x1-BN-ReLU, Concat with the first.
+    Stride 2: both branches see the input (left: 3x3 depthwise s2-BN, 1x1-BN-ReLU).
+    Then a channel shuffle of two groups (reshape, transpose, reshape)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.stride = stride
+        half = cout // 2
+        bin_ = cin if stride == 2 else cin // 2
+        if stride == 2:
+            self.left = nn.Sequential(*conv_bn_act(cin, cin, 3, 2, None, groups=cin),
+                                      *conv_bn_act(cin, half, 1, 1, nn.ReLU))
+        self.right = nn.Sequential(*conv_bn_act(bin_, half, 1, 1, nn.ReLU),
+                                   *conv_bn_act(half, half, 3, stride, None, groups=half),
+                                   *conv_bn_act(half, half, 1, 1, nn.ReLU))
+
+    def forward(self, x):
+        if self.stride == 1:
+            a, b = torch.chunk(x, 2, dim=1)
+            out = torch.cat([a, self.right(b)], 1)
+        else:
+            out = torch.cat([self.left(x), self.right(x)], 1)
+        n, c, h, w = out.shape
+        return out.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ShuffleNetV2FM(nn.Module):
+    """ShuffleNetV2-style: stride-2 stem (28 -> 14), a stride-2 unit (14 -> 7) then three
+    stride-1 units, 1x1 head conv, GAP, Linear."""
+
+    STEM, WIDTH, HEAD = 24, 64, 128
+
+    def __init__(self):
+        super().__init__()
+        layers = conv_bn_act(1, self.STEM, 3, 2, nn.ReLU)
+        layers.append(ShuffleUnit(self.STEM, self.WIDTH, 2))
+        layers += [ShuffleUnit(self.WIDTH, self.WIDTH, 1) for _ in range(3)]
+        layers += conv_bn_act(self.WIDTH, self.HEAD, 1, 1, nn.ReLU)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.HEAD, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class LeNetPReLUFM(nn.Module):
+    """LeNet-5: conv 5x5 (pad 2) 1->6, Tanh, AvgPool 2; conv 5x5 6->16, PReLU (per channel),
+    AvgPool 2; Flatten; Linear 400->120, Tanh; Linear 120->84, PReLU (per feature);
+    Linear 84->10. Exported at opset 9."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.pool1 = nn.AvgPool2d(2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.act2 = nn.PReLU(16)
+        self.pool2 = nn.AvgPool2d(2)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.act4 = nn.PReLU(84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool1(torch.tanh(self.conv1(x)))
+        x = self.pool2(self.act2(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(self.act4(self.fc2(torch.tanh(self.fc1(x)))))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LN transformer encoder block: x + MHSA(LN(x)), then x + MLP(LN(x)) with GELU (erf).
+    The attention is written out (Linear qkv, reshape to heads, Q.K^T / sqrt(d), Softmax,
+    .V, merge heads, Linear), as most hand-written ViTs do."""
+
+    def __init__(self, dim, heads, mlp):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, mlp)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(mlp, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        h = self.heads
+        qkv = self.qkv(self.ln1(x)).reshape(b, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(c // h)), dim=-1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(b, n, c))
+        return x + self.fc2(self.act(self.fc1(self.ln2(x))))
+
+
+class ViTFM(nn.Module):
+    """Small ViT: 7x7 patch-embedding Conv (1 -> 64, stride 7: 4 x 4 = 16 tokens), learned
+    position embedding, 2 pre-LN encoder blocks (4 heads, MLP 128 with GELU), final
+    LayerNorm, mean over the tokens, Linear."""
+
+    PATCH, DIM, HEADS, MLP, DEPTH = 7, 64, 4, 128, 2
+
+    def __init__(self):
+        super().__init__()
+        tokens = (28 // self.PATCH) ** 2
+        self.embed = nn.Conv2d(1, self.DIM, self.PATCH, stride=self.PATCH)
+        self.pos = nn.Parameter(torch.zeros(1, tokens, self.DIM))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(self.DIM, self.HEADS, self.MLP) for _ in range(self.DEPTH)])
+        self.ln = nn.LayerNorm(self.DIM)
+        self.head = nn.Linear(self.DIM, 10)
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2) + self.pos
+        x = self.ln(self.blocks(x))
+        return self.head(x.mean(dim=1))
+
+
 # name -> (constructor, default epochs, optimiser settings, augment?)
 MODELS = {
     "mlp": dict(make=MlpFM, epochs=10, opt="adam", lr=1e-3, wd=0.0, augment=False, batch=128),
@@ -465,8 +595,18 @@ CORPUS = {
                       opset=13),
     "bn18": dict(make=PreActBN18FM, epochs=3, opt="sgd", lr=0.1, wd=5e-4, augment=False, batch=128,
                  opset=18),
+    "shufflenetv2": dict(make=ShuffleNetV2FM, epochs=2, opt="sgd", lr=0.1, wd=4e-5, augment=False, batch=128,
+                         opset=13),
+    "lenet-prelu": dict(make=LeNetPReLUFM, epochs=6, opt="adamw", lr=2e-3, wd=1e-4, augment=False, batch=128,
+                        opset=9),
+    "vit": dict(make=ViTFM, epochs=3, opt="adamw", lr=2e-3, wd=0.05, augment=False, batch=128, opset=17),
+    # The same trained ViT exported at opset 13: no LayerNormalization op before opset 17, so
+    # torch writes LayerNorm out (ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add).
+    "vit-op13": dict(make=ViTFM, weights_of="vit", epochs=3, opt="adamw", lr=2e-3, wd=0.05, augment=False,
+                     batch=128, opset=13),
 }
-CORPUS_ORDER = ["mobilenetv2", "mobilenetv3", "efficientnet", "inception", "bn18"]
+CORPUS_ORDER = ["mobilenetv2", "mobilenetv3", "efficientnet", "inception", "bn18", "shufflenetv2", "lenet-prelu",
+                "vit", "vit-op13"]
 
 
 def _clips_are_relu6(proto):
@@ -498,6 +638,21 @@ def _unfoldable_batchnorms(proto):
     return True if len(kept) >= 3 else f"only {kept} cannot be folded"
 
 
+def _channel_shuffles(proto):
+    """True if the graph has the channel shuffle of each ShuffleNet unit: a 5-D Transpose
+    swapping the group and channel axes, between two Reshapes."""
+    shuffles = [n for n in proto.graph.node if n.op_type == "Transpose"
+                and list(onnx.helper.get_attribute_value(n.attribute[0])) == [0, 2, 1, 3, 4]]
+    return True if len(shuffles) == 4 else f"{len(shuffles)} channel shuffles, not 4"
+
+
+def _matmuls_of_two_activations(proto):
+    """True if the 4 attention MatMuls (Q.K^T and A.V of 2 blocks) read no initializer."""
+    inits = {t.name for t in proto.graph.initializer}
+    act = [n for n in proto.graph.node if n.op_type == "MatMul" and not (set(n.input) & inits)]
+    return True if len(act) == 4 else f"{len(act)} MatMuls of two activations, not 4"
+
+
 # Per corpus model, the ops its export must contain (and a check of them, or None).
 CORPUS_OPS = {
     "mobilenetv2": {"Clip": _clips_are_relu6, "Add": None},
@@ -505,6 +660,14 @@ CORPUS_OPS = {
     "efficientnet": {"Sigmoid": None, "Mul": None},
     "inception": {"Concat": None, "MaxPool": None, "AveragePool": None},
     "bn18": {"BatchNormalization": _unfoldable_batchnorms, "Concat": None, "Add": None},
+    # torch.chunk exports as Slice nodes whose ends come from Shape (Shape, Gather, Div, ...).
+    "shufflenetv2": {"Slice": None, "Shape": None, "Transpose": _channel_shuffles, "Reshape": None,
+                     "Concat": None},
+    "lenet-prelu": {"PRelu": None, "Tanh": None, "AveragePool": None},
+    "vit": {"LayerNormalization": None, "Erf": None, "Softmax": None, "MatMul": _matmuls_of_two_activations,
+            "Transpose": None, "Reshape": None},
+    "vit-op13": {"ReduceMean": None, "Pow": None, "Sqrt": None, "Erf": None, "Softmax": None,
+                 "MatMul": _matmuls_of_two_activations},
 }
 MODELS.update(CORPUS)
 # Ops whose schema opset 18 changed (Reduce*, Split, Pad, Resize, ...): an opset-17 graph
@@ -547,6 +710,15 @@ def train(name, cfg, epochs, data, log):
     if cfg["opt"] == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["wd"])
         warmup = 0
+    elif cfg["opt"] == "adamw":
+        # Decoupled weight decay on the weight matrices and kernels only (not on LayerNorm,
+        # biases, PReLU slopes or the position embedding); half-epoch warmup, cosine decay.
+        decay = [p for n, p in model.named_parameters() if p.dim() > 1 and n != "pos"]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1 or n == "pos"]
+        opt = torch.optim.AdamW(
+            [dict(params=decay, weight_decay=cfg["wd"]), dict(params=no_decay, weight_decay=0.0)],
+            lr=cfg["lr"])
+        warmup = steps_per_epoch // 2
     else:
         # No weight decay on BN parameters and biases.
         decay = [p for p in model.parameters() if p.dim() > 1]
@@ -647,9 +819,87 @@ def _pool_nchw(x, op, a):
     return np.sum(windows, axis=0) / counts
 
 
+def _as_numpy(tensor):
+    """An ONNX tensor as float64 (float types) or int64 (integer types: shape arithmetic)."""
+    a = onnx.numpy_helper.to_array(tensor)
+    return a.astype(np.float64) if a.dtype.kind == "f" else a.astype(np.int64)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _opset_of(model_proto):
+    return next(i.version for i in model_proto.opset_import if i.domain in ("", "ai.onnx"))
+
+
+def _shape_op(op, ins, a, opset):
+    """The data-movement and shape-arithmetic ops of the corpus exports (Shape -> Gather ->
+    Unsqueeze -> Concat -> Reshape, Slice, Split, Transpose, ...); None if `op` is not one."""
+    if op == "Shape":
+        return np.array(ins[0].shape, dtype=np.int64)
+    if op == "Gather":
+        return np.take(ins[0], ins[1], axis=a.get("axis", 0))
+    if op == "Unsqueeze":
+        axes = a["axes"] if opset < 13 else list(ins[1])
+        y = ins[0]
+        for ax in sorted(ax % (y.ndim + len(axes)) for ax in axes):
+            y = np.expand_dims(y, ax)
+        return y
+    if op == "Squeeze":
+        axes = a.get("axes") if opset < 13 else (list(ins[1]) if len(ins) > 1 else None)
+        return np.squeeze(ins[0], axis=None if axes is None else tuple(axes))
+    if op == "Reshape":
+        shape = [ins[0].shape[i] if d == 0 else d for i, d in enumerate(ins[1])]
+        return ins[0].reshape(shape)
+    if op == "Transpose":
+        return np.transpose(ins[0], a.get("perm"))
+    if op == "Slice":
+        if opset < 10:
+            starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+        else:
+            starts, ends = ins[1], ins[2]
+            axes = ins[3] if len(ins) > 3 and ins[3] is not None else None
+            steps = ins[4] if len(ins) > 4 and ins[4] is not None else None
+        axes = list(range(len(starts))) if axes is None else list(axes)
+        steps = [1] * len(starts) if steps is None else list(steps)
+        index = [slice(None)] * ins[0].ndim
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            index[ax] = slice(int(st), int(en), int(sp))
+        return ins[0][tuple(index)]
+    if op == "Cast":
+        kind = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[a["to"]].kind
+        return ins[0].astype(np.float64 if kind == "f" else np.int64)
+    if op == "Concat":
+        return np.concatenate(ins, axis=a["axis"])
+    if op == "Identity":
+        return ins[0]
+    if op == "Flatten":
+        axis = a.get("axis", 1)
+        return ins[0].reshape(int(np.prod(ins[0].shape[:axis])), -1)
+    if op == "Constant":
+        return _as_numpy(a["value"])
+    return None
+
+
+def _binary(op, x, y):
+    if op == "Add":
+        return x + y
+    if op == "Sub":
+        return x - y
+    if op == "Mul":
+        return x * y
+    if op == "Div":
+        # Integer Div (shape arithmetic) truncates.
+        return np.trunc(x / y).astype(np.int64) if x.dtype.kind == "i" and y.dtype.kind == "i" else x / y
+    if op == "Pow":
+        return np.power(x, y)
+    return None
+
+
 def run_onnx_numpy(model_proto, x):
     """Evaluate the exported graph in float64 numpy; supports only the ops we emit."""
-    env = {t.name: onnx.numpy_helper.to_array(t).astype(np.float64) for t in model_proto.graph.initializer}
+    opset = _opset_of(model_proto)
+    env = {t.name: _as_numpy(t) for t in model_proto.graph.initializer}
     env[model_proto.graph.input[0].name] = x.astype(np.float64)
     for node in model_proto.graph.node:
         a = {at.name: onnx.helper.get_attribute_value(at) for at in node.attribute}
@@ -665,13 +915,12 @@ def run_onnx_numpy(model_proto, x):
             y = (xin - mean.reshape(1, -1, 1, 1)) * s + bias.reshape(1, -1, 1, 1)
         elif op == "Relu":
             y = np.maximum(ins[0], 0)
-        elif op == "Add":
-            y = ins[0] + ins[1]
+        elif op in ("Add", "Sub", "Mul", "Div", "Pow"):
+            y = _binary(op, ins[0], ins[1])
+        elif _shape_op(op, ins, a, opset) is not None:
+            y = _shape_op(op, ins, a, opset)
         elif op == "GlobalAveragePool":
             y = ins[0].mean(axis=(2, 3), keepdims=True)
-        elif op == "Flatten":
-            axis = a.get("axis", 1)
-            y = ins[0].reshape(int(np.prod(ins[0].shape[:axis])), -1)
         elif op == "Gemm":
             A, B = ins[0], ins[1]
             if a.get("transA", 0):
@@ -681,8 +930,6 @@ def run_onnx_numpy(model_proto, x):
             y = a.get("alpha", 1.0) * A @ B
             if len(ins) > 2 and ins[2] is not None:
                 y = y + a.get("beta", 1.0) * ins[2]
-        elif op == "Constant":
-            y = onnx.numpy_helper.to_array(a["value"]).astype(np.float64)
         elif op == "Clip":
             lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
             hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
@@ -693,12 +940,44 @@ def run_onnx_numpy(model_proto, x):
             y = np.clip(a.get("alpha", 0.2) * ins[0] + a.get("beta", 0.5), 0.0, 1.0)
         elif op == "HardSwish":
             y = ins[0] * np.clip(ins[0] / 6.0 + 0.5, 0.0, 1.0)
-        elif op == "Mul":
-            y = ins[0] * ins[1]
-        elif op == "Concat":
-            y = np.concatenate(ins, axis=a["axis"])
         elif op in ("MaxPool", "AveragePool"):
             y = _pool_nchw(ins[0], op, a)
+        elif op == "Tanh":
+            y = np.tanh(ins[0])
+        elif op == "PRelu":
+            y = np.where(ins[0] >= 0, ins[0], ins[0] * ins[1])
+        elif op == "Pad":
+            # Opset 9 (pads attribute) or 11+ (pads input), constant mode with zero fill only.
+            pads = a["pads"] if opset < 11 else list(ins[1])
+            value = a.get("value", 0.0) if opset < 11 else (float(ins[2]) if len(ins) > 2 and ins[2] is not None
+                                                            else 0.0)
+            if a.get("mode", b"constant") not in (b"constant", "constant") or value != 0.0:
+                raise NotImplementedError("Pad other than constant zero")
+            r = ins[0].ndim
+            y = np.pad(ins[0], [(pads[i], pads[i + r]) for i in range(r)])
+        elif op == "MatMul":
+            y = np.matmul(ins[0], ins[1])
+        elif op == "Softmax":
+            axis = a.get("axis", -1 if opset >= 13 else 1)
+            if opset < 13 and axis != ins[0].ndim - 1:
+                raise NotImplementedError("Softmax before opset 13 on a non-last axis")
+            e = np.exp(ins[0] - ins[0].max(axis=axis, keepdims=True))
+            y = e / e.sum(axis=axis, keepdims=True)
+        elif op == "ReduceMean":
+            axes = a.get("axes") if opset < 18 else (list(ins[1]) if len(ins) > 1 else None)
+            y = ins[0].mean(axis=None if axes is None else tuple(axes), keepdims=bool(a.get("keepdims", 1)))
+        elif op == "Sqrt":
+            y = np.sqrt(ins[0])
+        elif op == "Erf":
+            y = _erf(ins[0])
+        elif op == "LayerNormalization":
+            axis = a.get("axis", -1) % ins[0].ndim
+            axes = tuple(range(axis, ins[0].ndim))
+            mean = ins[0].mean(axis=axes, keepdims=True)
+            var = ((ins[0] - mean) ** 2).mean(axis=axes, keepdims=True)
+            y = (ins[0] - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * ins[1]
+            if len(ins) > 2 and ins[2] is not None:
+                y = y + ins[2]
         else:
             raise NotImplementedError(f"op {op} in numpy checker")
         env[node.output[0]] = y
@@ -806,6 +1085,9 @@ def main():
                          "reference, corpus or all (repeatable)")
     ap.add_argument("--epochs", type=int, help="override the number of epochs")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--reuse-trained", action="store_true",
+                    help="export the weights an earlier run kept in the temporary folder "
+                         "(fmnist-<name>.state.pt) instead of training again")
     args = ap.parse_args()
     names = selected_models(args)
 
@@ -816,6 +1098,7 @@ def main():
         print(msg, flush=True)
 
     t_all = time.time()
+    trained = {}  # name -> (model, train seconds, history, epochs) trained or loaded by this run
     xtr, ytr = load_split("train")
     xte, yte = load_split("t10k")
     log(f"data: train {tuple(xtr.shape)}, test {tuple(xte.shape)} from {DATA_DIR}")
@@ -824,9 +1107,30 @@ def main():
         out = args.out or ("models/corpus" if name in CORPUS else "models")
         os.makedirs(out, exist_ok=True)
         epochs = args.epochs if args.epochs is not None else cfg["epochs"]
-        model, train_s, history = train(name, cfg, epochs, (xtr, ytr, xte, yte), log)
-        # Keep the trained weights even if the export below fails.
-        torch.save(model.state_dict(), os.path.join(tempfile.gettempdir(), f"fmnist-{name}.state.pt"))
+        source = cfg.get("weights_of", name)
+        state_path = os.path.join(tempfile.gettempdir(), f"fmnist-{source}.state.pt")
+        if source != name or args.reuse_trained:
+            # Another export of a model trained by this run or an earlier one (its weights
+            # and its training record, kept next to them).
+            if source not in trained and not os.path.exists(state_path):
+                raise SystemExit(f"fmnist-{name}: no trained weights of '{source}' in {state_path}; "
+                                 f"train '{source}' first")
+            if source not in trained:
+                model = cfg["make"]()
+                model.load_state_dict(torch.load(state_path))
+                with open(state_path + ".json") as f:
+                    record = json.load(f)
+                trained[source] = (model, record["train_s"], record["history"], record["epochs"])
+                log(f"[{name}] weights of '{source}' from {state_path}")
+            model, train_s, history, epochs = trained[source]
+            model.eval()
+        else:
+            model, train_s, history = train(name, cfg, epochs, (xtr, ytr, xte, yte), log)
+            trained[name] = (model, train_s, history, epochs)
+            # Keep the trained weights even if the export below fails (--reuse-trained).
+            torch.save(model.state_dict(), state_path)
+            with open(state_path + ".json", "w") as f:
+                json.dump(dict(train_s=train_s, history=history, epochs=epochs), f)
         top1 = evaluate(model, xte, yte)
         log(f"[{name}] fp32 test top-1 {top1:.4f} on {xte.shape[0]} images; trained in {train_s:.1f} s")
         path = os.path.join(out, f"fmnist-{name}.onnx")
