@@ -19,7 +19,7 @@ using haq::test::run_haq;
 using haq::test::scratch_dir;
 namespace fs = std::filesystem;
 
-TEST_CASE("haq merge: a damaged policy.json is named with its pointer; merged.md escapes names", "[merge]") {
+TEST_CASE("haq merge: a damaged policy.json is named with its pointer and merged.md escapes names", "[merge]") {
   auto dir = scratch_dir("e2e-merge-inputs");
   const fs::path cfg = haq::test::tiny_search_config(dir, 100, 32, 100);
   auto s = run_haq(haq::test::tiny_search_args(cfg, dir / "s", 2, 3), 300);

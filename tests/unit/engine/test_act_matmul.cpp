@@ -71,7 +71,7 @@ std::vector<int64_t> reference_sums(int64_t g, int64_t m, int64_t k, int64_t n, 
 
 }  // namespace
 
-TEST_CASE("a MatMul of two activations imports as an act_matmul layer; 3-D Linear biases fold") {
+TEST_CASE("a MatMul of two activations imports as an act_matmul layer and 3-D Linear biases fold") {
   model::Graph g = attention_like(false).import(3);
   REQUIRE(g.layers.size() == 4);
   const model::Layer& q = g.layers[0];
@@ -107,7 +107,7 @@ TEST_CASE("a MatMul of two activations imports as an act_matmul layer; 3-D Linea
   CHECK(y.macs == 4 * 4 * 6);
 }
 
-TEST_CASE("per-head products: a 4-D act_matmul counts its heads; a 2-D second operand stays fp32") {
+TEST_CASE("per-head products: a 4-D act_matmul counts its heads, a constant second operand is a MatMul layer") {
   ModelBuilder b(13);
   b.input("img", {-1, 1, 4, 6});
   b.init_i64("shape4", {4}, {-1, 2, 4, 3});

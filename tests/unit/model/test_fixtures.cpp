@@ -192,7 +192,10 @@ TEST_CASE("ViT exports (opsets 17 and 13): shape arithmetic folds for a fixed ba
             CHECK(g.shape(n.outputs[0]) == std::vector<int64_t>{batch, 17, 16});
           }
         // Conv patch embedding, qkv/proj/fc1/fc2 per block, the head
-        CHECK(g.layers.size() == 10);
+        CHECK(g.layers.size() == 14);  // 10 with weights + q.k^T and A.v per block (act_matmul)
+        int act = 0;
+        for (const auto& l : g.layers) act += l.kind == LayerKind::act_matmul;
+        CHECK(act == 4);
         CHECK(count_op(g, "MatMul") == 12);  // 8 layers + q.k^T and A.v per block
         CHECK(count_op(g, "Softmax") == 2);
         CHECK(count_op(g, "Erf") == 2);

@@ -199,14 +199,20 @@ TEST_CASE("MatMul with a constant [K,N] weight becomes a layer with the transpos
   CHECK(g.constants.at(L.bias).f32 == std::vector<float>(4, 0.f));
 }
 
-TEST_CASE("MatMul of two activations is not a layer") {
+TEST_CASE("MatMul of two activations is an act_matmul layer") {
   ModelBuilder b(13);
   b.input("x", {1, 2, 3});
   b.input("z", {1, 3, 4});
   b.node("MatMul", {"x", "z"}, {"y"}, "mm");
   b.output("y");
   Graph g = b.import();
-  CHECK(g.layers.empty());
+  REQUIRE(g.layers.size() == 1);
+  CHECK(g.layers[0].kind == LayerKind::act_matmul);
+  CHECK(g.layers[0].input_b == "z");
+  CHECK(g.layers[0].rows == 2);
+  CHECK(g.layers[0].c_in == 3);
+  CHECK(g.layers[0].c_out == 4);
+  CHECK(g.layers[0].params == 0);
   CHECK(g.outputs[0].shape == std::vector<int64_t>{1, 2, 4});
 }
 
