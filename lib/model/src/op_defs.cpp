@@ -485,8 +485,9 @@ std::vector<OpEntry> make_entries() {
   }
   {
     auto& e = d.add("MatMul", S::layer, N::never,
-                    "a quantizable layer when the second input is a constant 2-D weight, else an fp32 kernel (numpy "
-                    "broadcasting)");
+                    "a quantizable layer when the second input is a constant 2-D weight (a bias Add after it is "
+                    "folded in); two activations of equal leading dims, batch first (attention), are an act_matmul "
+                    "layer; else an fp32 kernel (numpy broadcasting)");
     e.rules.shape = [](NodeCtx& c) -> Shape {
       Shape a = c.shape(0), b = c.shape(1);
       if (a.empty() || b.empty()) c.bad("MatMul inputs must have rank >= 1");
