@@ -159,6 +159,33 @@ void fill_layer(const ImportState& s, Layer& L, const Node& n) {
   L.params = L.weight_params + g.constants.at(L.bias).numel();
 }
 
+/// How many nodes (and graph outputs) read each value.
+std::map<std::string, int> value_uses(const Graph& g) {
+  std::map<std::string, int> uses;
+  for (const auto& n : g.nodes)
+    for (const auto& in : n.inputs)
+      if (!in.empty()) ++uses[in];
+  for (const auto& o : g.outputs) ++uses[o.name];
+  return uses;
+}
+
+/// A node folded into layer L (its only reader): the layer's node now writes
+/// the folded node's output, and L's old output value is gone.
+void take_over_output(Graph& g, Layer& L, Node& producer, const Node& folded) {
+  g.shapes.erase(L.output);
+  g.dtypes.erase(L.output);
+  producer.outputs[0] = folded.outputs[0];
+  L.output = folded.outputs[0];
+}
+
+/// Removes the nodes marked in `drop` (indices into g.nodes).
+void drop_nodes(Graph& g, const std::vector<bool>& drop) {
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+}
+
 /// A MatMul of two float activations that runs as a quantizable act_matmul
 /// layer: A [B, .., M, K] x B [B, .., K, N], the same leading dims (no
 /// broadcasting), rank >= 3, the batch first.
@@ -183,11 +210,7 @@ bool act_matmul_form(const Graph& g, const Node& n) {
 /// Add is the layer output's only reader.
 void fold_bias_adds(ImportState& s, std::vector<Layer>& layers) {
   Graph& g = s.g;
-  std::map<std::string, int> uses;
-  for (const auto& n : g.nodes)
-    for (const auto& in : n.inputs)
-      if (!in.empty()) ++uses[in];
-  for (const auto& o : g.outputs) ++uses[o.name];
+  std::map<std::string, int> uses = value_uses(g);
   std::map<std::string, size_t> node_of_output;
   for (size_t i = 0; i < g.nodes.size(); ++i) node_of_output[g.nodes[i].outputs[0]] = i;
   std::map<std::string, size_t> add_of_input;  // value -> the Add node reading it
@@ -214,16 +237,10 @@ void fold_bias_adds(ImportState& s, std::vector<Layer>& layers) {
     Node& producer = g.nodes[node_of_output.at(L.output)];
     L.bias = add_constant(s, L.name + ".bias", std::move(b));
     producer.inputs[2] = L.bias;
-    g.shapes.erase(L.output);
-    g.dtypes.erase(L.output);
-    producer.outputs[0] = add.outputs[0];
-    L.output = add.outputs[0];
+    take_over_output(g, L, producer, add);
     drop[ai->second] = true;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  drop_nodes(g, drop);
 }
 
 /// Folds BatchNormalization nodes into the layer that produces their input,
@@ -231,11 +248,7 @@ void fold_bias_adds(ImportState& s, std::vector<Layer>& layers) {
 /// otherwise (the engine runs the BN).
 void fold_batchnorms(ImportState& s, std::vector<Layer>& layers) {
   Graph& g = s.g;
-  std::map<std::string, int> uses;
-  for (const auto& n : g.nodes)
-    for (const auto& in : n.inputs)
-      if (!in.empty()) ++uses[in];
-  for (const auto& o : g.outputs) ++uses[o.name];
+  std::map<std::string, int> uses = value_uses(g);
   std::map<std::string, size_t> layer_of_output;  // value -> index into layers
   for (size_t i = 0; i < layers.size(); ++i) layer_of_output[layers[i].output] = i;
   std::map<std::string, size_t> node_of_output;
@@ -274,16 +287,10 @@ void fold_batchnorms(ImportState& s, std::vector<Layer>& layers) {
     producer.inputs.resize(3);
     producer.inputs[1] = L.weight;
     producer.inputs[2] = L.bias;
-    g.shapes.erase(L.output);
-    g.dtypes.erase(L.output);
-    producer.outputs[0] = bn.outputs[0];
-    L.output = bn.outputs[0];
+    take_over_output(g, L, producer, bn);
     drop[bi] = true;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  drop_nodes(g, drop);
 }
 
 /// After Gemm's alpha/beta and BatchNormalization are folded into a layer,
