@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "haq/core/error.h"
+#include "bit_fusion.h"
 
 namespace haq::hw {
 
@@ -264,7 +265,7 @@ void cost_tiling(const MapContext& c, const HardwareProfile& p, int64_t tm, int6
   out.energy_dram_pj = double(rd + wr) * en.dram_pj_per_bit;
   out.energy_pj = out.energy_compute_pj + out.energy_sram_pj + out.energy_dram_pj;
   out.fits = true;
-  out.mapping = Mapping{L.m, L.k, L.n, L.groups, L.group_block, tm, tk, tn, order, w_fetch, in_fetch};
+  out.mapping = Mapping{L.m, L.k, L.n, L.groups, L.group_block, tm, tk, tn, order, w_fetch, in_fetch, {}, false};
 }
 
 // Which buffer a tiling overflows, or "" if it fits (each buffer holds two tiles).
@@ -298,7 +299,11 @@ LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, con
                           int64_t tile_m, int64_t tile_k, int64_t tile_n, LoopOrder order,
                           int64_t group_block, const LayerIo& io) {
   check_bits(w_bits, a_bits, p);
-  HAQ_ASSERT(p.architecture != Architecture::table && tile_m > 0 && tile_k > 0 && tile_n > 0);
+  if (p.architecture != Architecture::bit_serial)
+    fail(ErrorKind::usage, p.file, "/architecture",
+         "simulate_tiling is the bit-serial mapper's; profile '{}' is {} (bit-fusion: simulate_fusion_tiling)",
+         p.name, to_string(p.architecture));
+  HAQ_ASSERT(tile_m > 0 && tile_k > 0 && tile_n > 0);
   MapContext c = make_context(layer, w_bits, a_bits, p, group_block, io);
   LayerCost out;
   std::string overflow = tiling_overflow(c, p, tile_m, tile_k, tile_n);
@@ -313,6 +318,22 @@ LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, con
   return out;
 }
 
+LayerCost simulate_fusion_tiling(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
+                                 const FusionTiling& tiling, const LayerIo& io, int64_t group_block) {
+  check_bits(w_bits, a_bits, p);
+  if (p.architecture != Architecture::bit_fusion)
+    fail(ErrorKind::usage, p.file, "/architecture", "profile '{}' is {}, not bit-fusion", p.name,
+         to_string(p.architecture));
+  fusion::Tiling t;
+  t.b = tiling.b, t.ow = tiling.ow, t.oh = tiling.oh, t.ic = tiling.ic, t.oc = tiling.oc;
+  if (!fusion::parse_order(tiling.order, t.order))
+    fail(ErrorKind::usage, "", "", "bad loop order '{}': expected the loops B, OW, OH, IC and OC, each once, "
+         "outermost first, separated by '/'", tiling.order);
+  LayerCost c = fusion::cost(fusion::lower(layer, p.batch, io, group_block), t, w_bits, a_bits, p);
+  finish_cost(c, layer, w_bits, a_bits, p);
+  return c;
+}
+
 LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p,
                          const LayerIo& io) {
   check_bits(w_bits, a_bits, p);
@@ -323,9 +344,6 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
     return best;
   }
   const MemorySpec& mem = p.memory;
-  best.fits = false;
-  LayerCost cand;
-  int64_t best_steady = 0;
   // Grouped convolutions may also run b groups at once as one block-diagonal
   // GEMM (b = 1, 2, 4, ... groups): more zeros multiplied, but a depthwise
   // layer then fills more than one lane of the array's N (and K) dimension.
@@ -339,6 +357,14 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
     if (cycles < block_cycles) block = std::min(b, groups), block_cycles = cycles;
     if (b >= groups) break;
   }
+  if (p.architecture == Architecture::bit_fusion) {
+    best = fusion::best(fusion::lower(layer, p.batch, io, block), w_bits, a_bits, p);
+    finish_cost(best, layer, w_bits, a_bits, p);
+    return best;
+  }
+  best.fits = false;
+  LayerCost cand;
+  int64_t best_steady = 0;
   {
     const MapContext c = make_context(layer, w_bits, a_bits, p, block, io);
     const auto tms = tile_candidates(c.L.m, c.A.granule_m);
@@ -449,6 +475,19 @@ std::vector<LayerIo> layer_io(const model::Graph& graph) {
   return io;
 }
 
+namespace {
+
+// Everything of a layer (and its LayerIo) a simulator reads but its name:
+// layers with the same key cost the same (a table profile is keyed by name).
+std::vector<int64_t> shape_key(const model::Layer& l, const LayerIo& io) {
+  return {static_cast<int64_t>(l.kind), l.c_in, l.c_out, l.groups, l.kernel_h, l.kernel_w, l.stride_h,
+          l.stride_w, l.dilation_h, l.dilation_w, l.pads[0], l.pads[1], l.pads[2], l.pads[3], l.in_h, l.in_w,
+          l.out_h, l.out_w, l.rows, l.mats, l.macs, l.weight_params, io.input_from_layer, io.output_to_layer,
+          io.input_b_from_layer};
+}
+
+}  // namespace
+
 CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) {
   CostTable t;
   t.profile = p.name;
@@ -458,11 +497,25 @@ CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) 
   t.w_range = p.w_bits;
   t.a_range = p.a_bits;
   const std::vector<LayerIo> io = layer_io(graph);
+  const size_t pairs = size_t(p.w_bits.max_bits - p.w_bits.min_bits + 1) * (p.a_bits.max_bits - p.a_bits.min_bits + 1);
+  // Networks repeat layer shapes (ResNet-50: 54 layers, 26 shapes): each is simulated once.
+  std::map<std::vector<int64_t>, size_t> first_of_shape;
   for (size_t i = 0; i < graph.layers.size(); ++i) {
     const model::Layer& layer = graph.layers[i];
     t.layer_names.push_back(layer.name);
     t.layer_macs.push_back(layer.macs);
     t.layer_weight_params.push_back(layer.weight_params);
+    if (p.architecture != Architecture::table) {
+      auto [it, inserted] = first_of_shape.emplace(shape_key(layer, io[i]), i);
+      if (!inserted) {
+        for (size_t k = 0; k < pairs; ++k) {
+          LayerCost c = t.costs[it->second * pairs + k];
+          c.layer = layer.name;
+          t.costs.push_back(std::move(c));
+        }
+        continue;
+      }
+    }
     for (int w = p.w_bits.min_bits; w <= p.w_bits.max_bits; ++w)
       for (int a = p.a_bits.min_bits; a <= p.a_bits.max_bits; ++a)
         t.costs.push_back(simulate_layer(layer, w, a, p, io[i]));
@@ -566,8 +619,9 @@ nlohmann::json to_json(const LayerCost& c) {
     const auto& m = c.mapping;
     j["mapping"] = {{"gemm_m", m.m}, {"gemm_k", m.k}, {"gemm_n", m.n}, {"groups", m.groups}, {"group_block", m.group_block},
                     {"tile_m", m.tile_m}, {"tile_k", m.tile_k}, {"tile_n", m.tile_n},
-                    {"loop_order", to_string(m.order)}, {"weight_fetches", m.weight_fetches},
-                    {"input_fetches", m.input_fetches}};
+                    {"loop_order", m.loops.empty() ? std::string(to_string(m.order)) : m.loops},
+                    {"weight_fetches", m.weight_fetches}, {"input_fetches", m.input_fetches}};
+    if (!m.loops.empty()) j["mapping"]["im2col"] = m.im2col;
   }
   return j;
 }

@@ -248,8 +248,8 @@ TEST_CASE("configs/sweep-example.json is a valid sweep") {
   fs::current_path(before);
   const auto jobs = expand_jobs(s);
   CHECK(jobs.size() == 12u);
-  CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.6x__ddpg__s0");
-  CHECK(jobs[1].id == "fmnist-mlp__bismo-edge__latency-0.6x+size-0.4x__ddpg__s0");
+  CHECK(jobs[0].id == "fmnist-mlp__bismo-edge__latency-0.75x__ddpg__s0");
+  CHECK(jobs[1].id == "fmnist-mlp__bismo-edge__latency-0.75x+size-0.4x__ddpg__s0");
   for (const auto& j : jobs) {
     CHECK(fs::exists(haq::test::source_path(j.model)));
     CHECK(fs::exists(haq::test::source_path(j.profile)));

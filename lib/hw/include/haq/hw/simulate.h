@@ -42,6 +42,11 @@ struct Mapping {
   LoopOrder order = LoopOrder::inputs_outer;
   int64_t weight_fetches = 1;   ///< times the layer's weights are read from DRAM
   int64_t input_fetches = 1;    ///< times the layer's inputs are read from DRAM
+  /// bit-fusion: the tile loops, outermost first ("B/OW/OH/IC/OC"; `order` is unused).
+  std::string loops;
+  /// bit-fusion: the input arrives from the host as im2col columns (one
+  /// reduction of kernel area x input channels), as for a network's first layer.
+  bool im2col = false;
 };
 
 /// Cost of one layer at one (w_bits, a_bits) for one batch of `profile.batch` inputs.
@@ -93,7 +98,9 @@ int64_t fusion_factor(int w_bits, int a_bits);
 /// layer's cost a function of its own (w_bits, a_bits) only, that write is
 /// charged to the consumer. The default (both false) is a standalone layer:
 /// its input is already in DRAM and its output is written at the profile's
-/// `output_bits`.
+/// `output_bits`. (bit-fusion, as BitFusion's simulator, writes every output
+/// as accumulator_bits partial sums, charged to the producer; it uses
+/// input_from_layer only to tell a host-fed first layer, lowered as im2col.)
 struct LayerIo {
   /// The input was written by an earlier accelerator layer at this layer's
   /// a_bits: its write (input elements x a_bits) is charged here.
@@ -118,9 +125,25 @@ std::vector<LayerIo> layer_io(const model::Graph& graph);
 LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits,
                          const HardwareProfile& profile, const LayerIo& io = {});
 
-/// Cost of one given tiling (tile sizes are clipped to the GEMM; they should be
-/// multiples of the array's granule for the closed-form compute count to hold).
-/// fits == false with a reason if it overflows a buffer. For tests and tools.
+/// bit-fusion's loop nest: tile sizes along batch (rows, for Gemm/MatMul),
+/// output width and height, input and output channels, and the order of the
+/// five tile loops, outermost first, e.g. "OC/IC/B/OH/OW".
+struct FusionTiling {
+  int64_t b = 1, ow = 1, oh = 1, ic = 1, oc = 1;
+  std::string order = "B/OW/OH/IC/OC";
+};
+
+/// Cost of one bit-fusion tiling (clipped to the layer); fits == false with a
+/// reason if a tile overflows half its buffer. For tests and tools. An order
+/// that is not a permutation of the five loops is Error(usage).
+LayerCost simulate_fusion_tiling(const model::Layer& layer, int w_bits, int a_bits,
+                                 const HardwareProfile& profile, const FusionTiling& tiling,
+                                 const LayerIo& io = {}, int64_t group_block = 1);
+
+/// Cost of one given tiling of the bit-serial mapper (tile sizes are clipped
+/// to the GEMM; they should be multiples of the array's granule for the
+/// closed-form compute count to hold). fits == false with a reason if it
+/// overflows a buffer. For tests and tools; a bit-fusion profile is Error(usage).
 LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits,
                           const HardwareProfile& profile, int64_t tile_m, int64_t tile_k,
                           int64_t tile_n, LoopOrder order, int64_t group_block = 1,
