@@ -26,6 +26,16 @@ tests/data/model/
                           Sum of the residual, GlobalAveragePool, Flatten, Gemm) and
                           the zoo ShuffleNet's Reshape/Transpose channel shuffle: the
                           zoo files in Debian's libonnx-testdata are download stubs.
+  seg_resize_op13.onnx    a segmentation-head-like net (encoder of two strided Convs, decoder
+                          upsampling by F.interpolate(scale_factor=2, mode='nearest') and
+                          (mode='bilinear', align_corners=False), a 1x1 Conv of per-pixel
+                          class scores, global average pooling into logits) at opset 13:
+                          Resize with scales, asymmetric/floor and pytorch_half_pixel. Trained
+                          for one epoch on Fashion-MNIST (so that W8A8 can be compared).
+  seg_resize_op11.onnx    the same weights with F.interpolate(size=...) at opset 11 (Resize
+                          with sizes and an empty scales input).
+  seg_resize_op10.onnx    the same weights at opset 10 (Resize-10: X and scales, asymmetric).
+  seg_resize_op9.onnx     the same weights at opset 9 (Upsample).
 
 Run with Debian's interpreter: /usr/bin/python3 scripts/make_op_fixtures.py
 Seeded; re-running gives the same files.
@@ -148,6 +158,65 @@ class LeNetPReLU(nn.Module):
         return self.f3(torch.tanh(self.f2(x)))
 
 
+class SegResize(nn.Module):
+    """Encoder-decoder with a classification read-out: 28 -> 14 -> 7 -> 14 (nearest) -> 28 (bilinear)."""
+
+    def __init__(self, sizes=False):
+        super().__init__()
+        self.sizes = sizes
+        self.e1 = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.e2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.d1 = nn.Conv2d(16, 8, 3, padding=1)
+        self.d2 = nn.Conv2d(8 + 1, 8, 3, padding=1)
+        self.cls = nn.Conv2d(8, 10, 1)
+
+    def up(self, x, mode):
+        kw = {} if mode == "nearest" else {"align_corners": False}
+        if self.sizes:
+            return F.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2), mode=mode, **kw)
+        return F.interpolate(x, scale_factor=2, mode=mode, **kw)
+
+    def forward(self, x):
+        y = F.relu(self.e2(F.relu(self.e1(x))))         # 16 x 7 x 7
+        y = F.relu(self.d1(self.up(y, "nearest")))       # 8 x 14 x 14
+        y = self.up(y, "bilinear")                       # 8 x 28 x 28
+        y = F.relu(self.d2(torch.cat([y, x], dim=1)))    # the input as a skip connection
+        return self.cls(y).mean(dim=(2, 3))
+
+
+def read_idx(path):
+    import gzip
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def train_seg(net, seed):
+    """One epoch of Adam on Fashion-MNIST (pixels / 255), one thread."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    root = "/usr/share/datasets/fashion-mnist"
+    x = torch.from_numpy(read_idx(f"{root}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
+    y = torch.from_numpy(read_idx(f"{root}/train-labels-idx1-ubyte.gz").astype(np.int64))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    net.train()
+    perm = torch.randperm(x.shape[0])
+    for i in range(0, x.shape[0], 128):
+        idx = perm[i:i + 128]
+        opt.zero_grad()
+        F.cross_entropy(net(x[idx]), y[idx]).backward()
+        opt.step()
+    net.eval()
+    xt = torch.from_numpy(read_idx(f"{root}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
+    yt = torch.from_numpy(read_idx(f"{root}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    with torch.no_grad():
+        acc = (net(xt).argmax(1) == yt).float().mean().item()
+    print(f"seg_resize: {100 * acc:.2f} % on the 10k test images (PyTorch)")
+    return net
+
+
 def randomise(net, seed):
     torch.manual_seed(seed)
     with torch.no_grad():
@@ -236,6 +305,12 @@ def main():
     torch.manual_seed(18)
     export(randomise(LeNetPReLU(), 18), os.path.join(MODEL_DIR, "lenet_prelu_op9.onnx"), 9)
     zoo_like_resnet(os.path.join(MODEL_DIR, "zoo_like_resnet.onnx"))
+    seg = train_seg(SegResize(), 19)
+    export(seg, os.path.join(MODEL_DIR, "seg_resize_op13.onnx"), 13)
+    export(seg, os.path.join(MODEL_DIR, "seg_resize_op10.onnx"), 10)
+    export(seg, os.path.join(MODEL_DIR, "seg_resize_op9.onnx"), 9)
+    seg.sizes = True
+    export(seg, os.path.join(MODEL_DIR, "seg_resize_op11.onnx"), 11)
 
 
 if __name__ == "__main__":

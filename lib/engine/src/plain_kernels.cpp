@@ -426,6 +426,98 @@ void layer_norm(const KernelCall& c) {
   }
 }
 
+/// The source coordinate of output index `x` along one axis, in float as ONNX
+/// Runtime computes it (the importer checked the mode).
+float resize_source(const std::string& coord, float x, float scale, int64_t out_len, int64_t in_len) {
+  if (coord == "asymmetric") return x / scale;
+  if (coord == "align_corners")
+    return out_len == 1 ? 0.f : x * static_cast<float>(in_len - 1) / static_cast<float>(out_len - 1);
+  if (coord == "pytorch_half_pixel" && out_len == 1) return 0.f;
+  return (x + 0.5f) / scale - 0.5f;  // half_pixel, pytorch_half_pixel
+}
+
+/// The input index nearest_mode picks for source coordinate `v`, clamped.
+int64_t resize_nearest(const std::string& mode, float v, bool shrinking, int64_t in_len) {
+  int64_t i;
+  if (mode == "simple") i = shrinking ? static_cast<int64_t>(std::ceil(v)) : static_cast<int64_t>(v);  // Resize-10
+  else if (mode == "floor") i = static_cast<int64_t>(std::floor(v));
+  else if (mode == "ceil") i = static_cast<int64_t>(std::ceil(v));
+  else if (mode == "round_prefer_ceil") i = static_cast<int64_t>(std::round(v));
+  else i = v == std::floor(v) + 0.5f ? static_cast<int64_t>(std::floor(v)) : static_cast<int64_t>(std::round(v));
+  return std::clamp<int64_t>(i, 0, in_len - 1);
+}
+
+/// One axis of a resize: for each output index, two input indices and their
+/// weights (nearest: the same index twice, weights 1 and 0).
+struct ResizeAxis {
+  std::vector<int64_t> i0, i1;
+  std::vector<float> w0, w1;
+};
+
+ResizeAxis resize_axis(const KernelCall& c, size_t axis, int64_t in_len, int64_t out_len) {
+  const auto& scales = c.node.attrs.at("scales").floats;
+  const std::string coord = c.node.get_string("coordinate_transformation_mode", "half_pixel");
+  const std::string nearest = c.node.get_string("nearest_mode", "");
+  const bool linear = c.node.get_string("mode", "nearest") == "linear";
+  const float scale = scales.at(axis);
+  ResizeAxis r;
+  for (int64_t o = 0; o < out_len; ++o) {
+    float v = resize_source(coord, static_cast<float>(o), scale, out_len, in_len);
+    if (!linear) {
+      const int64_t i = resize_nearest(nearest, v, scale < 1.f, in_len);
+      r.i0.push_back(i);
+      r.i1.push_back(i);
+      r.w0.push_back(1.f);
+      r.w1.push_back(0.f);
+      continue;
+    }
+    // As ONNX Runtime's bilinear kernel: the coordinate clamped into the
+    // input, its two neighbours, weights by distance (0.5 each at the edge).
+    v = std::max(0.f, std::min(v, static_cast<float>(in_len - 1)));
+    const int64_t a = std::min(static_cast<int64_t>(v), in_len - 1), b = std::min(a + 1, in_len - 1);
+    float da = std::fabs(v - static_cast<float>(a)), db = std::fabs(v - static_cast<float>(b));
+    if (a == b) da = db = 0.5f;
+    r.i0.push_back(a);
+    r.i1.push_back(b);
+    r.w0.push_back(db);
+    r.w1.push_back(da);
+  }
+  return r;
+}
+
+/// Resize and Upsample on NCHW (the importer wrote mode, coordinate mode,
+/// nearest mode and the per-axis scales; only H and W change).
+void resize(const KernelCall& c) {
+  const KernelInput& x = c.floats(0);
+  const Dims& d = x.dims;
+  const Dims& od = c.out_dims;
+  if (d.size() != 4 || od.size() != 4 || d[0] != od[0] || d[1] != od[1])
+    c.fail(ErrorKind::internal, "Resize of {} into {}: only H and W change", d.size(), od.size());
+  const int64_t H = d[2], W = d[3], OH = od[2], OW = od[3];
+  const ResizeAxis ry = resize_axis(c, 2, H, OH), rx = resize_axis(c, 3, W, OW);
+  const bool linear = c.node.get_string("mode", "nearest") == "linear";
+  const int64_t planes = d[0] * d[1];
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x.data + p * H * W;
+    float* dst = c.out + p * OH * OW;
+    for (int64_t oy = 0; oy < OH; ++oy) {
+      const float* r0 = src + ry.i0[oy] * W;
+      const float* r1 = src + ry.i1[oy] * W;
+      float* out = dst + oy * OW;
+      if (!linear) {
+        for (int64_t ox = 0; ox < OW; ++ox) out[ox] = r0[rx.i0[ox]];
+        continue;
+      }
+      const float wy0 = ry.w0[oy], wy1 = ry.w1[oy];
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        const int64_t a = rx.i0[ox], b = rx.i1[ox];
+        const float wx0 = rx.w0[ox], wx1 = rx.w1[ox];
+        out[ox] = wx0 * wy0 * r0[a] + wx1 * wy0 * r0[b] + wx0 * wy1 * r1[a] + wx1 * wy1 * r1[b];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const std::map<std::string, PlainKernel>& plain_kernels() {
@@ -439,7 +531,7 @@ const std::map<std::string, PlainKernel>& plain_kernels() {
       {"Reciprocal", unary}, {"Pow", binary},           {"PRelu", binary},
       {"Mean", mean},        {"Where", where},          {"Expand", expand},
       {"Tile", tile},        {"Slice", strided},        {"Split", strided},
-      {"LayerNormalization", layer_norm},
+      {"LayerNormalization", layer_norm}, {"Resize", resize}, {"Upsample", resize},
   };
   return t;
 }

@@ -250,6 +250,127 @@ Shape reduce_shape(NodeCtx& c) {
   return out;
 }
 
+/// Resize (opsets 10..18) and Upsample (7..9): the scales or sizes and the
+/// modes become attributes (graph.h): "mode" nearest | linear,
+/// "coordinate_transformation_mode", "nearest_mode" ("simple" before Resize-11:
+/// floor when enlarging, ceil when shrinking, as ONNX Runtime runs those
+/// opsets), floats "scales" (per axis, the scale the coordinate transform
+/// divides by) and ints "sizes" (the output shape). Only the two spatial dims
+/// of an NCHW tensor are resized.
+void resize_normalise(NodeCtx& c) {
+  Node& n = c.n;
+  const Shape& x = c.shape(0);
+  const int64_t r = static_cast<int64_t>(x.size());
+  const bool upsample = n.op == "Upsample";
+  const bool old_form = upsample || c.opset < 11;  // X and scales only, asymmetric coordinates
+  const std::string mode = n.get_string("mode", "nearest");
+  if (mode == "cubic")
+    c.unsupported(fmt::format("{} mode 'cubic' is not supported (nearest and linear are)", n.op));
+  if (mode != "nearest" && mode != "linear" && !(upsample && mode == "bilinear"))
+    c.bad(fmt::format("mode '{}' is not one of nearest, linear, cubic", mode));
+  std::string coord = "asymmetric", nearest = "simple";
+  if (!old_form) {
+    coord = n.get_string("coordinate_transformation_mode", "half_pixel");
+    if (coord == "tf_crop_and_resize")
+      c.unsupported("coordinate_transformation_mode 'tf_crop_and_resize' (a crop given by roi) is not supported; "
+                    "haq resizes whole images (half_pixel, pytorch_half_pixel, align_corners, asymmetric)");
+    if (coord != "half_pixel" && coord != "pytorch_half_pixel" && coord != "align_corners" && coord != "asymmetric")
+      c.unsupported(fmt::format("coordinate_transformation_mode '{}' is not supported (half_pixel, "
+                                "pytorch_half_pixel, align_corners and asymmetric are)",
+                                coord));
+    nearest = n.get_string("nearest_mode", "round_prefer_floor");
+    if (nearest != "round_prefer_floor" && nearest != "round_prefer_ceil" && nearest != "floor" && nearest != "ceil")
+      c.bad(fmt::format("nearest_mode '{}' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil", nearest));
+    if (c.flag("exclude_outside", 0) != 0)
+      c.unsupported("exclude_outside = 1 is not supported (it applies to cubic mode)");
+  }
+  if (mode != "nearest") nearest = "";
+  std::vector<int64_t> axes;
+  if (c.opset >= 18 && !upsample) {
+    if (c.flag("antialias", 0) != 0) c.unsupported("antialias = 1 is not supported");
+    const std::string policy = n.get_string("keep_aspect_ratio_policy", "stretch");
+    if (policy != "stretch")
+      c.unsupported(fmt::format("keep_aspect_ratio_policy '{}' is not supported (only stretch)", policy));
+    if (n.has("axes")) {  // in the order of the scales or sizes
+      axes = n.get_ints("axes");
+      for (auto& a : axes) a = c.axis(a, r);
+      normal_axes(c, axes, r);  // refuses a repeated axis
+    }
+  }
+  if (axes.empty())
+    for (int64_t k = 0; k < r; ++k) axes.push_back(k);
+  // The scales (float, per listed axis) or the sizes.
+  std::vector<float> given_scales;
+  std::vector<int64_t> given_sizes;
+  auto read_scales = [&](const Tensor& t) {
+    if (!t.is_float()) c.bad("scales must be float");
+    given_scales = t.f32;
+  };
+  if (upsample && c.opset < 9) {
+    if (!n.has("scales")) c.bad("Upsample needs the attribute 'scales'");
+    given_scales = n.attrs.at("scales").floats;
+  } else if (old_form) {
+    read_scales(c.need_constant(1, "scales"));
+  } else {
+    const Tensor* s = c.has_input(2) ? &c.need_constant(2, "scales") : nullptr;
+    const Tensor* z = c.has_input(3) ? &c.need_constant(3, "sizes") : nullptr;
+    if (s && s->numel() > 0 && z && z->numel() > 0) c.bad("scales and sizes are both given; give one");
+    if (z && z->numel() > 0) given_sizes = exact_ints(c, *z);
+    else if (s && s->numel() > 0) read_scales(*s);
+    else c.bad("neither scales (input 2) nor sizes (input 3) is given");
+  }
+  const size_t want = axes.size();
+  if ((!given_scales.empty() && given_scales.size() != want) || (!given_sizes.empty() && given_sizes.size() != want))
+    c.bad(fmt::format("{} has {} entries, expected {} (one per {})", given_sizes.empty() ? "scales" : "sizes",
+                      given_sizes.empty() ? given_scales.size() : given_sizes.size(), want,
+                      want == static_cast<size_t>(r) ? "input dim" : "axis"));
+  std::vector<float> scales(r, 1.f);
+  Shape sizes = x;
+  for (size_t j = 0; j < want; ++j) {
+    const int64_t a = axes[j];
+    if (!given_sizes.empty()) {
+      if (given_sizes[j] < 1) c.bad(fmt::format("sizes {} has an entry below 1", dims_str(given_sizes)));
+      sizes[a] = given_sizes[j];
+      scales[a] = static_cast<float>(sizes[a]) / static_cast<float>(x[a]);
+    } else {
+      const float s = given_scales[j];
+      if (!(s > 0.f) || !std::isfinite(s)) c.bad(fmt::format("scale {} of axis {} is not a positive number", s, a));
+      if (upsample && s < 1.f) c.bad(fmt::format("Upsample scale {} of axis {} is below 1", s, a));
+      scales[a] = s;
+      const double d = std::floor(static_cast<double>(static_cast<float>(x[a]) * s));
+      if (d < 1) c.unsupported(fmt::format("scale {} leaves axis {} of extent {} empty", s, a, x[a]));
+      if (d > 9.0e15) c.bad(fmt::format("scale {} makes axis {} too large", s, a));
+      sizes[a] = static_cast<int64_t>(d);
+      // Where the resized length enters the transform, ONNX's reference takes
+      // scale x input (fractional) and ONNX Runtime the output's length: they
+      // disagree, and haq refuses rather than pick one.
+      const bool fractional = static_cast<double>(static_cast<float>(x[a]) * s) != d;
+      if (fractional && (coord == "align_corners" || (coord == "pytorch_half_pixel" && sizes[a] == 1)))
+        c.unsupported(fmt::format("coordinate_transformation_mode '{}' with scale {} on axis {} of extent {}: the "
+                                  "resized length {} is fractional, where ONNX's reference and ONNX Runtime "
+                                  "differ; give sizes instead",
+                                  coord, s, a, x[a], static_cast<float>(x[a]) * s));
+    }
+  }
+  if (r != 4 || sizes[0] != x[0] || sizes[1] != x[1] || scales[0] != 1.f || scales[1] != 1.f)
+    c.unsupported(fmt::format("only the two spatial dims of an NCHW tensor are resized: input {}, output {}",
+                              dims_str(x), dims_str(sizes)));
+  checked_numel(c.s, where(n), sizes);
+  n.attrs.erase("axes");
+  n.attrs.erase("antialias");
+  n.attrs.erase("keep_aspect_ratio_policy");
+  n.attrs.erase("exclude_outside");
+  n.attrs.erase("cubic_coeff_a");
+  n.attrs.erase("extrapolation_value");
+  c.set_string("mode", mode == "bilinear" ? "linear" : mode);
+  c.set_string("coordinate_transformation_mode", coord);
+  c.set_string("nearest_mode", nearest);
+  n.attrs["scales"].kind = Attribute::Kind::floats;
+  n.attrs["scales"].floats = scales;
+  c.set_ints("sizes", sizes);
+  c.truncate_inputs(1);
+}
+
 struct Defs {
   std::vector<OpEntry> v;
   OpEntry& add(const char* name, OpStage stage, NonNeg nonneg, const char* notes) {
@@ -1066,6 +1187,25 @@ std::vector<OpEntry> make_entries() {
       return x;
     };
     e.rules.check = check_finite_constants;
+  }
+
+  {
+    auto& e = d.add("Resize", S::runs, N::like_input,
+                    "nearest and linear on the 2 spatial dims of NCHW; scales or sizes (constant), axes (opset 18); "
+                    "coordinates half_pixel, pytorch_half_pixel, align_corners, asymmetric; all four nearest_modes; "
+                    "cubic, tf_crop_and_resize, antialias and keep_aspect_ratio_policy other than stretch refused");
+    e.def.since = 10;
+    e.rules.normalise = resize_normalise;
+    e.rules.shape = [](NodeCtx& c) -> Shape { return c.n.get_ints("sizes"); };
+  }
+  {
+    auto& e = d.add("Upsample", S::runs, N::like_input,
+                    "as Resize-10 (asymmetric coordinates): nearest and linear on the 2 spatial dims of NCHW, scales "
+                    "as attribute (opset < 9) or constant input");
+    e.def.since = 7;
+    e.def.until = 9;
+    e.rules.normalise = resize_normalise;
+    e.rules.shape = [](NodeCtx& c) -> Shape { return c.n.get_ints("sizes"); };
   }
 
   // ---- removed or evaluated at import -----------------------------------------------

@@ -47,6 +47,12 @@
 ///  - MaxPool / AveragePool: explicit kernel_shape, strides, pads, auto_pad =
 ///    "NOTSET" (MaxPool also dilations); ceil_mode / count_include_pad as in
 ///    the model (default 0). Only output 0 of MaxPool, BN and Dropout is kept.
+///  - Resize / Upsample: one input (rank 4, only H and W change); string
+///    "mode" (nearest | linear), "coordinate_transformation_mode" (half_pixel
+///    | pytorch_half_pixel | align_corners | asymmetric), "nearest_mode"
+///    (round_prefer_floor | round_prefer_ceil | floor | ceil, "simple" for
+///    Upsample and Resize-10, "" in linear mode), floats "scales" (per axis,
+///    the divisor of the coordinate transform) and ints "sizes" (the output).
 ///  - Reshape keeps its constant shape input (may hold 0 / -1): take the output
 ///    shape from Graph::shapes. Identity, Dropout, Constant, ConstantOfShape,
 ///    Shape and Casts are gone, except an Identity that feeds a graph output
