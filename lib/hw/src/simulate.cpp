@@ -498,7 +498,7 @@ CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) 
   t.a_range = p.a_bits;
   const std::vector<LayerIo> io = layer_io(graph);
   const size_t pairs = size_t(p.w_bits.max_bits - p.w_bits.min_bits + 1) * (p.a_bits.max_bits - p.a_bits.min_bits + 1);
-  // Networks repeat layer shapes (ResNet-50: 54 layers, 26 shapes): each is simulated once.
+  // Networks repeat layer shapes (ResNet-50: 54 layers, 24 shapes): each is simulated once.
   std::map<std::vector<int64_t>, size_t> first_of_shape;
   for (size_t i = 0; i < graph.layers.size(); ++i) {
     const model::Layer& layer = graph.layers[i];
