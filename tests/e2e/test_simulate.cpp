@@ -81,7 +81,7 @@ TEST_CASE("haq simulate: bad profile, bits or options exit 2 naming the file and
   std::ofstream(bad) << p.dump(2);
   auto r = run_haq({"simulate", kModel, "--hw", bad});
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "haq: error: " + bad + ": /memory/dram_bits_per_cycle: expected a positive integer, got -4\n");
+  CHECK(r.err == "haq: error: " + bad + ": /memory/dram_bits_per_cycle: expected an integer in 1..16777216, got -4\n");
   CHECK(r.out.empty());
 
   p = nlohmann::json::parse(std::ifstream(profile("bismo-edge")));
@@ -106,4 +106,37 @@ TEST_CASE("haq simulate: bad profile, bits or options exit 2 naming the file and
   CHECK(run_haq({"simulate", kModel, "--hw", profile("bismo-edge"), "--bits", "w9a9"}).exit_code == 2);
   CHECK(run_haq({"simulate", kModel, "--hw", profile("bismo-edge"), "--bits", "w4a4", "--policy", "p.json"})
             .exit_code == 2);
+}
+
+// Issue 17: a clock whose cycle time is not finite, or a profile that cannot
+// run a layer, is exit 2 naming the place, never a latency of nan or 0 (with
+// which search would "meet" any budget).
+TEST_CASE("haq simulate and search: a tiny clock or a layer that fits no buffer is exit 2 naming it") {
+  auto dir = haq::test::scratch_dir("e2e_simulate_nofit");
+  nlohmann::json p = nlohmann::json::parse(std::ifstream(profile("bismo-edge")));
+  p["clock_mhz"] = 5e-324;
+  std::string bad = (dir / "slow.json").string();
+  std::ofstream(bad) << p.dump(2);
+  auto r = run_haq({"simulate", kModel, "--hw", bad});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "haq: error: " + bad +
+                     ": /clock_mhz: expected a clock in MHz between 0.001 (1 kHz) and 1e6 (1 THz), got 5e-324\n");
+  CHECK(r.out.empty());
+
+  p = nlohmann::json::parse(std::ifstream(profile("bismo-edge")));
+  p["memory"]["weight_buffer_bits"] = 1000;  // two 256x8 weight tiles of 1 bit need 4096
+  bad = (dir / "small.json").string();
+  std::ofstream(bad) << p.dump(2);
+  r = run_haq({"simulate", kModel, "--hw", bad});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("haq: error: " + bad + ": layer '"));
+  CHECK_THAT(r.err, Catch::Contains("does not fit profile 'bismo-edge' at w1a1: tile 1x256x8 (M x K x N) needs 4096 "
+                                    "weight buffer bits (two tiles), the profile has 1000"));
+  CHECK(r.out.empty());
+  const auto out = dir / "run";
+  r = run_haq({"search", kModel, "--hw", bad, "--data", "fashion-mnist", "--budget", "latency<=0.5x", "--episodes",
+               "2", "--out", out.string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("does not fit profile 'bismo-edge' at w1a1"));
+  CHECK_FALSE(std::filesystem::exists(out / "policy.json"));
 }

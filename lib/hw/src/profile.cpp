@@ -21,6 +21,12 @@ const char* to_string(Architecture a) {
 namespace {
 
 constexpr const char* kSchema = "haq.hardware/1";
+// Upper bounds that keep the simulators' products of sizes, bits and trip
+// counts inside int64 (and far above any real accelerator): 2^40 bits
+// (128 GiB) a buffer, 2^24 DRAM bits per cycle, 1e9 pJ per cycle or bit.
+constexpr int64_t kMaxBufferBits = int64_t{1} << 40;
+constexpr int64_t kMaxDramBitsPerCycle = int64_t{1} << 24;
+constexpr double kMaxEnergyPj = 1e9;
 
 BitRange read_range(const JsonValue& v) {
   auto a = v.array(2, 2);
@@ -127,7 +133,13 @@ HardwareProfile profile_from_json(const JsonValue& root, const std::string& dir)
                    : arch == "bit-fusion" ? Architecture::bit_fusion
                                           : Architecture::table;
   p.batch = o.get("batch").as_int(1, 1 << 20);
-  p.clock_mhz = o.get("clock_mhz").as_number_above(0.0);
+  {
+    // A clock outside 1 kHz .. 1 THz is a typo (or 5e-324, whose cycle time is inf).
+    const JsonValue clock = o.get("clock_mhz");
+    p.clock_mhz = clock.as_number_above(0.0);
+    if (p.clock_mhz < 1e-3 || p.clock_mhz > 1e6)
+      clock.fail(fmt::format("expected a clock in MHz between 0.001 (1 kHz) and 1e6 (1 THz), got {}", p.clock_mhz));
+  }
   {
     JsonObject prec = o.get("precision").object();
     p.w_bits = read_range(prec.get("w_bits"));
@@ -146,20 +158,20 @@ HardwareProfile profile_from_json(const JsonValue& root, const std::string& dir)
   };
   bool simulated = p.architecture != Architecture::table;
   if (auto m = section("memory", simulated)) {
-    p.memory.dram_bits_per_cycle = m->get("dram_bits_per_cycle").as_int(1);
-    p.memory.weight_buffer_bits = m->get("weight_buffer_bits").as_int(1);
-    p.memory.input_buffer_bits = m->get("input_buffer_bits").as_int(1);
-    p.memory.output_buffer_bits = m->get("output_buffer_bits").as_int(1);
+    p.memory.dram_bits_per_cycle = m->get("dram_bits_per_cycle").as_int(1, kMaxDramBitsPerCycle);
+    p.memory.weight_buffer_bits = m->get("weight_buffer_bits").as_int(1, kMaxBufferBits);
+    p.memory.input_buffer_bits = m->get("input_buffer_bits").as_int(1, kMaxBufferBits);
+    p.memory.output_buffer_bits = m->get("output_buffer_bits").as_int(1, kMaxBufferBits);
     p.memory.accumulator_bits = m->get("accumulator_bits").as_int(1, 64);
     p.memory.output_bits = m->get("output_bits").as_int(1, 32);
     m->finish();
   }
   if (auto e = section("energy", simulated)) {
-    p.energy.core_pj_per_cycle = e->get("core_pj_per_cycle").as_number(0.0);
-    p.energy.sram_weight_pj_per_bit = e->get("sram_weight_pj_per_bit").as_number(0.0);
-    p.energy.sram_input_pj_per_bit = e->get("sram_input_pj_per_bit").as_number(0.0);
-    p.energy.sram_output_pj_per_bit = e->get("sram_output_pj_per_bit").as_number(0.0);
-    p.energy.dram_pj_per_bit = e->get("dram_pj_per_bit").as_number(0.0);
+    p.energy.core_pj_per_cycle = e->get("core_pj_per_cycle").as_number(0.0, kMaxEnergyPj);
+    p.energy.sram_weight_pj_per_bit = e->get("sram_weight_pj_per_bit").as_number(0.0, kMaxEnergyPj);
+    p.energy.sram_input_pj_per_bit = e->get("sram_input_pj_per_bit").as_number(0.0, kMaxEnergyPj);
+    p.energy.sram_output_pj_per_bit = e->get("sram_output_pj_per_bit").as_number(0.0, kMaxEnergyPj);
+    p.energy.dram_pj_per_bit = e->get("dram_pj_per_bit").as_number(0.0, kMaxEnergyPj);
     e->finish();
   }
   if (auto s = section("bit_serial", p.architecture == Architecture::bit_serial)) {

@@ -517,8 +517,13 @@ CostTable build_cost_table(const model::Graph& graph, const HardwareProfile& p) 
       }
     }
     for (int w = p.w_bits.min_bits; w <= p.w_bits.max_bits; ++w)
-      for (int a = p.a_bits.min_bits; a <= p.a_bits.max_bits; ++a)
+      for (int a = p.a_bits.min_bits; a <= p.a_bits.max_bits; ++a) {
         t.costs.push_back(simulate_layer(layer, w, a, p, io[i]));
+        // A layer the profile cannot run has no latency: an error, never a 0 in the totals.
+        if (!t.costs.back().fits)
+          fail(ErrorKind::profile, p.file, fmt::format("layer '{}'", layer.name),
+               "does not fit profile '{}' at w{}a{}: {}", p.name, w, a, t.costs.back().reason);
+      }
   }
   return t;
 }

@@ -61,11 +61,11 @@ TEST_CASE("profile: a valid bit-serial profile parses") {
 TEST_CASE("profile: errors name the file and the exact JSON pointer") {
   json j = valid_profile();
   j["memory"]["dram_bits_per_cycle"] = -4;
-  CHECK(error_of(j) == "bismo.json: /memory/dram_bits_per_cycle: expected a positive integer, got -4");
+  CHECK(error_of(j) == "bismo.json: /memory/dram_bits_per_cycle: expected an integer in 1..16777216, got -4");
 
   j = valid_profile();
   j["memory"]["weight_buffer_bits"] = 0;
-  CHECK(error_of(j) == "bismo.json: /memory/weight_buffer_bits: expected a positive integer, got 0");
+  CHECK(error_of(j) == "bismo.json: /memory/weight_buffer_bits: expected an integer in 1..1099511627776, got 0");
 
   j = valid_profile();  // misspelt key: did-you-mean, at the misspelt key's pointer
   j["memory"].erase("dram_bits_per_cycle");
@@ -85,6 +85,14 @@ TEST_CASE("profile: errors name the file and the exact JSON pointer") {
   j = valid_profile();
   j["clock_mhz"] = 0;
   CHECK(error_of(j) == "bismo.json: /clock_mhz: expected a positive number, got 0");
+  j["clock_mhz"] = 5e-324;  // positive, but its cycle time is inf: latency would be nan
+  CHECK(error_of(j) == "bismo.json: /clock_mhz: expected a clock in MHz between 0.001 (1 kHz) and 1e6 (1 THz), got 5e-324");
+  j["clock_mhz"] = 2e6;
+  CHECK(error_of(j) == "bismo.json: /clock_mhz: expected a clock in MHz between 0.001 (1 kHz) and 1e6 (1 THz), got 2000000");
+  j["clock_mhz"] = 200;
+  j["memory"]["weight_buffer_bits"] = int64_t{1} << 50;
+  CHECK_THAT(error_of(j), Catch::StartsWith("bismo.json: /memory/weight_buffer_bits: "));
+  j["memory"]["weight_buffer_bits"] = 1024;
 
   j = valid_profile();
   j.erase("clock_mhz");
@@ -122,7 +130,7 @@ TEST_CASE("profile: errors name the file and the exact JSON pointer") {
 
   j = valid_profile();
   j["energy"]["dram_pj_per_bit"] = -1.5;
-  CHECK(error_of(j) == "bismo.json: /energy/dram_pj_per_bit: expected a non-negative number, got -1.5");
+  CHECK(error_of(j) == "bismo.json: /energy/dram_pj_per_bit: expected a number in [0, 1000000000], got -1.5");
 }
 
 TEST_CASE("profile: table profiles read their CSV, bad rows name the line") {
