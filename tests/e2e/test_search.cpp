@@ -204,3 +204,30 @@ TEST_CASE("haq search on an attention net: the attention matmuls are searched la
   const std::string md = read_text(dir / "att" / "report.md");
   CHECK_THAT(md, Contains("MatMul(act)"));
 }
+
+TEST_CASE("haq search on the corpus ViT: bismo-edge under latency<=0.5x, its attention matmuls searched",
+          "[search]") {
+  // Issue 16: the small vision transformer of the corpus (patch conv, 2
+  // pre-LN encoder blocks, 4 heads, GELU MLP, opset 17) end to end.
+  auto dir = scratch_dir("e2e-search-vit");
+  auto cfg = haq::test::tiny_search_config(dir, 100, 32, 200);
+  auto args = tiny_args(cfg, dir / "vit", 8);
+  args[1] = source_path("models/corpus/fmnist-vit.onnx");
+  auto r = run_haq(args, 900);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto policy = nlohmann::json::parse(read_text(dir / "vit" / "policy.json"));
+  // patch conv, 2 x (qkv, proj, fc1, fc2) linears, 2 x 2 attention matmuls, head
+  REQUIRE(policy["layers"].size() == 14);
+  CHECK(policy["budgets"][0]["ratio"].get<double>() <= 0.5);
+  for (const auto& l : policy["layers"]) {
+    CHECK(l["w_bits"].get<int>() >= 1);
+    CHECK(l["latency_s"].get<double>() > 0);
+  }
+  // The report's layer table lists the four attention matmuls as layers.
+  const std::string md = read_text(dir / "vit" / "report.md");
+  size_t act = 0;
+  for (size_t at = md.find("| MatMul(act) |"); at != std::string::npos; at = md.find("| MatMul(act) |", at + 1))
+    ++act;
+  CHECK(act == 4);
+}

@@ -59,13 +59,25 @@ void transpose(const KernelCall& c) {
   if (perm.empty())
     for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
   const Dims st = strides(x.dims);
-  Dims idx(r, 0);
   const int64_t cnt = c.out_numel();
-  for (int64_t i = 0; i < cnt; ++i) {
+  if (cnt == 0) return;
+  if (r == 0) {
+    c.out[0] = x.data[0];
+    return;
+  }
+  // The output's last dim is the inner loop (one input stride), the other
+  // dims an outer multi-index: one offset sum per row, not per element.
+  const int64_t row = c.out_dims[r - 1];
+  const int64_t step = st[perm[r - 1]];
+  const Dims outer_dims(c.out_dims.begin(), c.out_dims.end() - 1);
+  Dims idx(r - 1, 0);
+  for (int64_t i = 0; i < cnt; i += row) {
     int64_t off = 0;
-    for (size_t k = 0; k < r; ++k) off += idx[k] * st[perm[k]];
-    c.out[i] = x.data[off];
-    next_index(idx, c.out_dims);
+    for (size_t k = 0; k + 1 < r; ++k) off += idx[k] * st[perm[k]];
+    float* o = c.out + i;
+    const float* src = x.data + off;
+    for (int64_t j = 0; j < row; ++j) o[j] = src[j * step];
+    next_index(idx, outer_dims);
   }
 }
 
@@ -103,10 +115,15 @@ void softmax(const KernelCall& c) {
       const int64_t base = o * len * inner + in;
       float m = -std::numeric_limits<float>::infinity();
       for (int64_t k = 0; k < len; ++k) m = std::max(m, x.data[base + k * inner]);
+      // Each exponential once: kept in the output, then divided by the sum.
       double sum = 0;
-      for (int64_t k = 0; k < len; ++k) sum += std::exp(x.data[base + k * inner] - m);
+      for (int64_t k = 0; k < len; ++k) {
+        const float e = std::exp(x.data[base + k * inner] - m);
+        c.out[base + k * inner] = e;
+        sum += e;
+      }
       for (int64_t k = 0; k < len; ++k)
-        c.out[base + k * inner] = static_cast<float>(std::exp(x.data[base + k * inner] - m) / sum);
+        c.out[base + k * inner] = static_cast<float>(c.out[base + k * inner] / sum);
     }
 }
 
