@@ -84,9 +84,7 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   const data::Dataset test_set = data::load_dataset(spec, data::Split::test);
   // What `haq eval --samples 2000` uses (seed 0, 512 calibration samples).
-  const auto eval_idx = data::sample_indices(test_set, 2000, 0);
   const auto calib_idx = data::sample_indices(train, 512, derive_seed(0, "eval.calib"));
-  const auto labels = engine::labels_of(test_set, eval_idx);
 
   // The reference models, and an attention net with MatMul layers (3-D
   // Linear, bias folded) and act_matmul layers (Q.K^T, A.V).
@@ -96,6 +94,15 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
     const std::string model_path = test::source_path(n == "tiny_attention" ? "tests/data/model/tiny_attention.onnx"
                                                      : n == "fmnist-vit"   ? "models/corpus/fmnist-vit.onnx"
                                                                            : "models/" + n + ".onnx");
+    // The ViT on the whole 10k test split: ORT's float products and haq's
+    // integer sums put a few values on the other side of a quantizer
+    // boundary, so about 0.5 % of its samples change class, in both
+    // directions (12 of 2000 for the mixed policy, measured); on 2000
+    // samples that alone moves the accuracy by 0.17 points (one standard
+    // deviation), on 10k by 0.08. Measured on 10k: w8a8 haq 86.35 % ORT
+    // 86.40 %, the 4..8-bit mixed policy 85.73 % / 85.86 %.
+    const auto eval_idx = data::sample_indices(test_set, n == "fmnist-vit" ? 10000 : 2000, 0);
+    const auto labels = engine::labels_of(test_set, eval_idx);
     model::ImportOptions io;
     io.batch = 256;
     model::Graph g = model::import_onnx(model_path, io);
@@ -116,17 +123,8 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
     std::vector<std::pair<std::string, quant::Policy>> policies = {{"w8a8", quant::uniform_policy(g, 8, 8)},
                                                                    {"mixed", mixed_policy(g)}};
     double tolerance = 0.2, mixed_tolerance = 0.2;
-    if (n == "fmnist-vit") {
-      // The same float-rounding effect as tiny_attention's below (ORT's float
-      // MatMul products against haq's exact integer sums, amplified through
-      // LayerNorm): 4..8 bits here. OPEN (issue 16): its mixed policy differs
-      // by 0.25 points on these 2000 samples (haq 85.75 %, ORT 86.00 %), also
-      // at 4..8 bits and without bias correction, while w8a8 and each layer
-      // kind quantized alone at w8a8 agree within 0.15; the tolerance below is
-      // that measured gap, not the 0.2 the issue asks for.
+    if (n == "fmnist-vit")  // as tiny_attention's below: its mixed policy uses 4..8 bits
       for (auto& l : policies[1].second.layers) l.w_bits = std::max(l.w_bits, 4), l.a_bits = std::max(l.a_bits, 4);
-      mixed_tolerance = 0.3;
-    }
     if (n == "tiny_attention") {
       // A 10k-parameter net: at 3 bits, the 1e-7 relative difference between
       // haq's integer sums and ORT's float products moves a few values across
