@@ -49,6 +49,74 @@ void set_dims(HardwareProfile& p, const std::vector<int64_t>& d) {
   }
 }
 
+// Non-negative least squares A x ~ y over the columns in `use` (three at
+// most), by trying every subset of them: the feasible least-squares solution
+// with the smallest residual (x = 0 if none beats it). Columns are scaled to
+// unit norm first (their magnitudes differ by many orders).
+std::array<double, 3> nnls3(const std::vector<std::array<double, 3>>& a, const std::vector<double>& y,
+                            const std::array<bool, 3>& use) {
+  std::array<double, 3> norm{0, 0, 0};
+  for (const auto& row : a)
+    for (int k = 0; k < 3; ++k) norm[k] += row[k] * row[k];
+  for (int k = 0; k < 3; ++k) norm[k] = norm[k] > 0 ? std::sqrt(norm[k]) : 0;
+  auto residual = [&](const std::array<double, 3>& x) {
+    double res = 0;
+    for (size_t r = 0; r < a.size(); ++r) {
+      const double e = a[r][0] * x[0] + a[r][1] * x[1] + a[r][2] * x[2] - y[r];
+      res += e * e;
+    }
+    return res;
+  };
+  std::array<double, 3> best{0, 0, 0};
+  double best_res = residual(best);
+  for (int mask = 1; mask < 8; ++mask) {
+    std::vector<int> cols;
+    bool ok = true;
+    for (int k = 0; k < 3; ++k)
+      if (mask >> k & 1) {
+        if (!use[k] || norm[k] == 0) ok = false;
+        cols.push_back(k);
+      }
+    if (!ok) continue;
+    const size_t n = cols.size();
+    // Normal equations of the scaled columns, Gaussian elimination with partial pivoting.
+    double m[3][4] = {};
+    for (size_t r = 0; r < a.size(); ++r)
+      for (size_t i = 0; i < n; ++i) {
+        const double ai = a[r][cols[i]] / norm[cols[i]];
+        for (size_t j = 0; j < n; ++j) m[i][j] += ai * a[r][cols[j]] / norm[cols[j]];
+        m[i][n] += ai * y[r];
+      }
+    bool singular = false;
+    for (size_t c = 0; c < n && !singular; ++c) {
+      size_t piv = c;
+      for (size_t r = c + 1; r < n; ++r)
+        if (std::abs(m[r][c]) > std::abs(m[piv][c])) piv = r;
+      if (std::abs(m[piv][c]) < 1e-12) {
+        singular = true;
+        break;
+      }
+      for (size_t j = 0; j <= n; ++j) std::swap(m[c][j], m[piv][j]);
+      for (size_t r = 0; r < n; ++r)
+        if (r != c) {
+          const double f = m[r][c] / m[c][c];
+          for (size_t j = c; j <= n; ++j) m[r][j] -= f * m[c][j];
+        }
+    }
+    if (singular) continue;
+    std::array<double, 3> x{0, 0, 0};
+    bool feasible = true;
+    for (size_t i = 0; i < n; ++i) {
+      x[cols[i]] = m[i][n] / m[i][i] / norm[cols[i]];
+      if (!(x[cols[i]] >= 0) || !std::isfinite(x[cols[i]])) feasible = false;
+    }
+    if (!feasible) continue;
+    const double res = residual(x);
+    if (res < best_res) best_res = res, best = x;
+  }
+  return best;
+}
+
 // Simulations are memoized per (dims, bandwidth, case): the overheads are
 // added afterwards, and the folds of the cross-validation share the grid.
 class Evaluator {
@@ -87,29 +155,63 @@ class Evaluator {
     return in_cycles_ ? cases_[i].measured : cases_[i].measured * start_.clock_hz();
   }
 
-  // Sum of squared log errors over `idx`; `log_clock_hz` receives the clock
-  // that minimises it (latencies in seconds with fit_clock) or the start's.
-  double objective(const Point& pt, const std::vector<size_t>& idx, double* log_clock_hz = nullptr) {
+  // Sum of squared log errors over `idx`. The overheads (fit_overheads) are
+  // solved for each point: with cycles c_i = b_i + ol + ot * t_i, the
+  // relative errors are linear in (ol, ot) (and in 1/clock, for seconds), a
+  // non-negative least-squares problem of three unknowns at most. `out`
+  // receives the point with those overheads; `log_clock_hz` the clock that
+  // minimises the log errors (seconds with fit_clock) or the start's.
+  double objective(const Point& pt, const std::vector<size_t>& idx, Point* out = nullptr,
+                   double* log_clock_hz = nullptr) {
     const int64_t bw = pt.bandwidth();
-    const int64_t ol = std::llround(pt.overhead_layer), ot = std::llround(pt.overhead_tile);
-    std::vector<double> r;
-    r.reserve(idx.size());
+    std::vector<const Base*> bases;
+    bases.reserve(idx.size());
     for (size_t i : idx) {
       const Base& b = base(pt.dims, bw, i);
       if (b.cycles < 0) return kInf;
-      const double cycles = double(b.cycles + ol + ot * b.tiles);
-      r.push_back(std::log(cycles) - std::log(cases_[i].measured));
+      bases.push_back(&b);
+    }
+    const bool free_clock = !in_cycles_ && options_.fit_clock;
+    double ol = 0, ot = 0;
+    if (options_.fit_overheads && !idx.empty()) {
+      std::vector<std::array<double, 3>> a;
+      std::vector<double> y;
+      for (size_t j = 0; j < idx.size(); ++j) {
+        const double m = cases_[idx[j]].measured, b = double(bases[j]->cycles), t = double(bases[j]->tiles);
+        if (free_clock) {
+          // (b + ol + ot t) / (clock m) - 1 with x = (1/clock, ol/clock, ot/clock).
+          a.push_back({b / m, 1 / m, t / m});
+          y.push_back(1);
+        } else {
+          const double mc = in_cycles_ ? m : m * start_.clock_hz();
+          a.push_back({0, 1 / mc, t / mc});
+          y.push_back(1 - b / mc);
+        }
+      }
+      const auto x = nnls3(a, y, {free_clock, true, true});
+      const double scale = free_clock ? x[0] : 1;
+      if (scale > 0) {
+        ol = std::min(double(kMaxOverhead), std::round(x[1] / scale));
+        ot = std::min(double(kMaxOverhead), std::round(x[2] / scale));
+      }
+    }
+    std::vector<double> r;
+    r.reserve(idx.size());
+    for (size_t j = 0; j < idx.size(); ++j) {
+      const double cycles = double(bases[j]->cycles) + ol + ot * double(bases[j]->tiles);
+      r.push_back(std::log(cycles) - std::log(cases_[idx[j]].measured));
     }
     double shift = 0;  // log of the clock (seconds) or 0 (cycles)
     if (!in_cycles_) {
       shift = std::log(start_.clock_hz());
-      if (options_.fit_clock && !r.empty()) {
+      if (free_clock && !r.empty()) {
         double mean = 0;
         for (double x : r) mean += x;
         shift = std::clamp(mean / double(r.size()), std::log(1e3), std::log(1e12));
       }
     }
     if (log_clock_hz) *log_clock_hz = shift;
+    if (out) *out = pt, out->overhead_layer = ol, out->overhead_tile = ot;
     double sum = 0;
     for (double x : r) sum += (x - shift) * (x - shift);
     return sum;
@@ -133,65 +235,6 @@ std::vector<int64_t> powers_around(int64_t start, int span, int64_t hi) {
   }
   out.insert(start);
   return {out.begin(), out.end()};
-}
-
-// Non-negative least squares of A x ~ 1 (rows of A: energy parts / measured
-// energy) over the columns in `use`, by trying every subset of them (three
-// at most): the feasible least-squares solution with the smallest residual.
-std::array<double, 3> nnls3(const std::vector<std::array<double, 3>>& a, const std::array<bool, 3>& use) {
-  std::array<double, 3> best{1, 1, 1};
-  double best_res = kInf;
-  for (int mask = 1; mask < 8; ++mask) {
-    std::vector<int> cols;
-    bool ok = true;
-    for (int k = 0; k < 3; ++k)
-      if (mask >> k & 1) {
-        if (!use[k]) ok = false;
-        cols.push_back(k);
-      }
-    if (!ok) continue;
-    const size_t n = cols.size();
-    // Normal equations (n <= 3), Gaussian elimination with partial pivoting.
-    double m[3][4] = {};
-    for (const auto& row : a)
-      for (size_t i = 0; i < n; ++i) {
-        for (size_t j = 0; j < n; ++j) m[i][j] += row[cols[i]] * row[cols[j]];
-        m[i][n] += row[cols[i]];
-      }
-    bool singular = false;
-    for (size_t c = 0; c < n && !singular; ++c) {
-      size_t piv = c;
-      for (size_t r = c + 1; r < n; ++r)
-        if (std::abs(m[r][c]) > std::abs(m[piv][c])) piv = r;
-      if (std::abs(m[piv][c]) < 1e-300) {
-        singular = true;
-        break;
-      }
-      for (size_t j = 0; j <= n; ++j) std::swap(m[c][j], m[piv][j]);
-      for (size_t r = 0; r < n; ++r)
-        if (r != c) {
-          const double f = m[r][c] / m[c][c];
-          for (size_t j = c; j <= n; ++j) m[r][j] -= f * m[c][j];
-        }
-    }
-    if (singular) continue;
-    std::array<double, 3> x{0, 0, 0};
-    bool feasible = true;
-    for (size_t i = 0; i < n; ++i) {
-      x[cols[i]] = m[i][n] / m[i][i];
-      if (!(x[cols[i]] >= 0)) feasible = false;
-    }
-    if (!feasible) continue;
-    double res = 0;
-    for (const auto& row : a) {
-      const double e = row[0] * x[0] + row[1] * x[1] + row[2] * x[2] - 1;
-      res += e * e;
-    }
-    if (res < best_res) best_res = res, best = x;
-  }
-  for (int k = 0; k < 3; ++k)
-    if (!use[k]) best[k] = 1;
-  return best;
 }
 
 struct FitCore {
@@ -260,11 +303,8 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
          "no array size or bandwidth around profile '{}' runs every measured layer (a layer fits no tiling)",
          start.name);
 
-  // Stage 2: a pattern search from the three best grid points.
-  std::vector<double> meas;
-  for (size_t i : idx) meas.push_back(ev.measured_cycles(i));
-  std::sort(meas.begin(), meas.end());
-  const double median_cycles = meas[meas.size() / 2];
+  // Stage 2: a pattern search over dims and bandwidth (the overheads and
+  // clock are solved at every point).
   Point best_pt = grid[0].pt;
   double best_obj = grid[0].obj;
   // Starting points: the five best array sizes, each at its best bandwidth.
@@ -277,17 +317,6 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
     Point pt = from;
     double obj = ev.objective(pt, idx);
     double step_bw = o.fit_bandwidth ? 1.0 / 32 : 0;
-    double step_ol = o.fit_overheads ? std::max(1.0, 0.05 * median_cycles) : 0;
-    double step_ot = 0;
-    if (o.fit_overheads) {
-      std::vector<double> per_tile;
-      for (size_t i : idx) {
-        const auto& b = ev.base(pt.dims, pt.bandwidth(), i);
-        per_tile.push_back(ev.measured_cycles(i) / double(std::max<int64_t>(1, b.tiles)));
-      }
-      std::sort(per_tile.begin(), per_tile.end());
-      step_ot = std::max(1.0, 0.05 * per_tile[per_tile.size() / 2]);
-    }
     int evals = 0;
     while (evals < o.max_evaluations) {
       bool improved = false;
@@ -314,24 +343,10 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
         down.log2_bw = std::max(0.0, pt.log2_bw - step_bw);
         if (!consider(up)) consider(down);
       }
-      if (step_ol > 0) {
-        Point up = pt, down = pt;
-        up.overhead_layer = std::min(double(kMaxOverhead), pt.overhead_layer + step_ol);
-        down.overhead_layer = std::max(0.0, pt.overhead_layer - step_ol);
-        if (!consider(up) && down.overhead_layer != pt.overhead_layer) consider(down);
-      }
-      if (step_ot > 0) {
-        Point up = pt, down = pt;
-        up.overhead_tile = std::min(double(kMaxOverhead), pt.overhead_tile + step_ot);
-        down.overhead_tile = std::max(0.0, pt.overhead_tile - step_ot);
-        if (!consider(up) && down.overhead_tile != pt.overhead_tile) consider(down);
-      }
       if (improved) continue;
       // No move helps: refine the continuous steps, or stop at their floors.
       bool refined = false;
       if (step_bw > 1.0 / 128) step_bw /= 2, refined = true;
-      if (step_ol >= 2) step_ol /= 2, refined = true;
-      if (step_ot >= 2) step_ot /= 2, refined = true;
       if (!refined) break;
     }
     if (obj < best_obj) best_obj = obj, best_pt = pt;
@@ -342,6 +357,7 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
   HardwareProfile& p = out.profile;
   set_dims(p, best_pt.dims);
   p.memory.dram_bits_per_cycle = best_pt.bandwidth();
+  ev.objective(best_pt, idx, &best_pt);  // the point's overheads
   p.overhead.cycles_per_layer = std::llround(best_pt.overhead_layer);
   p.overhead.cycles_per_tile = std::llround(best_pt.overhead_tile);
   if (o.fit_dims)
@@ -353,7 +369,7 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
   }
   if (!in_cycles && o.fit_clock) {
     double log_clock = 0;
-    ev.objective(best_pt, idx, &log_clock);
+    ev.objective(best_pt, idx, nullptr, &log_clock);
     p.clock_mhz = std::clamp(std::exp(log_clock) / 1e6, 1e-3, 1e6);
     out.fitted.push_back("clock_mhz");
   }
@@ -372,7 +388,9 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
       for (int k = 0; k < 3; ++k) use[k] = use[k] || rows.back()[k] > 0;
     }
     if (!rows.empty() && (use[0] || use[1] || use[2])) {
-      const auto x = nnls3(rows, use);
+      auto x = nnls3(rows, std::vector<double>(rows.size(), 1.0), use);
+      for (int k = 0; k < 3; ++k)
+        if (!use[k]) x[k] = 1;  // a part the profile does not charge stays as it is
       auto scale = [](double& v, double f) { v = std::min(1e9, v * f); };
       scale(p.energy.core_pj_per_cycle, x[0]);
       scale(p.energy.sram_weight_pj_per_bit, x[1]);

@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
+
+#include <fmt/format.h>
 
 #include "haq/core/error.h"
 #include "haq/core/json_reader.h"
@@ -183,4 +186,182 @@ TEST_CASE("fit-profile: from 16x64 at 512 bits/cycle, AlexNet's rows recover Bit
   const std::string line = hw::fit_source_line(r, "alexnet.csv", true);
   CHECK_THAT(line, Catch::Contains("to 13 rows of alexnet.csv (latency in cycles): median |error| 0.00%, worst 0.00%; "
                                    "5-fold cross-validated median |error| 0.00%, worst 0.00%"));
+}
+
+namespace {
+
+// The sweep rows of one configuration (rows x cols at bw bits/cycle) of one
+// network, as measured cases (tests/data/hw/bitfusion-sweep.csv, -layers.csv).
+struct SweepConfig {
+  int64_t rows, cols, bw, wbuf_bytes, obuf_bytes, ibuf_bytes;
+};
+
+std::vector<std::vector<std::string>> csv_rows(const std::string& rel) {
+  std::vector<std::vector<std::string>> out;
+  std::ifstream in(test::source_path(rel));
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+      cells.push_back(line.substr(start, comma - start));
+    cells.push_back(line.substr(start));
+    out.push_back(cells);
+  }
+  return out;
+}
+
+std::vector<hw::MeasuredCase> sweep_cases(const SweepConfig& cfg, const std::string& network) {
+  std::map<std::string, std::vector<std::string>> layers;
+  for (const auto& r : csv_rows("tests/data/hw/bitfusion-layers.csv")) layers[r[0] + "/" + r[1]] = r;
+  std::vector<hw::MeasuredCase> out;
+  for (const auto& r : csv_rows("tests/data/hw/bitfusion-sweep.csv")) {
+    if (std::stoll(r[0]) != cfg.rows || std::stoll(r[1]) != cfg.cols || std::stoll(r[16]) != cfg.bw ||
+        r[4] != network)
+      continue;
+    const auto& l = layers.at(r[4] + "/" + r[5]);
+    hw::MeasuredCase c;
+    c.label = r[5];
+    const bool fc = l[1].find("MatMul") != std::string::npos;
+    c.layer = hw::layer_from_shape(r[5], fc ? "fc" : "conv", std::stoll(l[5]), std::stoll(l[6]), std::stoll(l[2]),
+                                   std::stoll(l[4]), std::stoll(l[3]), std::stoll(l[3]), 1);
+    c.w_bits = std::stoi(l[7]);
+    c.a_bits = std::stoi(l[8]);
+    c.io.input_from_layer = l[9] != "1";
+    c.batch = std::stoll(r[20]);
+    c.measured = std::stod(r[6]);
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("fit-profile validation: on every sweep configuration, fit AlexNet from a wrong start, predict ResNet-18") {
+  // Start: twice the columns and 2.67x (192 -> 512) or 2x the bandwidth.
+  for (const SweepConfig cfg : {SweepConfig{16, 32, 192, 65536, 16384, 32768}, SweepConfig{16, 32, 4096, 65536, 16384, 32768},
+                                SweepConfig{16, 64, 4096, 131072, 32768, 65536},
+                                SweepConfig{16, 128, 4096, 262144, 65536, 131072},
+                                SweepConfig{16, 256, 4096, 524288, 131072, 262144}}) {
+    hw::HardwareProfile start = sweep_profile();
+    start.bit_fusion.cols = 2 * cfg.cols;
+    start.memory.dram_bits_per_cycle = cfg.bw == 192 ? 512 : 2 * cfg.bw;
+    start.memory.weight_buffer_bits = 8 * cfg.wbuf_bytes;
+    start.memory.output_buffer_bits = 8 * cfg.obuf_bytes;
+    start.memory.input_buffer_bits = 8 * cfg.ibuf_bytes;
+    const auto alexnet = sweep_cases(cfg, "AlexNet"), resnet = sweep_cases(cfg, "RESNET-18");
+    REQUIRE(alexnet.size() == 13);
+    REQUIRE(resnet.size() == 17);
+    const hw::FitResult r = hw::fit_profile(start, alexnet, true);
+    const hw::Comparison c = hw::compare_measured(resnet, true, r.profile);
+    const std::string summary = fmt::format(
+        "{}x{} @{}: fitted {}x{} @{} overhead {}/{}; AlexNet fit median {:.2f}% worst {:.2f}%, 5-fold CV median "
+        "{:.2f}% worst {:.2f}%; ResNet-18 median {:.2f}% worst {:.2f}% ({})",
+        cfg.rows, cfg.cols, cfg.bw, r.profile.bit_fusion.rows, r.profile.bit_fusion.cols,
+        r.profile.memory.dram_bits_per_cycle, r.profile.overhead.cycles_per_layer, r.profile.overhead.cycles_per_tile,
+        100 * r.fit.median_abs_error, 100 * r.fit.worst_abs_error, 100 * r.cv_median_abs_error,
+        100 * r.cv_worst_abs_error, 100 * c.median_abs_error, 100 * c.worst_abs_error, c.worst_label);
+    WARN(summary);  // the figures of docs/hardware-profiles.md, "Validation of the fit"
+    CHECK(c.median_abs_error <= 0.05);
+    CHECK(c.worst_abs_error <= 0.20);
+    CHECK(r.cv_median_abs_error <= 0.05);
+  }
+}
+
+TEST_CASE("fit-profile: synthetic bit-serial measurements in seconds recover overheads, clock and energy") {
+  // The "device": 8x256x8 at 64 bits/cycle, 200 MHz, 3000 cycles per layer
+  // and 40 per tile, energies x2 (compute), x0.5 (SRAM), x1.5 (DRAM).
+  hw::HardwareProfile truth = test::bit_serial_profile();
+  truth.overhead = {3000, 40};
+  truth.energy = {20, 0.05, 0.05, 0.05, 30};
+  std::vector<hw::MeasuredCase> cases;
+  int line = 2;
+  for (const model::Layer& l : test::test_layers())
+    for (int bits : {2, 4, 8}) {
+      hw::MeasuredCase c;
+      c.line = line++;
+      c.label = l.name;
+      c.layer = l;
+      c.w_bits = c.a_bits = bits;
+      const hw::LayerCost cost = hw::simulate_layer(l, bits, bits, truth);
+      REQUIRE(cost.fits);
+      c.measured = cost.latency_s;
+      c.has_energy = true;
+      c.energy_pj = cost.energy_pj;
+      cases.push_back(c);
+    }
+  hw::HardwareProfile start = test::bit_serial_profile();
+  start.bit_serial = {8, 128, 16};
+  start.memory.dram_bits_per_cycle = 128;
+  start.clock_mhz = 150;
+  const hw::FitResult r = hw::fit_profile(start, cases, false);
+  INFO(r.profile.bit_serial.dm << "x" << r.profile.bit_serial.dk << "x" << r.profile.bit_serial.dn << " @"
+                               << r.profile.memory.dram_bits_per_cycle << " " << r.profile.clock_mhz << " MHz overhead "
+                               << r.profile.overhead.cycles_per_layer << "/" << r.profile.overhead.cycles_per_tile
+                               << " core " << r.profile.energy.core_pj_per_cycle << " sram "
+                               << r.profile.energy.sram_weight_pj_per_bit << " dram " << r.profile.energy.dram_pj_per_bit
+                               << "; fit median " << r.fit.median_abs_error << " worst " << r.fit.worst_abs_error
+                               << " CV " << r.cv_median_abs_error << "/" << r.cv_worst_abs_error << " energy "
+                               << r.fit.median_abs_energy_error << "/" << r.fit.worst_abs_energy_error);
+  CHECK(r.fit.median_abs_error <= 0.01);
+  CHECK(r.fit.worst_abs_error <= 0.05);
+  CHECK(r.cv_median_abs_error <= 0.05);
+  CHECK(r.fit.median_abs_energy_error <= 0.01);
+  CHECK(std::find(r.fitted.begin(), r.fitted.end(), "clock_mhz") != r.fitted.end());
+  // Measured (2026-12-03): every parameter of the device comes back, the errors are rounding.
+  CHECK(r.profile.bit_serial.dm == 8);
+  CHECK(r.profile.bit_serial.dk == 256);
+  CHECK(r.profile.bit_serial.dn == 8);
+  CHECK(r.profile.memory.dram_bits_per_cycle == 64);
+  CHECK(r.profile.clock_mhz == Approx(200).epsilon(1e-9));
+  CHECK(r.profile.overhead.cycles_per_layer == 3000);
+  CHECK(r.profile.overhead.cycles_per_tile == 40);
+  CHECK(r.profile.energy.core_pj_per_cycle == Approx(20).epsilon(1e-6));
+  CHECK(r.profile.energy.sram_input_pj_per_bit == Approx(0.05).epsilon(1e-6));
+  CHECK(r.profile.energy.dram_pj_per_bit == Approx(30).epsilon(1e-6));
+  CHECK(r.fit.worst_abs_error < 1e-9);
+  CHECK(r.cv_worst_abs_error < 1e-9);
+  CHECK(r.fit.worst_abs_energy_error < 1e-9);
+}
+
+TEST_CASE("table profile from a measured CSV: every row predicted exactly") {
+  const std::string path = write_csv("board.csv",
+                                     "# shape rows with labels, cycles\n"
+                                     "layer,kind,in_c,out_c,kernel,stride,out_h,w_bits,a_bits,cycles,energy_pj\n"
+                                     "stem,conv,3,32,3,2,112,8,8,1234567,5.5e6\n"
+                                     "stem,conv,3,32,3,2,112,4,4,345679,1.25e6\n"
+                                     "head,fc,1280,1000,,,,4,8,98765,3.3e5\n");
+  const hw::MeasuredSet set = hw::read_measured_csv(path);
+  hw::HardwareProfile base = test::bit_fusion_profile();
+  base.clock_mhz = 333.3;  // cycles -> seconds -> cycles must still be exact
+  std::string text;
+  const hw::HardwareProfile table = hw::table_from_measured(base, set, "board-table.csv", text);
+  CHECK(table.architecture == hw::Architecture::table);
+  CHECK_THAT(text, Catch::StartsWith("layer,w_bits,a_bits,latency_s,energy_pj\nstem,8,8,"));
+  const hw::Comparison c = hw::compare_measured(hw::resolve_measured(set, nullptr), true, table);
+  REQUIRE(c.rows.size() == 3);
+  for (const auto& row : c.rows) {
+    CHECK(row.predicted == row.measured);
+    CHECK(row.predicted_energy_pj == row.measured_energy_pj);
+  }
+  // Written and read back as a table profile's CSV: the same entries.
+  const std::string csv = write_csv("board-table.csv", text);
+  nlohmann::json j = hw::profile_to_json(table);
+  j["sources"] = {"test"};
+  j["table"]["csv"] = csv;
+  const hw::HardwareProfile back = hw::profile_from_json(parse_json(j.dump(), "t.json", ErrorKind::profile), "");
+  REQUIRE(back.table.entries.size() == 3);
+  for (const auto& [key, e] : table.table.entries) {
+    CHECK(back.table.entries.at(key).latency_s == e.latency_s);
+    CHECK(back.table.entries.at(key).energy_pj == e.energy_pj);
+  }
+  // A duplicate row cannot be a table.
+  const hw::MeasuredSet dup = hw::read_measured_csv(write_csv("dup.csv", "layer,w_bits,a_bits,cycles\nx,4,4,10\nx,4,4,11\n"));
+  CHECK_THROWS_WITH(hw::table_from_measured(base, dup, "t.csv", text), Catch::Contains("line 3: a second row for layer 'x' w4a4"));
 }
