@@ -33,7 +33,7 @@ std::string profile_label(const haq::hw::HardwareProfile& p) {
   std::string array = p.architecture == Architecture::bit_serial
                           ? fmt::format("{}x{}x{}", p.bit_serial.dm, p.bit_serial.dk, p.bit_serial.dn)
                           : fmt::format("{}x{}", p.bit_fusion.rows, p.bit_fusion.cols);
-  return fmt::format("{} {}, {} DRAM bits/cycle, overhead {} cycles/layer + {} cycles/tile, {} MHz",
+  return fmt::format("{} {}, {} DRAM bits/cycle, overhead {} cycles/layer + {} cycles/tile, {:.6g} MHz",
                      haq::hw::to_string(p.architecture), array, p.memory.dram_bits_per_cycle,
                      p.overhead.cycles_per_layer, p.overhead.cycles_per_tile, p.clock_mhz);
 }
