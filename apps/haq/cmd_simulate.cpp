@@ -8,6 +8,7 @@
 #include "command.h"
 #include "haq/core/error.h"
 #include "haq/core/files.h"
+#include "haq/hw/measured.h"
 #include "haq/hw/profile.h"
 #include "haq/hw/simulate.h"
 #include "haq/model/graph.h"
@@ -23,6 +24,7 @@ struct SimulateOptions {
   int64_t batch = 0;     ///< 0: the profile's batch
   bool json = false;
   std::string table_out;  ///< write the full cost table as CSV
+  std::string compare;    ///< measured CSV: predicted vs measured per row
 };
 
 std::string bits_label(const haq::hw::LayerCost& c, const haq::quant::LayerBits& lb) {
@@ -54,7 +56,7 @@ std::string cost_table_csv(const haq::hw::CostTable& t) {
 
 int run_simulate(const SimulateOptions& o) {
   using namespace haq;
-  for (const auto& input : {o.model, o.profile, o.policy}) register_run_input(input);
+  for (const auto& input : {o.model, o.profile, o.policy, o.compare}) register_run_input(input);
   if (!o.table_out.empty()) check_output_target(o.table_out);  // before any work
   hw::HardwareProfile profile = hw::load_profile(o.profile);
   if (o.batch > 0 && o.batch != profile.batch && profile.architecture == hw::Architecture::table)
@@ -65,6 +67,23 @@ int run_simulate(const SimulateOptions& o) {
   model::Graph graph = model::import_onnx(o.model);
   if (graph.layers.empty())
     fail(ErrorKind::unsupported, o.model, "", "the model has no quantizable layers (Conv, Gemm, MatMul with constant weights)");
+  if (!o.compare.empty()) {
+    // Each row carries its own layer and bits: no policy.
+    const hw::MeasuredSet measured = hw::read_measured_csv(o.compare);
+    const hw::Comparison c =
+        hw::compare_measured(hw::resolve_measured(measured, &graph, o.model), measured.in_cycles, profile);
+    if (o.json) {
+      nlohmann::json j = {{"model", o.model}, {"profile", hw::profile_to_json(profile)}, {"batch", profile.batch},
+                          {"measured", o.compare}, {"compare", hw::to_json(c)}};
+      fmt::print("{}\n", j.dump(2));
+    } else {
+      fmt::print("profile:  {} ({}, {} @ {} MHz, batch {})\n", profile.name, hw::to_string(profile.architecture),
+                 array_label(profile), profile.clock_mhz, profile.batch);
+      fmt::print("measured: {} ({} rows, latency in {})\n\n{}", o.compare, c.rows.size(),
+                 measured.in_cycles ? "cycles" : "seconds", hw::format_comparison(c));
+    }
+    return 0;
+  }
 
   quant::Policy policy;
   std::string policy_label;
@@ -158,13 +177,19 @@ haq::app::Run setup_simulate(CLI::App& sub) {
   auto* bits = sub.add_option("--bits", opts->bits,
                               "uniform bits for every layer: wWaA (e.g. w4a8), a single bitwidth, or fp32 "
                               "(default: the profile's highest, usually w8a8)");
-  sub.add_option("--policy", opts->policy, "policy.json with per-layer bits")->excludes(bits);
+  auto* policy = sub.add_option("--policy", opts->policy, "policy.json with per-layer bits")->excludes(bits);
   sub.add_option("--batch", opts->batch, "inputs per inference, overriding the profile's batch")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   sub.add_flag("--json", opts->json, "print the full report (per-layer costs and mappings) as JSON");
-  sub.add_option("--table-out", opts->table_out,
-                 "also write the full cost table (every layer x every supported bit pair) as CSV, in the "
-                 "format a `table` profile reads; its build time goes to stderr");
+  auto* table_out = sub.add_option("--table-out", opts->table_out,
+                                   "also write the full cost table (every layer x every supported bit pair) as CSV, in "
+                                   "the format a `table` profile reads; its build time goes to stderr");
+  sub.add_option("--compare", opts->compare,
+                 "measured CSV (docs/hardware-profiles.md, \"Measured CSV\"): print predicted vs measured latency "
+                 "(and energy) per row with the signed error, and the median and worst |error|")
+      ->excludes(bits)
+      ->excludes(policy)
+      ->excludes(table_out);
   sub.footer(
       "Examples:\n"
       "  haq simulate models/fmnist-mlp.onnx --hw hardware-profiles/bismo-edge.json --bits w4a4\n"
@@ -173,6 +198,8 @@ haq::app::Run setup_simulate(CLI::App& sub) {
       "      --policy runs/edge/policy.json --json | jq '.ratio_to_baseline'\n"
       "  haq simulate models/fmnist-resnet.onnx --hw hardware-profiles/bismo-edge.json --batch 4 \\\n"
       "      --table-out resnet-costs.csv\n"
+      "  haq simulate models/fmnist-mlp.onnx --hw hardware-profiles/bismo-edge.json \\\n"
+      "      --compare hardware-profiles/example-table.csv\n"
       "Exit codes: 0 ok, 2 bad model, profile, policy or bits (the message names the file and place).");
   return [opts]() { return run_simulate(*opts); };
 }

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-SUBCOMMANDS = ("inspect", "simulate", "eval", "search", "sweep", "merge", "check", "export")
+SUBCOMMANDS = ("inspect", "simulate", "fit-profile", "eval", "search", "sweep", "merge", "check", "export")
 COMMAND_LINE = re.compile(r"^\s*(\$\s+)?haq\s+(%s)\b" % "|".join(SUBCOMMANDS))
 MARKER = re.compile(r"<!--\s*example:\s*(skip|exit)\s*(.*?)\s*-->")
 

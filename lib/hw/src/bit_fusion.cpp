@@ -227,6 +227,8 @@ LayerCost to_cost(const Conv& c, const Tiling& t, const TileCosts& tc, const Tra
   mp.weight_fetches = tr.refetch[buf_wgt];
   mp.loops = order_name(t.order);
   mp.im2col = c.im2col;
+  mp.tiles = g;
+  for (int64_t trips : tc.trips) mp.tiles *= trips;
   return out;
 }
 

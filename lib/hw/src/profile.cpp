@@ -27,6 +27,8 @@ constexpr const char* kSchema = "haq.hardware/1";
 constexpr int64_t kMaxBufferBits = int64_t{1} << 40;
 constexpr int64_t kMaxDramBitsPerCycle = int64_t{1} << 24;
 constexpr double kMaxEnergyPj = 1e9;
+// 2^32 cycles of overhead per layer or tile (seconds at any clock) is far above any device.
+constexpr int64_t kMaxOverheadCycles = int64_t{1} << 32;
 
 BitRange read_range(const JsonValue& v) {
   auto a = v.array(2, 2);
@@ -174,6 +176,20 @@ HardwareProfile profile_from_json(const JsonValue& root, const std::string& dir)
     p.energy.dram_pj_per_bit = e->get("dram_pj_per_bit").as_number(0.0, kMaxEnergyPj);
     e->finish();
   }
+  if (simulated) {
+    // Optional: a profile written before the field existed has no overheads.
+    o.allow("overhead");
+    if (o.has("overhead")) {
+      JsonObject ov = o.get("overhead").object();
+      ov.allow("cycles_per_layer");
+      ov.allow("cycles_per_tile");
+      if (ov.has("cycles_per_layer")) p.overhead.cycles_per_layer = ov.get("cycles_per_layer").as_int(0, kMaxOverheadCycles);
+      if (ov.has("cycles_per_tile")) p.overhead.cycles_per_tile = ov.get("cycles_per_tile").as_int(0, kMaxOverheadCycles);
+      ov.finish();
+    }
+  } else {
+    section("overhead", false);
+  }
   if (auto s = section("bit_serial", p.architecture == Architecture::bit_serial)) {
     p.bit_serial.dm = s->get("dm").as_int(1, 1 << 16);
     p.bit_serial.dk = s->get("dk").as_int(1, 1 << 16);
@@ -231,6 +247,10 @@ nlohmann::json profile_to_json(const HardwareProfile& p) {
                    {"sram_input_pj_per_bit", e.sram_input_pj_per_bit},
                    {"sram_output_pj_per_bit", e.sram_output_pj_per_bit},
                    {"dram_pj_per_bit", e.dram_pj_per_bit}};
+    // Written only when set, so profiles without overheads read back unchanged.
+    if (p.overhead.cycles_per_layer != 0 || p.overhead.cycles_per_tile != 0)
+      j["overhead"] = {{"cycles_per_layer", p.overhead.cycles_per_layer},
+                       {"cycles_per_tile", p.overhead.cycles_per_tile}};
   }
   if (p.architecture == Architecture::bit_serial)
     j["bit_serial"] = {{"dm", p.bit_serial.dm}, {"dk", p.bit_serial.dk}, {"dn", p.bit_serial.dn}};

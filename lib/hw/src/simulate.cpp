@@ -266,6 +266,7 @@ void cost_tiling(const MapContext& c, const HardwareProfile& p, int64_t tm, int6
   out.energy_pj = out.energy_compute_pj + out.energy_sram_pj + out.energy_dram_pj;
   out.fits = true;
   out.mapping = Mapping{L.m, L.k, L.n, L.groups, L.group_block, tm, tk, tn, order, w_fetch, in_fetch, {}, false};
+  out.mapping.tiles = L.groups * nm * nk * nn;
 }
 
 // Which buffer a tiling overflows, or "" if it fits (each buffer holds two tiles).
@@ -286,7 +287,15 @@ std::string tiling_overflow(const MapContext& c, const HardwareProfile& p, int64
 }
 
 void finish_cost(LayerCost& c, const model::Layer& layer, int w_bits, int a_bits, const HardwareProfile& p) {
-  if (p.architecture != Architecture::table) c.latency_s = double(c.cycles) / p.clock_hz();
+  if (p.architecture != Architecture::table) {
+    // Fixed overheads: a plain additive term after the mapper (they do not change its choice).
+    if (c.fits) {
+      const int64_t extra = p.overhead.cycles_per_layer + p.overhead.cycles_per_tile * c.mapping.tiles;
+      c.cycles += extra;
+      c.stall_cycles += extra;
+    }
+    c.latency_s = double(c.cycles) / p.clock_hz();
+  }
   c.layer = layer.name;
   c.w_bits = w_bits;
   c.a_bits = a_bits;

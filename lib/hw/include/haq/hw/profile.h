@@ -46,6 +46,15 @@ struct EnergySpec {
   double dram_pj_per_bit = 0;         ///< off-chip DRAM, per bit transferred
 };
 
+/// Fixed costs a simulated layer pays beyond the model's loop nest (layer
+/// launch, DMA descriptor setup per tile), added to the mapper's cycles as a
+/// plain term; idle cycles, so no energy. Optional in the JSON, default 0;
+/// `haq fit-profile` fits them to measurements.
+struct OverheadSpec {
+  int64_t cycles_per_layer = 0;  ///< per layer (per simulate_layer call)
+  int64_t cycles_per_tile = 0;   ///< per tile of the mapping (Mapping::tiles)
+};
+
 /// BISMO-style bit-serial array: Dm x Dk x Dn binary dot-product units.
 struct BitSerialSpec {
   int64_t dm = 8;    ///< rows of the left (activation) matrix per cycle
@@ -84,6 +93,7 @@ struct HardwareProfile {
   BitRange w_bits, a_bits;           ///< supported weight / activation bitwidths
   MemorySpec memory;                 ///< unused by `table`
   EnergySpec energy;                 ///< unused by `table`
+  OverheadSpec overhead;             ///< unused by `table`; optional, default 0
   BitSerialSpec bit_serial;          ///< when architecture == bit_serial
   BitFusionSpec bit_fusion;          ///< when architecture == bit_fusion
   TableSpec table;                   ///< when architecture == table

@@ -47,6 +47,8 @@ struct Mapping {
   /// bit-fusion: the input arrives from the host as im2col columns (one
   /// reduction of kernel area x input channels), as for a network's first layer.
   bool im2col = false;
+  /// Tiles computed (all GEMMs): the count OverheadSpec::cycles_per_tile is charged for.
+  int64_t tiles = 1;
 };
 
 /// Cost of one layer at one (w_bits, a_bits) for one batch of `profile.batch` inputs.
