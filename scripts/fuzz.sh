@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for SECONDS.
-#   scripts/fuzz.sh SECONDS [TARGET...]     targets: onnx profile policy idx npy (default: all)
+#   scripts/fuzz.sh SECONDS [TARGET...]     targets: onnx profile policy idx npy checkpoint
+#                                           config sweep (default: all)
 # Environment: HAQ_FUZZ_BUILD_DIR (default build-fuzz), HAQ_FUZZ_PARALLEL (targets
 # run at once, default 2), HAQ_FUZZ_RSS_MB (memory limit per target, default 2048),
 # HAQ_FUZZ_TIMEOUT_S (limit for one input, default 10), HAQ_FUZZ_SEED (libFuzzer's
@@ -13,7 +14,7 @@
 # tests/fuzz/corpus/TARGET/ plus the repository's real files.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-all_targets=(onnx profile policy idx npy)
+all_targets=(onnx profile policy idx npy checkpoint config sweep)
 if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then
   echo "usage: scripts/fuzz.sh SECONDS [TARGET...]   (targets: ${all_targets[*]})" >&2
   exit 2
@@ -42,6 +43,8 @@ seed_files() {
     onnx) ls "$root"/models/*.onnx "$root"/tests/data/model/*.onnx 2>/dev/null || true ;;
     profile) ls "$root"/hardware-profiles/*.json 2>/dev/null || true ;;
     policy) ls "$root"/configs/policies/*.json 2>/dev/null || true ;;
+    config) ls "$root"/configs/*.json 2>/dev/null | grep -v /sweep || true ;;
+    sweep) ls "$root"/configs/sweep*.json 2>/dev/null || true ;;
   esac
 }
 

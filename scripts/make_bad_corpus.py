@@ -25,6 +25,7 @@ lists them in the manifest but does not rewrite them.
 Run with Debian's interpreter: /usr/bin/python3 scripts/make_bad_corpus.py
 Deterministic: re-running gives the same bytes.
 """
+import gzip
 import json
 import os
 import shutil
@@ -351,6 +352,69 @@ def policy_cases():
     case("policy_deep_nesting.json", "check", "nested deeper than 256 levels")
 
 
+# ---------------------------------------------------------------- issue 17
+
+def issue17_cases():
+    """Duplicate JSON keys, an fp32 layer with bits, pooling pads, Clip bounds,
+    int64 overflow in folding, control characters in names, an IDX header
+    above the 1 GiB bound."""
+    x = vi("x", [1, 1, 8, 8])
+    save("maxpool_pad_reaches_kernel.onnx", model_of(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], pads=[2, 0, 0, 0])],
+        [x], [vi("y", None)]))
+    case("maxpool_pad_reaches_kernel.onnx", "inspect", "node 'pool' (MaxPool): pads [2, 0, 0, 0] reach the kernel's extent 2")
+    save("avgpool_pad_reaches_kernel.onnx", model_of(
+        [helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], pads=[3, 3, 3, 3])],
+        [x], [vi("y", None)]))
+    case("avgpool_pad_reaches_kernel.onnx", "inspect", "node 'pool' (AveragePool): pads [3, 3, 3, 3] reach the kernel's extent 3")
+    save("clip_min_above_max.onnx", model_of(
+        [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")], [x], [vi("y", None)],
+        [numpy_helper.from_array(np.array(1, np.float32), "lo"), numpy_helper.from_array(np.array(-1, np.float32), "hi")]))
+    case("clip_min_above_max.onnx", "inspect", "node 'clip' (Clip): min 1 is greater than max -1")
+    # Shape arithmetic: 2^62 x 4 would wrap to 0 in int64 (and, through a
+    # double, to -2^63): the fold is exact and refuses it.
+    save("shape_mul_overflow.onnx", model_of(
+        [helper.make_node("Mul", ["a", "b"], ["shape"], name="mul"),
+         helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")],
+        [x], [vi("y", None)],
+        [numpy_helper.from_array(np.array([1 << 62, 1], np.int64), "a"),
+         numpy_helper.from_array(np.array([4, 1], np.int64), "b")]))
+    case("shape_mul_overflow.onnx", "inspect",
+         "node 'mul' (Mul): Mul of the integer constants 4611686018427387904 and 4 overflows 64 bits")
+    # A float extent beyond int64 cast to an integer shape.
+    save("cast_float_beyond_int64.onnx", model_of(
+        [helper.make_node("Cast", ["f"], ["shape"], name="cast", to=TensorProto.INT64),
+         helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")],
+        [x], [vi("y", None)], [numpy_helper.from_array(np.array([1e19, 1], np.float32), "f")]))
+    case("cast_float_beyond_int64.onnx", "inspect", "node 'cast' (Cast): value 1e+19 does not fit a 64-bit integer")
+    # A NUL, an escape sequence and a newline in a node name: printed escaped.
+    save("name_control_chars.onnx", model_of(
+        [helper.make_node("Hardmax", ["x"], ["y"], name="bad\x00name\x1b[31m\nend")], [vi("x", [1, 4])], [vi("y", None)]))
+    case("name_control_chars.onnx", "inspect", "node 'bad\\x00name\\x1b[31m\\x0aend' (Hardmax)")
+
+    text = json.dumps(base_profile(), indent=1)
+    write_text("profile_duplicate_key.json", text.replace('"clock_mhz": 200', '"clock_mhz": 200, "clock_mhz": 100'))
+    case("profile_duplicate_key.json", "profile", '/clock_mhz: duplicate key "clock_mhz"')
+    write_text("profile_duplicate_nested_key.json",
+               text.replace('"dram_bits_per_cycle": ', '"dram_bits_per_cycle": 64, "dram_bits_per_cycle": ', 1))
+    case("profile_duplicate_nested_key.json", "profile", '/memory/dram_bits_per_cycle: duplicate key')
+    p = {"schema": "haq.policy/1", "layers": [{"name": n, "w_bits": 8, "a_bits": 8} for n in LAYERS]}
+    write_text("policy_duplicate_key.json",
+               json.dumps(p, indent=1).replace('"w_bits": 8', '"w_bits": 8, "w_bits": 2', 2).replace(
+                   '"w_bits": 8, "w_bits": 2', '"w_bits": 8', 1))
+    case("policy_duplicate_key.json", "policy", '/layers/1/w_bits: duplicate key "w_bits"')
+    case("policy_duplicate_key.json", "check", '/layers/1/w_bits: duplicate key "w_bits"')
+    policy_case("policy_fp32_with_bits.json", lambda p: p["layers"][0].update(fp32=True, w_bits=9),
+                '/layers/0/w_bits: a layer with "fp32": true has no bits, got 9')
+
+    # A gzip IDX whose header claims 2 GiB: refused before reading, whatever
+    # the stream holds (a 2 MB bomb would hold it).
+    n = 10
+    bomb = gzip.compress(idx([2048, 1024, 1024], bytes(4096)), mtime=0)
+    idx_case("idx_gzip_claims_2gib", bomb, idx([n], labels(n)), IMG,
+             "more than the 1 GiB an IDX file may hold")
+
+
 # ---------------------------------------------------------------- datasets
 
 def idx(dims, payload, magic_type=0x08):
@@ -459,6 +523,7 @@ def main():
     profile_cases()
     policy_cases()
     dataset_cases()
+    issue17_cases()
     for name in FROM_FIXTURES:
         assert os.path.exists(os.path.join(BAD, name)), f"{name}: run scripts/make_model_fixtures.py first"
     with open(os.path.join(BAD, "MANIFEST.tsv"), "w") as f:

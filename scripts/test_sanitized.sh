@@ -2,7 +2,7 @@
 # The hardening stage of scripts/test.sh (docs/reliability.md), after the
 # normal build and ctest:
 #   1. one clang build with -DHAQ_FUZZ=ON (-O1, ASan+UBSan, libFuzzer coverage)
-#      of everything: haq, the unit and e2e tests and the five fuzz targets;
+#      of everything: haq, the unit and e2e tests and the eight fuzz targets;
 #   2. scripts/fuzz.sh SECONDS: every fuzz target for SECONDS (default 60),
 #      two at a time; fails if a target crashed, leaked, hung or ran out of memory;
 #   3. ctest in that build: the unit and e2e tests under ASan+UBSan (haq runs

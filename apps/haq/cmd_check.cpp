@@ -327,6 +327,7 @@ haq::app::Run setup_check(CLI::App& sub) {
   sub.add_option("--hw", o->hw, "hardware profile (JSON)")->required();
   sub.add_option("--data", o->data, "dataset (as for haq eval)")->required();
   sub.add_option("--max-accuracy-drop", o->max_accuracy_drop, "allowed top-1 drop, in points")
+      ->check(haq::app::finite_number())
       ->capture_default_str();
   sub.add_option("--max-latency-increase", o->max_latency_increase, "allowed latency increase (e.g. 2%)")
       ->capture_default_str();

@@ -152,6 +152,11 @@ int run_eval(const EvalOptions& o) {
   engine::PolicyEvaluator ev(e, test, eval_idx);
   const engine::Accuracy fp = ev.fp32();
   const engine::Accuracy q = ev.evaluate(policy);
+  // Scored wrong (engine::score); say so, the accuracy alone would not.
+  for (const auto& [what, a] : {std::pair{"fp32", &fp}, std::pair{"quantized", &q}})
+    if (a->nan_samples > 0)
+      fmt::print(stderr, "haq: warning: the {} logits of {} of {} samples hold NaN; those samples count as wrong\n",
+                 what, a->nan_samples, a->samples);
   const double delta = q.metric(metric) - fp.metric(metric);
   const bool any_quantized =
       std::any_of(policy.layers.begin(), policy.layers.end(), [](const quant::LayerBits& l) { return !l.fp32; });
@@ -299,7 +304,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
       ->check(haq::app::at_least(0))
       ->capture_default_str();
   sub.add_option("--calib", o->calib, "calibration samples from the train split")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->check(haq::app::int_in(1, int64_t{1} << 30))
       ->capture_default_str();
   sub.add_option("--metric", o->metric, "top1, top5 or fidelity (agreement with fp32 top-1)")
       ->capture_default_str();
@@ -311,9 +316,11 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_option("--batch", o->batch,
                  "batch size for models with a symbolic batch dim (default: up to 256, with the "
                  "largest activation of a batch within 64 MiB; never more than the samples)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+      ->check(haq::app::int_in(1, int64_t{1} << 16));
   haq::app::add_data_args(sub, o->data_args);
-  sub.add_option("--seed", o->seed, "seed for choosing the samples")->capture_default_str();
+  sub.add_option("--seed", o->seed, "seed for choosing the samples, 0..2^63-1")
+      ->check(haq::app::seed_value())
+      ->capture_default_str();
   sub.add_flag("--json", o->json, "print the result as JSON (fields in docs/eval.md)");
   sub.add_flag("--explain", o->explain,
                "print the quantization plan: per layer its input and weight quantizers, fused post-ops and "
@@ -323,7 +330,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
                "that layer quantized, the worst marked");
   sub.add_option("--per-layer-samples", o->per_layer_samples,
                  "test samples (the first of those evaluated) for --per-layer")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->check(haq::app::int_in(1, int64_t{1} << 30))
       ->capture_default_str();
   sub.footer(
       "Examples:\n"

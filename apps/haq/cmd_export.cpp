@@ -90,14 +90,16 @@ haq::app::Run setup_export(CLI::App& sub) {
   sub.add_option("--data", o->data, "calibration data (as for haq eval)")->required();
   sub.add_option("--out", o->out, "output .onnx file (written atomically)")->required();
   sub.add_option("--calib", o->calib, "calibration samples from the train split")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->check(haq::app::int_in(1, int64_t{1} << 30))
       ->capture_default_str();
   sub.add_option("--batch", o->batch,
                  "batch size for calibration, models with a symbolic batch (default: chosen as for "
                  "haq eval)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+      ->check(haq::app::int_in(1, int64_t{1} << 16));
   haq::app::add_data_args(sub, o->data_args);
-  sub.add_option("--seed", o->seed, "seed for choosing the calibration samples")->capture_default_str();
+  sub.add_option("--seed", o->seed, "seed for choosing the calibration samples, 0..2^63-1")
+      ->check(haq::app::seed_value())
+      ->capture_default_str();
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
   sub.footer(
       "Example:\n"

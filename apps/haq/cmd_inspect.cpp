@@ -26,7 +26,7 @@ haq::app::Run setup_inspect(CLI::App& sub) {
   sub.add_flag("--ops", opts->ops, "print the table of supported ops (docs/ops.md) and exit");
   sub.add_flag("--json", opts->json, "print the report as JSON (fields in docs/inspect.md)");
   sub.add_option("--batch", opts->batch, "value for a symbolic batch dim (shapes are reported with it)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->check(haq::app::int_in(1, int64_t{1} << 20))
       ->capture_default_str();
   sub.footer(
       "Examples:\n"

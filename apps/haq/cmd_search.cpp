@@ -305,35 +305,39 @@ haq::app::Run setup_search(CLI::App& sub) {
                  "budget, repeatable or comma-separated: latency|energy|size|bops<=RATIOx, or absolute "
                  "(latency<=2ms, energy<=1.5mJ, size<=0.25MB, bops<=300M)");
   sub.add_option("--algo", c->algo, "ddpg (default), random, greedy or knapsack");
-  sub.add_option("--episodes", c->episodes, "episodes (policies proposed), default 600");
+  sub.add_option("--episodes", c->episodes, "episodes (policies proposed), default 600")
+      ->check(haq::app::int_in(1, 1000000));
   sub.add_option("--eval-samples", c->eval_samples,
-                 "search evaluation subset, train samples disjoint from calibration (default 2000)");
-  sub.add_option("--calib-samples", c->calib_samples, "calibration samples from the train split (default 512)");
-  sub.add_option("--test-samples", c->test_samples, "test samples for the final figures (default 0: all)");
+                 "search evaluation subset, train samples disjoint from calibration (default 2000)")
+      ->check(haq::app::at_least(1));
+  sub.add_option("--calib-samples", c->calib_samples, "calibration samples from the train split (default 512)")
+      ->check(haq::app::at_least(1));
+  sub.add_option("--test-samples", c->test_samples, "test samples for the final figures (default 0: all)")
+      ->check(haq::app::at_least(0));
   sub.add_option("--select-samples", c->select_samples,
                  "the final choice re-measures the best candidates on this many other train samples "
                  "(default 10000; 0: choose by the search's evaluation subset)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1000000000}));
+      ->check(haq::app::int_in(0, 1000000000));
   sub.add_option("--select-top", c->select_top,
                  "candidates of the final choice: the best N feasible policies found, and the fitting "
                  "uniform ones (default 8)")
-      ->check(CLI::Range(0, 100000));
+      ->check(haq::app::int_in(0, 100000));
   sub.add_option("--refine-rounds", c->refine_rounds,
                  "then rounds of one-bit moves from the chosen policy, measured on the same samples "
                  "(default 3; 0: none)")
-      ->check(CLI::Range(0, 1000));
+      ->check(haq::app::int_in(0, 1000));
   sub.add_option("--batch", c->batch,
                  "inference batch for the accuracy runs (default 100; never more than the samples)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+      ->check(haq::app::int_in(1, 100000));
   sub.add_option("--refine-moves", c->refine_moves, "one-bit moves measured per refinement round (default 12)")
-      ->check(CLI::Range(1, 100000));
+      ->check(haq::app::int_in(1, 100000));
   sub.add_option("--max-front-points", c->max_front_points,
                  "Pareto points re-measured on the test split, at most (default 24)")
-      ->check(CLI::Range(1, 100000));
+      ->check(haq::app::int_in(1, 100000));
   sub.add_option("--w-bits", c->w_bits, "weight bits searched, MIN..MAX within 1..8 (default 2..8; "
                                         "intersected with the profile's)");
   sub.add_option("--a-bits", c->a_bits, "activation bits searched, MIN..MAX (default 2..8)");
-  sub.add_option("--seed", c->seed, "random seed (default 0)");
+  sub.add_option("--seed", c->seed, "random seed, 0..2^63-1 (default 0)")->check(haq::app::seed_value());
   sub.add_option("--time-budget", c->time_budget, "stop cleanly after this wall time, e.g. 90s, 20m, 1.5h");
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");
   sub.add_option("--config", c->config, "JSON config with any of these options (the command line overrides it)");

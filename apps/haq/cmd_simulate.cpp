@@ -179,7 +179,7 @@ haq::app::Run setup_simulate(CLI::App& sub) {
                               "(default: the profile's highest, usually w8a8)");
   auto* policy = sub.add_option("--policy", opts->policy, "policy.json with per-layer bits")->excludes(bits);
   sub.add_option("--batch", opts->batch, "inputs per inference, overriding the profile's batch")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+      ->check(haq::app::int_in(1, int64_t{1} << 20));
   sub.add_flag("--json", opts->json, "print the full report (per-layer costs and mappings) as JSON");
   auto* table_out = sub.add_option("--table-out", opts->table_out,
                                    "also write the full cost table (every layer x every supported bit pair) as CSV, in "

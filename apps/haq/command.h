@@ -4,6 +4,10 @@
 // touches no other file.
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,21 +26,74 @@ struct Command {
 
 std::vector<Command>& command_registry();
 
-/// Integers >= `lo`, with a message that says so (CLI11's NonNegativeNumber
-/// prints the largest double in full as its bound).
-inline CLI::Validator at_least(long long lo) {
-  return CLI::Validator(
-      [lo](std::string& text) -> std::string {
-        try {
-          size_t used = 0;
-          const long long v = std::stoll(text, &used);
-          if (used == text.size() && v >= lo) return {};
-        } catch (const std::exception&) {
-        }
-        return "expected an integer >= " + std::to_string(lo) + ", got '" + text + "'";
-      },
-      "INT>=" + std::to_string(lo));
+/// The integer `text` spells exactly (digits after an optional '-': no '+',
+/// blanks, fraction or exponent), if it is within long long.
+inline std::optional<long long> parse_exact_integer(const std::string& text) {
+  long long v = 0;
+  const char* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != end) return std::nullopt;
+  return v;
 }
+
+/// What a rejected option value was, for "got ...".
+inline std::string shown_value(const std::string& text) {
+  if (text.empty()) return "an empty value";
+  return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+}
+
+/// Integers in lo..hi, checked on the text before CLI11 converts it, worded
+/// as the config reader words the same key ("--episodes: expected an
+/// integer in 1..1000000, got 0"; CLI11's own ranges print doubles in full
+/// and let a negative number wrap into an unsigned option). An open range
+/// reads "a non-negative integer" unless `full_bounds`.
+inline CLI::Validator int_in(long long lo, long long hi, bool full_bounds = false) {
+  const bool open = hi == std::numeric_limits<long long>::max() && !full_bounds;
+  const std::string want = !open ? "an integer in " + std::to_string(lo) + ".." + std::to_string(hi)
+                           : lo == 0 ? std::string("a non-negative integer")
+                           : lo == 1 ? std::string("a positive integer")
+                                     : "an integer >= " + std::to_string(lo);
+  const std::string bounds = open ? ">=" + std::to_string(lo) : std::to_string(lo) + ".." + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, want](std::string& text) -> std::string {
+        const auto v = parse_exact_integer(text);
+        if (v && *v >= lo && *v <= hi) return {};
+        return "expected " + want + ", got " + shown_value(text);
+      },
+      bounds);
+}
+
+/// Integers >= `lo`.
+inline CLI::Validator at_least(long long lo) { return int_in(lo, std::numeric_limits<long long>::max()); }
+
+/// A seed: 0..2^63-1, the range a config file's "seed" accepts.
+inline CLI::Validator seed_value() { return int_in(0, std::numeric_limits<long long>::max(), true); }
+
+/// A finite number (no nan, inf or trailing text).
+inline CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (!text.empty() && used == text.size() && std::isfinite(v)) return {};
+        return "expected a finite number, got " + shown_value(text);
+      },
+      "NUMBER");
+}
+
+/// No option or positional takes "" (`--bits ""` is not w8a8, `--out ""` not
+/// the current folder): added to every option by main().
+inline CLI::Validator non_empty_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string { return text.empty() ? "expected a value, got an empty one" : ""; },
+      "");
+}
+
 inline bool register_command(Command c) {
   command_registry().push_back(std::move(c));
   return true;

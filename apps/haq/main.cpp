@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
   for (const auto& c : registry) {
     CLI::App* sub = app.add_subcommand(c.name);
     subs.emplace_back(sub, c.setup(*sub));
+    // No option takes an empty value (`--bits ""` is not the default w8a8).
+    for (CLI::Option* o : sub->get_options())
+      if (o->get_type_size_max() > 0) o->check(non_empty_value());
   }
 
   // Names first: a misspelled option is reported as such (with a

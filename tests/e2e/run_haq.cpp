@@ -105,4 +105,21 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HAQ_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAQ_TEST_ASAN 1
+#endif
+#endif
+
+std::string memory_limit_4gib() {
+#ifdef HAQ_TEST_ASAN
+  return "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=4096:"
+         "allocator_may_return_null=0:hard_rss_limit_mb=4096\"";
+#else
+  return "ulimit -v 4194304";
+#endif
+}
+
 }  // namespace haq::test

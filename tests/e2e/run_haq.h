@@ -19,6 +19,11 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
 /// (e.g. "ulimit -v 4194304" or "ulimit -f 8; trap '' XFSZ"), so the
 /// limits hold for haq itself. A signal death gives exit_code -SIGNAL.
 RunResult run_haq_limited(const std::string& limits, const std::vector<std::string>& args, int timeout_s = 120);
+/// The `limits` for at most 4 GiB of memory: `ulimit -v`, or under ASan
+/// (whose shadow memory needs terabytes of address space, so `ulimit -v`
+/// would stop haq before main) the allocator's bound, where an allocation
+/// above it is a report and an abort.
+std::string memory_limit_4gib();
 /// Runs `haq args...` and SIGKILLs it as soon as `kill_when()` (polled about
 /// every 20 ms) returns true, or at the timeout; exit_code -9 if it was killed.
 RunResult run_haq_killed_when(const std::vector<std::string>& args, const std::function<bool()>& kill_when,

@@ -23,24 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // 4 GiB: far more than any case needs, far less than the sizes the hostile
-// headers claim. ASan reserves terabytes of address space for its shadow
-// memory, so under it `ulimit -v` would stop haq before main; its allocator
-// enforces the bound instead (an allocation above it is a report and an
-// abort, which fails the case).
-#if defined(__SANITIZE_ADDRESS__)
-#define HAQ_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAQ_TEST_ASAN 1
-#endif
-#endif
-#ifdef HAQ_TEST_ASAN
-const char* const kMemoryLimit =
-    "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=4096:"
-    "allocator_may_return_null=0:hard_rss_limit_mb=4096\"";
-#else
-const char* const kMemoryLimit = "ulimit -v 4194304";
-#endif
+// headers claim (run_haq.h).
+const std::string kMemoryLimit = haq::test::memory_limit_4gib();
 
 struct BadCase {
   std::string file, command, expected;

@@ -25,6 +25,17 @@ Outcome run_profile(const uint8_t* data, size_t size);
 Outcome run_policy(const uint8_t* data, size_t size);
 Outcome run_idx(const uint8_t* data, size_t size);
 Outcome run_npy(const uint8_t* data, size_t size);
+Outcome run_checkpoint(const uint8_t* data, size_t size);
+Outcome run_config(const uint8_t* data, size_t size);
+Outcome run_sweep(const uint8_t* data, size_t size);
+
+/// The DDPG options of fuzz_checkpoint's agent (and of its seeds).
+}  // namespace haq::fuzz
+namespace haq::search {
+struct DdpgOptions;
+}
+namespace haq::fuzz {
+search::DdpgOptions fuzz_ddpg_options();
 
 /// Runs `body`; a user-level haq::Error becomes a rejected Outcome (see above).
 template <typename F>

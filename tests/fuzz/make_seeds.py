@@ -10,6 +10,10 @@ Input formats (see tests/fuzz/fuzz_harness.h):
   idx, npy   4-byte little-endian length of the images file, the images file,
              then the labels file (an empty labels part: unlabeled .npy).
   profile    the profile JSON, optionally NUL + the table CSV it names.
+  config     a search config (haq search --config).
+  sweep      a sweep file, paths relative to the repository root.
+  checkpoint one byte choosing the agent, then checkpoint/state.bin; written
+             by test_fuzz_regressions '[.write-seeds]', not by this script.
 
 Run with Debian's interpreter (python3-onnx): /usr/bin/python3 tests/fuzz/make_seeds.py
 Deterministic: re-running gives the same files (gzip with mtime 0).
@@ -170,9 +174,44 @@ def policy_seeds():
     out("policy", "mixed.json", json.dumps(mixed, indent=1).encode())
 
 
+def config_seeds():
+    # Every key of a search config once (haq search --config).
+    full = {
+        "schema": "haq.search/1", "description": "every key", "model": "models/fmnist-mlp.onnx",
+        "hw": "hardware-profiles/bismo-edge.json", "data": "fashion-mnist",
+        "preprocess": {"scale": 255, "mean": 0.5, "std": [0.25]}, "labels": "", "metric": "top5",
+        "budgets": ["latency<=0.5x", "energy<=2mJ"], "out": "runs/x", "algo": "ddpg", "seed": 7,
+        "quiet": True, "episodes": 12, "time_budget": "90s", "w_bits": [2, 8], "a_bits": [4, 8],
+        "eval_samples": 100, "calib_samples": 64, "test_samples": 0, "batch": 50, "select_samples": 0,
+        "select_top": 2, "refine_rounds": 1, "refine_moves": 3, "max_front_points": 4,
+        "ddpg": {"hidden": 16, "lr_actor": 0.001, "lr_critic": 0.01, "tau": 0.5, "discount": 1,
+                 "batch": 8, "replay_per_layer": 4, "warmup": 2, "sigma": 0.5, "sigma_decay": 0.9,
+                 "baseline_alpha": 0.5, "updates_per_step": 1},
+    }
+    out("config", "full.json", json.dumps(full, indent=1).encode())
+    out("config", "preprocess_string.json",
+        json.dumps({"preprocess": "scale=1,mean=0.1", "time_budget": 30, "a_bits": [3, 3]}).encode())
+
+
+def sweep_seeds():
+    # Paths relative to the repository root (fuzz_sweep runs there).
+    sweep = {
+        "schema": "haq.sweep/1", "description": "two models, two budgets",
+        "models": ["models/fmnist-mlp.onnx", "models/fmnist-resnet.onnx"],
+        "profiles": ["hardware-profiles/bismo-edge.json"],
+        "budgets": ["latency<=0.5x", ["size<=0.4x", "energy<=0.8x"]],
+        "algos": ["random", "knapsack"], "seeds": [0, 1], "data": "fashion-mnist", "episodes": 8,
+        "eval_samples": 100, "calib_samples": 64, "batch": 50, "w_bits": [2, 8],
+    }
+    out("sweep", "small.json", json.dumps(sweep, indent=1).encode())
+
+
 if __name__ == "__main__":
     onnx_seeds()
     idx_seeds()
     npy_seeds()
     profile_seeds()
     policy_seeds()
+    config_seeds()
+    sweep_seeds()
+    # checkpoint seeds come from a search: see test_fuzz_regressions '[.write-seeds]'.

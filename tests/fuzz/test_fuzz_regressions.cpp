@@ -4,6 +4,7 @@
 //  - tests/fuzz/corpus/<target>/*: the hand-made seeds, valid inputs that
 //    must be accepted (so a harness that rejects everything fails here).
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -12,7 +13,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "../unit/search/fake_problem.h"
 #include "fuzz_harness.h"
+#include "haq/search/agent.h"
+#include "haq/search/search.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -30,7 +34,10 @@ const Named kTargets[] = {{"onnx", haq::fuzz::run_onnx},
                           {"profile", haq::fuzz::run_profile},
                           {"policy", haq::fuzz::run_policy},
                           {"idx", haq::fuzz::run_idx},
-                          {"npy", haq::fuzz::run_npy}};
+                          {"npy", haq::fuzz::run_npy},
+                          {"checkpoint", haq::fuzz::run_checkpoint},
+                          {"config", haq::fuzz::run_config},
+                          {"sweep", haq::fuzz::run_sweep}};
 
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -76,5 +83,32 @@ TEST_CASE("fuzz seeds: every hand-made seed is a valid input") {
       CHECK(o.error == "");
       CHECK(o.accepted);
     }
+  }
+}
+
+// Writes the checkpoint seeds (tests/fuzz/corpus/checkpoint/): a short
+// search per agent with the options fuzz_checkpoint uses, its state.bin
+// after the last episode prefixed with the agent's index. Hidden; run as
+//   HAQ_FUZZ_SEED_OUT=tests/fuzz/corpus/checkpoint build/tests/fuzz/test_fuzz_regressions '[.write-seeds]'
+TEST_CASE("fuzz seeds: write the checkpoint seeds", "[.write-seeds]") {
+  const char* to = std::getenv("HAQ_FUZZ_SEED_OUT");
+  REQUIRE(to != nullptr);
+  const auto& names = haq::search::agent_names();
+  for (size_t k = 0; k < names.size(); ++k) {
+    haq::search::SearchOptions o;
+    o.algo = names[k];
+    o.episodes = 4;
+    o.seed = 3;
+    o.ddpg = haq::fuzz::fuzz_ddpg_options();
+    haq::search::SearchHooks hooks;
+    hooks.out_dir = (haq::fuzz::work_dir() / ("seed-" + names[k])).string();
+    hooks.identity = "{\"fuzz\":\"" + names[k] + "\"}";
+    (void)haq::search::run_search(o, haq::search::fake::fake_problem(), hooks);
+    std::ifstream in(fs::path(hooks.out_dir) / "checkpoint" / "state.bin", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(!bytes.empty());
+    std::ofstream out(fs::path(to) / names[k], std::ios::binary | std::ios::trunc);
+    out.put(static_cast<char>(k));
+    out << bytes;
   }
 }

@@ -18,13 +18,31 @@ const char* to_string(ErrorKind kind) {
 }
 
 namespace {
+// Names come from the user's files (an ONNX node called "a\0b" or holding an
+// escape sequence): printed raw, a NUL cuts the message where C strings are
+// used and control characters garble the terminal. Every C0 control and DEL
+// is written as \xNN, so the message stays one readable line.
+void append_escaped(std::string& out, const std::string& text) {
+  static const char* const hex = "0123456789abcdef";
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+}
+
 std::string join_message(const std::string& file, const std::string& where,
                          const std::string& message) {
   std::string out;
   for (const std::string* part : {&file, &where, &message}) {
     if (part->empty()) continue;
     if (!out.empty()) out += ": ";
-    out += *part;
+    append_escaped(out, *part);
   }
   return out;
 }

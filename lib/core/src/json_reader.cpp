@@ -268,12 +268,64 @@ void check_json_depth(const std::string& text, const std::string& file, ErrorKin
   }
 }
 
+// nlohmann keeps the last of two equal keys, other readers the first: a file
+// with both means two different things to two tools, so it is refused with
+// the pointer of the second. The parser's callback sees every key; a stack
+// of the open objects and arrays gives each one its place.
+class DuplicateKeyCheck {
+ public:
+  DuplicateKeyCheck(const std::string& file, ErrorKind kind) : file_(file), kind_(kind) {}
+
+  bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    switch (event) {
+      case E::object_start: frames_.push_back(Frame{true, {}, {}, 0}); break;
+      case E::array_start: frames_.push_back(Frame{false, {}, {}, 0}); break;
+      case E::key: {
+        Frame& f = frames_.back();
+        const std::string& key = parsed.get_ref<const std::string&>();
+        f.token = escape_pointer_token(key);
+        if (!f.keys.insert(key).second)
+          throw Error(kind_, file_, pointer(), fmt::format("duplicate key \"{}\"", key));
+        break;
+      }
+      case E::object_end:
+      case E::array_end:
+        frames_.pop_back();
+        next_element();
+        break;
+      case E::value: next_element(); break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool object;
+    std::set<std::string> keys;  // of an object
+    std::string token;           // of an object: its current key, escaped
+    size_t index;                // of an array: the current element
+  };
+  // A value ended: in an array, the next one is the next index.
+  void next_element() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+  }
+  std::string pointer() const {
+    std::string p;
+    for (const Frame& f : frames_) p += "/" + (f.object ? f.token : std::to_string(f.index));
+    return p;
+  }
+  const std::string& file_;
+  ErrorKind kind_;
+  std::vector<Frame> frames_;
+};
+
 }  // namespace
 
 nlohmann::json parse_json_document(const std::string& text, const std::string& file, ErrorKind kind) {
   check_json_depth(text, file, kind);
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::json::parse(text, DuplicateKeyCheck(file, kind));
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(kind, file, line_column(text, e.byte == 0 ? 0 : e.byte - 1), "not valid JSON");
   } catch (const nlohmann::json::exception& e) {

@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
@@ -21,6 +22,11 @@ namespace {
 /// S bytes cannot hold more than this many bytes: a header claiming more is
 /// refused before anything is allocated.
 constexpr uint64_t kMaxGzipRatio = 1032;
+
+/// At most 1 GiB of elements in one IDX file (the largest MNIST-style file,
+/// the 60,000 training images, is 47 MB): the images are held as floats, four
+/// times that, and a 1 MB gzip bomb may claim a gigabyte.
+constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 30;
 
 struct GzCloser {
   void operator()(gzFile f) const { gzclose(f); }
@@ -59,7 +65,11 @@ struct IdxArray {
   std::vector<uint8_t> data;
 };
 
-IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what) {
+/// Reads one IDX file. With `lut`, the elements are converted through it into
+/// `floats` as they are read (out.data stays empty): no second copy of the
+/// payload, and memory follows the data present, not the header's claim.
+IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what,
+                  const std::array<float, 256>* lut = nullptr, std::vector<float>* floats = nullptr) {
   const std::string file = path.string();
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
@@ -109,9 +119,9 @@ IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what)
            dims_text(out.dims));
     overflow |= !checked_mul(payload, d, &payload);
   }
-  if (overflow || payload > kMaxTotalElems)
+  if (overflow || payload > std::min(kMaxTotalElems, kMaxIdxBytes))
     fail(ErrorKind::data, file, "header",
-         "header says {} ({} bytes of data), too large to be a real dataset: corrupt header",
+         "header says {} ({} bytes of data), too large: more than the 1 GiB an IDX file may hold",
          dims_text(out.dims), overflow ? std::string("more than 2^64") : std::to_string(payload));
   const uint64_t per_item = payload / out.dims[0];
   if (!gzipped) {
@@ -134,10 +144,21 @@ IdxArray read_idx(const fs::path& path, size_t expected_ndims, const char* what)
   // Read in chunks so that memory follows the data actually present, not the
   // header's claim (a gzip file's claim is only bounded loosely above).
   uint64_t done = 0;
+  std::vector<uint8_t> buffer;
+  if (floats && !gzipped) floats->reserve(payload);  // the file's size is checked against it
   while (done < payload) {
-    uint64_t chunk = std::min<uint64_t>(payload - done, uint64_t{64} << 20);
-    out.data.resize(done + chunk);
-    uint64_t got = gz_read(gz.get(), out.data.data() + done, chunk, file);
+    uint64_t chunk = std::min<uint64_t>(payload - done, uint64_t{16} << 20);
+    uint64_t got = 0;
+    if (floats) {
+      buffer.resize(chunk);
+      got = gz_read(gz.get(), buffer.data(), chunk, file);
+      floats->resize(done + got);
+      float* dst = floats->data() + done;
+      for (uint64_t i = 0; i < got; ++i) dst[i] = (*lut)[buffer[i]];
+    } else {
+      out.data.resize(done + chunk);
+      got = gz_read(gz.get(), out.data.data() + done, chunk, file);
+    }
     done += got;
     if (got < chunk) {
       fail(ErrorKind::data, file, fmt::format("{} {}", what, done / per_item),
@@ -174,25 +195,21 @@ IdxFiles find_idx_files(const fs::path& dir) {
 }
 
 Dataset load_idx(const fs::path& images, const fs::path& labels, const DataSpec& spec) {
-  IdxArray img = read_idx(images, 3, "image");
+  if (!(spec.preprocess.scale > 0.f))
+    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.preprocess.scale);
+  std::array<float, 256> lut;
+  for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.preprocess.scale;
+  Dataset d;
+  IdxArray img = read_idx(images, 3, "image", &lut, &d.images);
   IdxArray lab = read_idx(labels, 1, "label");
   if (img.dims[0] != lab.dims[0])
     fail(ErrorKind::data, labels.string(), "", "count mismatch: {} labels, but {} holds {} images",
          lab.dims[0], images.string(), img.dims[0]);
-  if (!(spec.preprocess.scale > 0.f))
-    fail(ErrorKind::usage, "", "scale", "must be positive, got {}", spec.preprocess.scale);
 
-  Dataset d;
   d.source = images.parent_path().string();
   d.channels = 1;
   d.height = static_cast<int64_t>(img.dims[1]);
   d.width = static_cast<int64_t>(img.dims[2]);
-  std::array<float, 256> lut;
-  for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>(v) / spec.preprocess.scale;
-  d.images.resize(img.data.size());
-  const uint8_t* src = img.data.data();
-  float* dst = d.images.data();
-  for (size_t i = 0, n = img.data.size(); i < n; ++i) dst[i] = lut[src[i]];
   d.labels.assign(lab.data.begin(), lab.data.end());
   finish_labels(d, spec, labels.string());
   return d;

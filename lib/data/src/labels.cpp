@@ -99,8 +99,27 @@ int64_t choose_batch(int64_t requested, int64_t activation_elems_per_sample, int
   if (batch <= 0) {
     const int64_t per_sample = std::max<int64_t>(1, activation_elems_per_sample) * 4;
     batch = std::clamp<int64_t>(kActivationBytes / per_sample, 1, kMaxBatch);
+    return std::max<int64_t>(1, std::min(batch, samples));
   }
-  return std::max<int64_t>(1, std::min(batch, samples));
+  const int64_t requested_batch = batch;
+  batch = std::max<int64_t>(1, std::min(batch, samples));
+  // A requested batch is bounded by what it implies: 1 GiB for the largest
+  // activation (the engine holds a few of that size), so that --batch 65536
+  // is this message rather than an allocation of gigabytes.
+  constexpr int64_t kMaxActivationBytes = int64_t{1} << 30;
+  const int64_t per_sample_bytes = std::max<int64_t>(0, activation_elems_per_sample) * 4;
+  if (per_sample_bytes > 0 && per_sample_bytes > kMaxActivationBytes / batch) {
+    const int64_t fits = kMaxActivationBytes / per_sample_bytes;
+    fail(ErrorKind::usage, "", "--batch",
+         "{} runs {} samples at once, which need {:.1f} GiB for the model's largest activation ({} bytes a "
+         "sample), above the bound of 1 GiB; {}",
+         requested_batch, batch,
+         static_cast<double>(per_sample_bytes) * static_cast<double>(batch) / double(int64_t{1} << 30),
+         per_sample_bytes,
+         fits > 0 ? fmt::format("the largest batch that fits is {}", fits)
+                  : std::string("not even one sample fits"));
+  }
+  return batch;
 }
 
 }  // namespace haq::data

@@ -1092,14 +1092,19 @@ void Engine::Impl::exec_unary(const Step& s) {
 
 namespace {
 
+// Max and Min propagate NaN, as ONNX Runtime does: std::max(a, b) returns a
+// NaN a but drops a NaN b, so the result would depend on the operand order.
+inline float nan_max(float a, float b) { return a != a || b != b ? a + b : std::max(a, b); }
+inline float nan_min(float a, float b) { return a != a || b != b ? a + b : std::min(a, b); }
+
 float binop(Op op, float a, float b) {
   switch (op) {
     case Op::add: return a + b;
     case Op::sub: return a - b;
     case Op::mul: return a * b;
     case Op::div: return a / b;
-    case Op::max: return std::max(a, b);
-    case Op::min: return std::min(a, b);
+    case Op::max: return nan_max(a, b);
+    case Op::min: return nan_min(a, b);
     default: return 0;
   }
 }
@@ -1110,8 +1115,8 @@ inline float binop_of(float a, float b) {
   else if constexpr (OP == Op::sub) return a - b;
   else if constexpr (OP == Op::mul) return a * b;
   else if constexpr (OP == Op::div) return a / b;
-  else if constexpr (OP == Op::max) return std::max(a, b);
-  else return std::min(a, b);
+  else if constexpr (OP == Op::max) return nan_max(a, b);
+  else return nan_min(a, b);
 }
 
 // r = post(a op b) elementwise; a or b a single value broadcast when its stride is 0.
@@ -1702,8 +1707,18 @@ Accuracy score(const std::vector<float>& logits, int64_t classes,
     const float* r = v.data() + i * classes;
     return static_cast<int64_t>(std::max_element(r, r + classes) - r);
   };
+  // A NaN logit compares false with everything: max_element and the rank
+  // below would make such a sample right by accident (all-NaN logits scored
+  // top-1 9.5% and top-5 100%). A sample with a NaN logit is wrong.
+  auto has_nan = [&](const std::vector<float>& v, int64_t i) {
+    const float* r = v.data() + i * classes;
+    return std::any_of(r, r + classes, [](float x) { return x != x; });
+  };
   int64_t t1 = 0, t5 = 0, fid = 0;
   for (int64_t i = 0; i < n; ++i) {
+    const bool nan_row = has_nan(logits, i);
+    if (nan_row || (!fp32_logits.empty() && has_nan(fp32_logits, i))) ++a.nan_samples;
+    if (nan_row) continue;
     const int64_t top = argmax(logits, i);
     if (!labels.empty()) {
       const int32_t y = labels[i];
@@ -1717,7 +1732,7 @@ Accuracy score(const std::vector<float>& logits, int64_t classes,
         if (greater < 5) ++t5;
       }
     }
-    if (!fp32_logits.empty() && argmax(fp32_logits, i) == top) ++fid;
+    if (!fp32_logits.empty() && !has_nan(fp32_logits, i) && argmax(fp32_logits, i) == top) ++fid;
   }
   a.top1 = 100.0 * t1 / n;
   a.top5 = 100.0 * t5 / n;

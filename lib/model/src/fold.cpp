@@ -30,15 +30,42 @@ Tensor make_tensor(DType dtype, std::vector<int64_t> dims) {
   return t;
 }
 
+namespace {
+// A double that is not in int64's range (nan, 1e30, 2^63) has no integer
+// value: casting it is undefined behaviour (x86 gives -2^63).
+int64_t double_to_int64(double v) {
+  if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0))
+    throw Error(ErrorKind::model, "", "", fmt::format("value {:g} does not fit a 64-bit integer", v));
+  return static_cast<int64_t>(v);
+}
+}  // namespace
+
+int64_t tensor_get_int(const Tensor& t, int64_t i) {
+  return t.dtype == DType::f32 ? double_to_int64(static_cast<double>(t.f32[i])) : t.i64[i];
+}
+
+void tensor_set_int(Tensor& t, int64_t i, int64_t v) {
+  switch (t.dtype) {
+    case DType::f32: t.f32[i] = static_cast<float>(v); break;
+    case DType::boolean: t.i64[i] = v != 0; break;
+    case DType::u8: t.i64[i] = static_cast<uint8_t>(v); break;
+    case DType::i8: t.i64[i] = static_cast<int8_t>(v); break;
+    case DType::i32: t.i64[i] = static_cast<int32_t>(v); break;
+    case DType::i64: t.i64[i] = v; break;
+  }
+}
+
 void tensor_set(Tensor& t, int64_t i, double v) {
   switch (t.dtype) {
     case DType::f32: t.f32[i] = static_cast<float>(v); break;
     case DType::boolean: t.i64[i] = v != 0; break;
-    case DType::u8: t.i64[i] = static_cast<uint8_t>(static_cast<int64_t>(v)); break;
-    case DType::i8: t.i64[i] = static_cast<int8_t>(static_cast<int64_t>(v)); break;
-    case DType::i32: t.i64[i] = static_cast<int32_t>(static_cast<int64_t>(v)); break;
-    case DType::i64: t.i64[i] = static_cast<int64_t>(v); break;
+    default: tensor_set_int(t, i, double_to_int64(v)); break;
   }
+}
+
+void copy_element(Tensor& dst, int64_t o, const Tensor& src, int64_t i) {
+  if (src.dtype == DType::f32) tensor_set(dst, o, static_cast<double>(src.f32[i]));
+  else tensor_set_int(dst, o, src.i64[i]);
 }
 
 Tensor transpose_tensor(const Tensor& t, const std::vector<int64_t>& perm) {
@@ -153,7 +180,12 @@ void process_nodes(ImportState& s) {
       if (c.has_input(i) && !c.constant(i)) all_constant = false;
     if (all_constant) {
       Tensor folded = make_tensor(dtype, shape);
-      rules.fold(c, folded);
+      try {
+        rules.fold(c, folded);
+      } catch (const Error& e) {
+        if (!e.file().empty() || !e.where().empty()) throw;
+        c.bad(e.message());  // from the element helpers: give it the node
+      }
       define(std::move(folded));
       continue;
     }

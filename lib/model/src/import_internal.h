@@ -51,7 +51,17 @@ int64_t checked_numel(const ImportState& s, const std::string& where, const std:
 double tensor_get(const Tensor& t, int64_t i);
 /// A zero-filled tensor of this type and shape.
 Tensor make_tensor(DType dtype, std::vector<int64_t> dims);
+/// Sets element i from a double; an integer tensor takes it as a C cast
+/// would, and a value outside int64 (nan, 1e30) is Error(model) without a
+/// place (the fold gives it the node).
 void tensor_set(Tensor& t, int64_t i, double v);
+/// Element i as an exact int64 (a float must fit, as in tensor_set).
+int64_t tensor_get_int(const Tensor& t, int64_t i);
+/// Sets element i from an exact int64 (narrower integer types wrap, as a C cast).
+void tensor_set_int(Tensor& t, int64_t i, int64_t v);
+/// dst[o] = src[i], exact between integer tensors (a double would round
+/// values above 2^53 and turn 2^63-1 into -2^63).
+void copy_element(Tensor& dst, int64_t o, const Tensor& src, int64_t i);
 /// Tensor with permuted axes (out dim k = in dim perm[k]).
 Tensor transpose_tensor(const Tensor& t, const std::vector<int64_t>& perm);
 

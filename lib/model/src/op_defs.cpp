@@ -211,7 +211,7 @@ void fold_strided(NodeCtx& c, Tensor& out) {
   for (int64_t o = 0; o < out.numel(); ++o) {
     int64_t src = 0;
     for (size_t k = 0; k < r; ++k) src += (starts[k] + idx[k] * steps[k]) * st[k];
-    tensor_set(out, o, tensor_get(x, src));
+    copy_element(out, o, x, src);
     for (size_t k = r; k-- > 0;) {
       if (++idx[k] < out.dims[k]) break;
       idx[k] = 0;
@@ -552,8 +552,10 @@ std::vector<OpEntry> make_entries() {
     e.rules.normalise = variadic_normalise;
     e.rules.resolve = variadic_resolve;
     e.rules.shape = broadcast_shape;
-    const BinaryFn f = max ? BinaryFn([](NodeCtx&, double x, double y) { return std::max(x, y); })
-                           : BinaryFn([](NodeCtx&, double x, double y) { return std::min(x, y); });
+    // NaN wins, as in ONNX Runtime (std::max(x, nan) would drop it or not
+    // depending on the order of the operands).
+    const BinaryFn f = max ? BinaryFn([](NodeCtx&, double x, double y) { return x != x || y != y ? x + y : std::max(x, y); })
+                           : BinaryFn([](NodeCtx&, double x, double y) { return x != x || y != y ? x + y : std::min(x, y); });
     e.rules.fold = [f](NodeCtx& c, Tensor& out) { fold_binary(c, out, f); };
   }
 
@@ -754,7 +756,7 @@ std::vector<OpEntry> make_entries() {
         for (size_t i = 0; i < c.n.inputs.size(); ++i) {
           const Tensor& t = *c.constant(i);
           const int64_t chunk = outer == 0 ? 0 : t.numel() / outer;
-          for (int64_t j = 0; j < chunk; ++j) tensor_set(out, o++, tensor_get(t, blk * chunk + j));
+          for (int64_t j = 0; j < chunk; ++j) copy_element(out, o++, t, blk * chunk + j);
         }
     };
   }
@@ -849,10 +851,10 @@ std::vector<OpEntry> make_entries() {
       int64_t o = 0;
       for (int64_t blk = 0; blk < outer; ++blk)
         for (int64_t i = 0; i < ind.numel(); ++i) {
-          int64_t j = static_cast<int64_t>(tensor_get(ind, i));
-          if (j < 0) j += dim;
-          if (j < 0 || j >= dim) c.bad(fmt::format("index {} is out of range for dim {}", tensor_get(ind, i), dim));
-          for (int64_t k = 0; k < inner; ++k) tensor_set(out, o++, tensor_get(x, (blk * dim + j) * inner + k));
+          int64_t j = tensor_get_int(ind, i);
+          if (j < 0 && j >= -dim) j += dim;
+          if (j < 0 || j >= dim) c.bad(fmt::format("index {} is out of range for dim {}", tensor_get_int(ind, i), dim));
+          for (int64_t k = 0; k < inner; ++k) copy_element(out, o++, x, (blk * dim + j) * inner + k);
         }
     };
   }
@@ -947,9 +949,8 @@ std::vector<OpEntry> make_entries() {
     e.rules.fold = [](NodeCtx& c, Tensor& out) {
       for_each_broadcast(out.dims, {c.constant(0)->dims, c.constant(1)->dims, c.constant(2)->dims},
                          [&](int64_t o, const Shape& k) {
-                           tensor_set(out, o,
-                                      tensor_get(*c.constant(0), k[0]) != 0 ? tensor_get(*c.constant(1), k[1])
-                                                                            : tensor_get(*c.constant(2), k[2]));
+                           const bool pick_x = tensor_get(*c.constant(0), k[0]) != 0;
+                           copy_element(out, o, *c.constant(pick_x ? 1 : 2), k[pick_x ? 1 : 2]);
                          });
     };
     e.rules.check = [](NodeCtx& c) {
@@ -993,7 +994,7 @@ std::vector<OpEntry> make_entries() {
     };
     e.rules.fold = [](NodeCtx& c, Tensor& out) {
       for_each_broadcast(out.dims, {c.constant(0)->dims},
-                         [&](int64_t o, const Shape& k) { tensor_set(out, o, tensor_get(*c.constant(0), k[0])); });
+                         [&](int64_t o, const Shape& k) { copy_element(out, o, *c.constant(0), k[0]); });
     };
   }
   {
@@ -1022,7 +1023,7 @@ std::vector<OpEntry> make_entries() {
       for (int64_t o = 0; o < out.numel(); ++o) {
         int64_t src = 0;
         for (size_t k = 0; k < r; ++k) src += (idx[k] % x.dims[k]) * st[k];
-        tensor_set(out, o, tensor_get(x, src));
+        copy_element(out, o, x, src);
         for (size_t k = r; k-- > 0;) {
           if (++idx[k] < out.dims[k]) break;
           idx[k] = 0;
@@ -1271,7 +1272,7 @@ std::vector<OpEntry> make_entries() {
       if (c.n.has("value")) value = tensor_attribute(c, "value");
       if (value.numel() != 1) c.bad("value must have one element");
       Tensor t = make_tensor(value.dtype, dims);
-      for (int64_t i = 0; i < t.numel(); ++i) tensor_set(t, i, tensor_get(value, 0));
+      for (int64_t i = 0; i < t.numel(); ++i) copy_element(t, i, value, 0);
       return Resolution::constant_of(std::move(t));
     };
   }

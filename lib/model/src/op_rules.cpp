@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 
 namespace haq::model::detail {
 
@@ -14,6 +16,7 @@ double NodeCtx::scalar_of(size_t i, const char* what) const {
 }
 
 std::vector<int64_t> NodeCtx::ints_of(const Tensor& t) const {
+  if (!t.is_float()) return t.i64;  // exact: a double would round values above 2^53
   std::vector<int64_t> v(static_cast<size_t>(t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i) {
     const double d = tensor_get(t, i);
@@ -115,6 +118,36 @@ std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
   return st;
 }
 
+namespace {
+
+// Integer operands are shape arithmetic (Shape, Gather, Mul, Concat into a
+// Reshape): folded exactly in int64, and an overflow is an error naming the
+// node, never a wrapped (negative) extent. Nothing for ops without an
+// integer form here.
+std::optional<int64_t> fold_integers(NodeCtx& c, int64_t a, int64_t b, int64_t element) {
+  const std::string& op = c.n.op;
+  int64_t r = 0;
+  bool overflow = false;
+  if (op == "Add" || op == "Sum") overflow = __builtin_add_overflow(a, b, &r);
+  else if (op == "Sub") overflow = __builtin_sub_overflow(a, b, &r);
+  else if (op == "Mul") overflow = __builtin_mul_overflow(a, b, &r);
+  else if (op == "Div") {
+    if (b == 0) c.bad(fmt::format("integer division by zero in a constant (element {})", element));
+    overflow = a == std::numeric_limits<int64_t>::min() && b == -1;
+    if (!overflow) r = a / b;
+  } else if (op == "Max") r = std::max(a, b);
+  else if (op == "Min") r = std::min(a, b);
+  else if (op == "Equal") r = a == b;
+  else if (op == "Greater") r = a > b;
+  else if (op == "Less") r = a < b;
+  else return std::nullopt;
+  if (overflow)
+    c.bad(fmt::format("{} of the integer constants {} and {} overflows 64 bits (element {})", op, a, b, element));
+  return r;
+}
+
+}  // namespace
+
 void fold_binary(NodeCtx& c, Tensor& out, BinaryFn f) {
   const Tensor& x = *c.constant(0);
   const Tensor& y = *c.constant(1);
@@ -129,11 +162,29 @@ void fold_binary(NodeCtx& c, Tensor& out, BinaryFn f) {
     return st;
   };
   const Shape sx = aligned_strides(x), sy = aligned_strides(y);
+  const bool integers = !x.is_float();
   std::vector<int64_t> idx(r, 0);
   for (int64_t o = 0; o < out.numel(); ++o) {
     int64_t ix = 0, iy = 0;
     for (size_t k = 0; k < r; ++k) ix += idx[k] * sx[k], iy += idx[k] * sy[k];
-    tensor_set(out, o, f(c, tensor_get(x, ix), tensor_get(y, iy)));
+    if (integers) {
+      const int64_t a = x.i64[ix], b = y.i64[iy];
+      if (auto exact = fold_integers(c, a, b, o)) {
+        tensor_set_int(out, o, *exact);
+      } else {
+        // An op without an exact integer form goes through double, which
+        // holds integers exactly only up to 2^53.
+        constexpr int64_t kExact = int64_t{1} << 53;
+        for (int64_t v : {a, b})
+          if (v > kExact || v < -kExact)
+            c.bad(fmt::format("the integer constant {} (element {}) is beyond 2^53, where {} of integers is "
+                              "not exact",
+                              v, o, c.n.op));
+        tensor_set(out, o, f(c, static_cast<double>(a), static_cast<double>(b)));
+      }
+    } else {
+      tensor_set(out, o, f(c, tensor_get(x, ix), tensor_get(y, iy)));
+    }
     for (int k = static_cast<int>(r) - 1; k >= 0; --k) {
       if (++idx[k] < out_shape[k]) break;
       idx[k] = 0;
@@ -143,7 +194,7 @@ void fold_binary(NodeCtx& c, Tensor& out, BinaryFn f) {
 
 void fold_copy(NodeCtx& c, Tensor& out) {
   const Tensor& x = *c.constant(0);
-  for (int64_t i = 0; i < x.numel(); ++i) tensor_set(out, i, tensor_get(x, i));
+  for (int64_t i = 0; i < x.numel(); ++i) copy_element(out, i, x, i);
 }
 
 const Tensor& tensor_attribute(const NodeCtx& c, const char* name) {

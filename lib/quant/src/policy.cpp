@@ -66,6 +66,12 @@ Policy policy_from_json(const nlohmann::json& j, const model::Graph& g, const st
     if (e.contains("fp32") && !e["fp32"].is_boolean())
       fail(ErrorKind::policy, file, ptr + "/fp32", "expected true or false, got {}", e["fp32"].dump());
     if (e.contains("fp32") && e["fp32"] == true) {
+      // Bits beside "fp32": true say two things of one layer; which one the
+      // user meant is not ours to guess (haq writes either, never both).
+      for (const char* key : {"w_bits", "a_bits"})
+        if (e.contains(key))
+          fail(ErrorKind::policy, file, ptr + "/" + key,
+               "a layer with \"fp32\": true has no bits, got {}", e[key].dump());
       lb.fp32 = true;
       lb.w_bits = lb.a_bits = 32;
     } else {

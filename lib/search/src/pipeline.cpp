@@ -323,8 +323,11 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   run.select_samples = static_cast<int64_t>(select_idx.size());
   // The engine's batch: never more than the samples run at once (padding
   // costs memory and time).
+  // The default stays 256 whatever the model (activation size 0); a given
+  // batch is bounded by the memory its largest activation takes.
   const int64_t batch = data::choose_batch(
-      o.batch, 0, std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
+      o.batch, o.batch > 0 ? largest_activation(run.graph) : 0,
+      std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
   engine::EngineOptions eo;
   eo.seed = o.seed;
   model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
@@ -357,8 +360,15 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   auto t_ref = std::chrono::steady_clock::now();
   engine::PolicyEvaluator search_eval(eng, train, eval_idx);
   speed.add(seconds_since(t_ref), eval_idx.size());
-  problem.fp32_accuracy_pct = search_eval.fp32().metric(o.metric);
-  problem.accuracy = [&](const quant::Policy& p) { return search_eval.evaluate(p).metric(o.metric); };
+  // Samples with NaN logits count as wrong (engine::score): a warning at the
+  // end says how many measurements had them, the figures alone would not.
+  int64_t nan_measurements = 0, nan_samples_max = 0;
+  auto metric_of = [&](const engine::Accuracy& a) {
+    if (a.nan_samples > 0) ++nan_measurements, nan_samples_max = std::max(nan_samples_max, a.nan_samples);
+    return a.metric(o.metric);
+  };
+  problem.fp32_accuracy_pct = metric_of(search_eval.fp32());
+  problem.accuracy = [&](const quant::Policy& p) { return metric_of(search_eval.evaluate(p)); };
   run.setup_s = seconds_since(t0);
 
   // Uniform k-bit policies, k = 2..8, first and last layers at 8 bits: the
@@ -446,7 +456,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     engine::PolicyEvaluator select_eval(eng, train, select_idx);
     speed.add(seconds_since(t_ref), select_idx.size());
     const AccuracyFn select_accuracy = [&](const quant::Policy& p) {
-      return select_eval.evaluate(p).metric(o.metric);
+      return metric_of(select_eval.evaluate(p));
     };
     SelectionHooks sh;
     const auto stage_t0 = std::chrono::steady_clock::now();
@@ -513,15 +523,15 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   engine::PolicyEvaluator test_eval(eng, test, test_idx);
   test_progress();
   auto measure = [&](MeasuredPolicy& m) {
-    m.acc_search = search_eval.evaluate(m.policy).metric(o.metric);
-    m.acc_test = test_eval.evaluate(m.policy).metric(o.metric);
+    m.acc_search = metric_of(search_eval.evaluate(m.policy));
+    m.acc_test = metric_of(test_eval.evaluate(m.policy));
     m.has_test = true;
     m.cost = hw::evaluate(table, m.policy);
     test_progress();
   };
   run.fp32.label = "fp32";
   run.fp32.acc_search = search_eval.fp32().metric(o.metric);
-  run.fp32.acc_test = test_eval.fp32().metric(o.metric);
+  run.fp32.acc_test = metric_of(test_eval.fp32());
   run.fp32.has_test = true;
   run.w8a8.label = "w8a8";
   run.w8a8.policy = quant::uniform_policy(run.graph, 8, 8);
@@ -552,6 +562,11 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   }
   progress.finish();
   run.final_s = seconds_since(t1);
+  if (nan_measurements > 0)
+    fmt::print(stderr,
+               "haq: warning: {} accuracy measurements had samples whose logits hold NaN (up to {} samples in "
+               "one); those samples count as wrong\n",
+               nan_measurements, nan_samples_max);
   if (run.has_chosen)
     write_file_atomic(fs::path(o.out) / "policy.json", policy_json(run).dump(2) + "\n");
   return run;

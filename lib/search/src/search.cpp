@@ -92,6 +92,8 @@ std::string checkpoint_bytes(const std::string& identity, const SearchResult& r,
   return std::move(out).str();
 }
 
+}  // namespace
+
 void load_checkpoint(const std::string& file, const std::string& identity, SearchResult& r,
                      Agent& agent) {
   // The input policy: a regular file of bounded size (a FIFO or /dev/zero is refused at once).
@@ -141,6 +143,8 @@ void load_checkpoint(const std::string& file, const std::string& identity, Searc
     throw;
   }
 }
+
+namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -178,6 +178,18 @@ std::string budget_id(const std::vector<std::string>& budgets) {
 }
 
 std::vector<SweepJob> expand_jobs(const SweepSpec& spec) {
+  // A file of a few kilobytes can list a product of billions (1000 seeds x
+  // 1000 budgets x ...): counted before any job is made, and refused.
+  constexpr double kMaxJobs = 100000;
+  const double count = static_cast<double>(spec.models.size()) * static_cast<double>(spec.profiles.size()) *
+                       static_cast<double>(spec.budgets.size()) * static_cast<double>(spec.algos.size()) *
+                       static_cast<double>(spec.seeds.size());
+  if (count > kMaxJobs)
+    fail(ErrorKind::config, spec.file, "/",
+         "the sweep expands to {:.0f} jobs ({} models x {} profiles x {} budgets x {} algos x {} seeds); at most "
+         "{:.0f} are allowed: split it into several sweep files",
+         count, spec.models.size(), spec.profiles.size(), spec.budgets.size(), spec.algos.size(),
+         spec.seeds.size(), kMaxJobs);
   std::vector<SweepJob> jobs;
   std::map<std::string, int> seen;
   for (size_t mi = 0; mi < spec.models.size(); ++mi)

@@ -28,3 +28,12 @@ TEST_CASE("internal errors exit 3, HAQ_ASSERT throws internal") {
     CHECK(e.kind() == ErrorKind::internal);
   }
 }
+
+TEST_CASE("Error escapes control characters of names: a NUL does not cut the message", "[issue17]") {
+  const std::string name("fc\0x\x1b[31m\n", 10);
+  Error e(ErrorKind::model, "m.onnx", "node '" + name + "' (Gemm)", "bad " + name);
+  const std::string what = e.what();
+  CHECK(what == "m.onnx: node 'fc\\x00x\\x1b[31m\\x0a' (Gemm): bad fc\\x00x\\x1b[31m\\x0a");
+  CHECK(std::string(what.c_str()) == what);  // no NUL left
+  CHECK(e.where() == "node '" + name + "' (Gemm)");  // the parts themselves are kept
+}

@@ -110,3 +110,22 @@ TEST_CASE("edit distance and closest match") {
   CHECK(haq::closest_match("xyz", {"batch", "memory"}) == "");
   CHECK(haq::closest_match("dk", {"dm", "dk", "dn"}) == "dk");
 }
+
+TEST_CASE("json reader: a duplicate key is refused with its pointer, at any depth", "[issue17]") {
+  CHECK(error_of([] { parse_json(R"({"batch": 1, "batch": 2})", "p.json", ErrorKind::profile); }) ==
+        "p.json: /batch: duplicate key \"batch\"");
+  CHECK(error_of([] {
+          parse_json(R"({"memory": {"a": 1, "b": {"x": 1}, "b": 2}})", "p.json", ErrorKind::profile);
+        }) == "p.json: /memory/b: duplicate key \"b\"");
+  // Inside arrays: the element's index; keys with / and ~ escaped.
+  CHECK(error_of([] {
+          parse_json(R"({"layers": [{"name": "a"}, [1, {"k": 1}], {"a/b": 1, "a/b": 2}]})", "pol.json",
+                     ErrorKind::policy);
+        }) == "pol.json: /layers/2/a~1b: duplicate key \"a/b\"");
+  CHECK(error_of([] {
+          haq::parse_json_document(R"([{"x": [0, 1, {"y": 0, "y": 0}]}])", "c.json", ErrorKind::config);
+        }) == "c.json: /0/x/2/y: duplicate key \"y\"");
+  // Equal keys in different objects are not duplicates.
+  CHECK_NOTHROW(parse_json(R"({"a": {"k": 1}, "b": {"k": 2}, "c": [{"k": 1}, {"k": 2}]})", "p.json",
+                           ErrorKind::profile));
+}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "graph_builder.h"
@@ -283,6 +284,35 @@ TEST_CASE("score: top1, top5 and fidelity on known logits") {
   auto b = engine::score(logits, 7, {2, 4}, {});
   CHECK(b.top1 == 0.0);
   CHECK(b.top5 == 100.0);
+}
+
+TEST_CASE("score: a sample with a NaN logit is wrong for every metric and counted", "[issue17]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // Row 0 all NaN (max_element returned 0 = the label, the rank test found
+  // nothing greater: top-1 and top-5 both right before), row 1 one NaN in
+  // front of the right answer, row 2 clean.
+  std::vector<float> logits = {nan, nan, nan, nan, nan, nan, nan,
+                               nan, 0, 9, 1, 1, 1, 1,
+                               0, 1, 2, 3, 4, 5, 6};
+  auto a = engine::score(logits, 7, {0, 2, 6}, logits);
+  CHECK(a.nan_samples == 2);
+  CHECK(a.top1 == Approx(100.0 / 3));
+  CHECK(a.top5 == Approx(100.0 / 3));
+  CHECK(a.fidelity == Approx(100.0 / 3));
+  // A clean row against a NaN fp32 reference does not agree with it.
+  std::vector<float> clean(21, 0.f);
+  clean[0] = clean[7 + 2] = clean[14 + 6] = 1.f;
+  auto b = engine::score(clean, 7, {0, 2, 6}, logits);
+  CHECK(b.top1 == 100.0);
+  CHECK(b.nan_samples == 2);
+  CHECK(b.fidelity == Approx(100.0 / 3));
+  // Ten classes, every logit NaN: 0 %, not top-1 9.5 % and top-5 100 %.
+  std::vector<float> all_nan(10 * 10, nan);
+  std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  auto c = engine::score(all_nan, 10, labels, {});
+  CHECK(c.top1 == 0.0);
+  CHECK(c.top5 == 0.0);
+  CHECK(c.nan_samples == 10);
 }
 
 // Direct u8 outputs (a quantized conv writing its consumers' codes) are an

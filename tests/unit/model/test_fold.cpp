@@ -284,3 +284,80 @@ TEST_CASE("Softmax before opset 13: the 2-D flattening form is accepted on any a
     }
   }
 }
+
+namespace {
+std::string import_error(const ModelBuilder& b) {
+  try {
+    (void)b.import();
+  } catch (const haq::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("integer shape arithmetic folds exactly in int64 and refuses overflow", "[issue17]") {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  // Exact above 2^53: Max(2^63-1, 5) is 2^63-1 (through a double it became
+  // 2^63 and then -2^63), and (2^53+1) - 2^53 is 1 (a double gives 0 or 2).
+  {
+    ModelBuilder b(13);
+    b.input("x", {2, 3});
+    b.init_i64("big", {1}, {kMax});
+    b.init_i64("five", {1}, {5});
+    b.init_i64("off", {1}, {kMax - 6});
+    b.node("Max", {"big", "five"}, {"m"}, "max");
+    b.node("Sub", {"m", "off"}, {"six"}, "sub");  // 6
+    b.init_i64("p", {1}, {(int64_t{1} << 53) + 1});
+    b.init_i64("q", {1}, {int64_t{1} << 53});
+    b.node("Sub", {"p", "q"}, {"one"}, "sub2");  // 1
+    b.node("Mul", {"six", "one"}, {"shape"}, "mul");
+    b.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    b.output("y");
+    const Graph g = b.import();
+    CHECK(g.shape("y") == std::vector<int64_t>{6});
+  }
+  for (const char* op : {"Mul", "Add", "Sub"}) {
+    DYNAMIC_SECTION(op) {
+      ModelBuilder b(13);
+      b.input("x", {1, 4});
+      b.init_i64("a", {2}, {op[0] == 'S' ? -(int64_t{1} << 62) * 2 : int64_t{1} << 62, 1});
+      b.init_i64("b", {2}, {op[0] == 'M' ? 4 : (op[0] == 'A' ? kMax : 1), 4});
+      b.node(op, {"a", "b"}, {"shape"}, "arith");
+      b.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+      b.output("y");
+      const std::string e = import_error(b);
+      CHECK_THAT(e, Catch::Contains(std::string("node 'arith' (") + op + "): " + op + " of the integer constants"));
+      CHECK_THAT(e, Catch::Contains("overflows 64 bits (element 0)"));
+      if (op[0] != 'S') CHECK(e.find("-922") == std::string::npos);  // never a wrapped extent
+    }
+  }
+  {
+    // A float beyond int64 cast to an integer shape.
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    b.init("f", {2}, {1e19f, 1.f});
+    set_int(b.node("Cast", {"f"}, {"shape"}, "cast"), "to", 7);
+    b.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    b.output("y");
+    CHECK_THAT(import_error(b), Catch::Contains("node 'cast' (Cast): value 1e+19 does not fit a 64-bit integer"));
+  }
+}
+
+TEST_CASE("Max and Min of constants propagate NaN whatever the operand order", "[issue17]") {
+  for (const bool nan_first : {true, false}) {
+    DYNAMIC_SECTION("nan first: " << nan_first) {
+      ModelBuilder b(13);
+      b.input("x", {1, 2});
+      b.init("nan", {2}, {std::numeric_limits<float>::quiet_NaN(), 1.f});
+      b.init("one", {2}, {1.f, 1.f});
+      b.node("Max", nan_first ? std::vector<std::string>{"nan", "one"} : std::vector<std::string>{"one", "nan"},
+             {"m"}, "max");
+      b.node("Add", {"x", "m"}, {"y"}, "add");
+      b.output("y");
+      // The folded NaN reaches Add, whose operands must be finite.
+      CHECK_THAT(import_error(b), Catch::Contains("node 'add' (Add)"));
+      CHECK_THAT(import_error(b), Catch::Contains("holds nan at element 0"));
+    }
+  }
+}

@@ -174,6 +174,9 @@ struct Accuracy {
   double top5 = 0;      ///< % of samples whose label is among the 5 largest logits
   double fidelity = 0;  ///< % of samples whose top-1 equals the fp32 model's top-1
   int64_t samples = 0;
+  /// Samples whose logits (or fp32 reference logits) hold a NaN: scored wrong
+  /// for every metric; callers warn with the count.
+  int64_t nan_samples = 0;
   double seconds = 0;   ///< wall time of the run that produced the logits
   /// The named metric: "top1", "top5" or "fidelity".
   double metric(const std::string& name) const;

@@ -141,6 +141,12 @@ struct SearchHooks {
 SearchResult run_search(const SearchOptions& options, const SearchProblem& problem,
                         const SearchHooks& hooks = {});
 
+/// Reads a checkpoint file (OUT/checkpoint/state.bin) into `r` and `agent`
+/// as --resume does (exposed for tests and tests/fuzz/fuzz_checkpoint):
+/// Error naming `file` for one that is not a checkpoint, another search's
+/// (identity differs), damaged (a count the bytes left cannot hold) or padded.
+void load_checkpoint(const std::string& file, const std::string& identity, SearchResult& r, Agent& agent);
+
 /// search.jsonl text for a result (one JSON object per episode).
 std::string search_jsonl(const SearchResult& r, const SearchProblem& problem);
 
