@@ -53,12 +53,30 @@ void save_point(std::ostream& out, const EvaluatedPoint& p) {
   bin::write_string(out, p.phase);
 }
 
+/// A u64 of the checkpoint that must be below `limit` (an index, bits):
+/// a damaged one is Error(io), never an int that overflows or indexes past
+/// an array (found by tests/fuzz/fuzz_checkpoint).
+int read_below(std::istream& in, uint64_t limit, const char* what) {
+  const uint64_t v = bin::read_u64(in);
+  if (v >= limit)
+    fail(ErrorKind::io, "", "", "corrupt checkpoint: {} {} is out of range (below {} expected)", what, v, limit);
+  return static_cast<int>(v);
+}
+
+/// An episode number: -1 (a point no episode proposed) to 2^31-1.
+int read_episode(std::istream& in) {
+  const auto v = static_cast<int64_t>(bin::read_u64(in));
+  if (v < -1 || v >= (int64_t{1} << 31))
+    fail(ErrorKind::io, "", "", "corrupt checkpoint: episode {} is out of range", v);
+  return static_cast<int>(v);
+}
+
 EvaluatedPoint load_point(std::istream& in) {
   EvaluatedPoint p;
   p.bits.resize(bin::read_count(in, 16));
   for (auto& b : p.bits) {
-    b.w = static_cast<int>(bin::read_u64(in));
-    b.a = static_cast<int>(bin::read_u64(in));
+    b.w = read_below(in, 9, "weight bits");
+    b.a = read_below(in, 9, "activation bits");
   }
   p.key = bin::read_string(in);
   p.accuracy_pct = bin::read_f64(in);
@@ -67,7 +85,7 @@ EvaluatedPoint load_point(std::istream& in) {
   p.costs.size_bits = bin::read_f64(in);
   p.costs.bops = bin::read_f64(in);
   p.feasible = bin::read_u64(in) != 0;
-  p.episode = static_cast<int>(bin::read_u64(in));
+  p.episode = read_episode(in);
   p.phase = bin::read_string(in);
   return p;
 }
@@ -124,14 +142,14 @@ void load_checkpoint(const std::string& file, const std::string& identity, Searc
     for (auto& p : r.points) p = load_point(in);
     r.episodes.resize(bin::read_count(in, 8 * 6));
     for (auto& e : r.episodes) {
-      e.episode = static_cast<int>(bin::read_u64(in));
-      e.point = static_cast<int>(bin::read_u64(in));
+      e.episode = read_episode(in);
+      e.point = read_below(in, r.points.size(), "point index");
       e.reward = bin::read_f64(in);
       e.cached = bin::read_u64(in) != 0;
       e.time_s = bin::read_f64(in);
       e.best_accuracy_pct = bin::read_f64(in);
     }
-    r.best = static_cast<int>(bin::read_u64(in)) - 1;
+    r.best = read_below(in, r.points.size() + 1, "best point") - 1;
     agent.load(in);
     // Its contents say where it ends: anything after is not ours.
     const auto end = in.tellg();
@@ -183,6 +201,10 @@ SearchResult run_search(const SearchOptions& options, const SearchProblem& probl
     if (!std::filesystem::exists(file))
       fail(ErrorKind::usage, file.string(), "--resume", "no checkpoint to resume from");
     load_checkpoint(file.string(), hooks.identity, r, *agent);
+    for (const auto& p : r.points)
+      if (p.bits.size() != problem.layers.size())
+        fail(ErrorKind::io, file.string(), "",
+             "corrupt checkpoint: a policy of {} layers for a model of {}", p.bits.size(), problem.layers.size());
     for (size_t i = 0; i < r.points.size(); ++i) index[r.points[i].key] = static_cast<int>(i);
     r.resumed_from = static_cast<int>(r.episodes.size());
   }
