@@ -1,12 +1,37 @@
 #pragma once
 // Layers and profiles built in code for the simulator tests.
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "haq/hw/profile.h"
 #include "haq/model/graph.h"
+#include "test_paths.h"
 
 namespace haq::test {
+
+/// The data rows of a test CSV (path relative to the source tree): '#'
+/// comment lines and the header skipped, cells split at every comma.
+inline std::vector<std::vector<std::string>> csv_rows(const std::string& rel) {
+  std::vector<std::vector<std::string>> out;
+  std::ifstream in(source_path(rel));
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+      cells.push_back(line.substr(start, comma - start));
+    cells.push_back(line.substr(start));
+    out.push_back(cells);
+  }
+  return out;
+}
 
 /// A conv layer with "same" padding: out = ceil(in / stride).
 inline model::Layer conv_layer(const std::string& name, int64_t c_in, int64_t c_out, int64_t kernel,

@@ -17,26 +17,6 @@ using namespace haq;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_rows(const std::string& rel) {
-  std::stringstream ss(read_file(test::source_path(rel)));
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  bool header = true;
-  while (std::getline(ss, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (header) {
-      header = false;
-      continue;
-    }
-    std::vector<std::string> cells;
-    std::stringstream ls(line);
-    std::string cell;
-    while (std::getline(ls, cell, ',')) cells.push_back(cell);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 struct RefLayer {
   model::Layer layer;
   int w_bits = 8, a_bits = 8;
@@ -45,7 +25,7 @@ struct RefLayer {
 
 std::map<std::string, RefLayer> reference_layers() {
   std::map<std::string, RefLayer> out;
-  for (const auto& r : read_rows("tests/data/hw/bitfusion-layers.csv")) {
+  for (const auto& r : test::csv_rows("tests/data/hw/bitfusion-layers.csv")) {
     REQUIRE(r.size() == 10);
     const int64_t k = std::stoll(r[2]), o = std::stoll(r[3]), s = std::stoll(r[4]);
     const int64_t ic = std::stoll(r[5]), oc = std::stoll(r[6]);
@@ -82,7 +62,7 @@ TEST_CASE("bit-fusion reproduces BitFusion's simulator on its published sweep") 
     std::string worst_layer;
   };
   std::map<std::string, Errors> by_config;
-  const auto rows = read_rows("tests/data/hw/bitfusion-sweep.csv");
+  const auto rows = test::csv_rows("tests/data/hw/bitfusion-sweep.csv");
   REQUIRE(rows.size() == 150);
   for (const auto& r : rows) {
     REQUIRE(r.size() == 21);

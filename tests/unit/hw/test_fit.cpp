@@ -196,32 +196,11 @@ struct SweepConfig {
   int64_t rows, cols, bw, wbuf_bytes, obuf_bytes, ibuf_bytes;
 };
 
-std::vector<std::vector<std::string>> csv_rows(const std::string& rel) {
-  std::vector<std::vector<std::string>> out;
-  std::ifstream in(test::source_path(rel));
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (header) {
-      header = false;
-      continue;
-    }
-    std::vector<std::string> cells;
-    size_t start = 0;
-    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
-      cells.push_back(line.substr(start, comma - start));
-    cells.push_back(line.substr(start));
-    out.push_back(cells);
-  }
-  return out;
-}
-
 std::vector<hw::MeasuredCase> sweep_cases(const SweepConfig& cfg, const std::string& network) {
   std::map<std::string, std::vector<std::string>> layers;
-  for (const auto& r : csv_rows("tests/data/hw/bitfusion-layers.csv")) layers[r[0] + "/" + r[1]] = r;
+  for (const auto& r : test::csv_rows("tests/data/hw/bitfusion-layers.csv")) layers[r[0] + "/" + r[1]] = r;
   std::vector<hw::MeasuredCase> out;
-  for (const auto& r : csv_rows("tests/data/hw/bitfusion-sweep.csv")) {
+  for (const auto& r : test::csv_rows("tests/data/hw/bitfusion-sweep.csv")) {
     if (std::stoll(r[0]) != cfg.rows || std::stoll(r[1]) != cfg.cols || std::stoll(r[16]) != cfg.bw ||
         r[4] != network)
       continue;
