@@ -34,7 +34,10 @@ failed=()
 # new ground is covered by longer runs: HAQ_FUZZ_SEED=0 scripts/fuzz.sh 600.
 export HAQ_FUZZ_SEED="${HAQ_FUZZ_SEED:-1}"
 echo "test_sanitized.sh: fuzzing each target for ${seconds} s (seed $HAQ_FUZZ_SEED)"
-"$root/scripts/fuzz.sh" "$seconds" || failed+=("fuzz")
+# Its report is kept and printed again at the very end when it failed, so
+# that a CI log showing only its tail still says which target and input.
+fuzz_report="$build/fuzz-report.txt"
+"$root/scripts/fuzz.sh" "$seconds" 2>&1 | tee "$fuzz_report" || failed+=("fuzz")  # pipefail: fuzz.sh's status
 t2=$(date +%s)
 
 # ASan+UBSan for the tests (the e2e tests pass the environment on to haq):
@@ -50,6 +53,10 @@ t3=$(date +%s)
 
 echo "test_sanitized.sh: build $((t1 - t0)) s, fuzz $((t2 - t1)) s, sanitized ctest $((t3 - t2)) s, total $((t3 - t0)) s"
 if ((${#failed[@]})); then
+  if [[ " ${failed[*]} " == *" fuzz "* ]]; then
+    echo "test_sanitized.sh: the fuzz report again (full logs in $build/fuzz-logs/):" >&2
+    cat "$fuzz_report" >&2
+  fi
   echo "test_sanitized.sh: FAILED: ${failed[*]}" >&2
   exit 1
 fi

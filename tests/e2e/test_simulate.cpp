@@ -124,14 +124,14 @@ TEST_CASE("haq simulate and search: a tiny clock or a layer that fits no buffer 
   CHECK(r.out.empty());
 
   p = nlohmann::json::parse(std::ifstream(profile("bismo-edge")));
-  p["memory"]["weight_buffer_bits"] = 1000;  // two 256x8 weight tiles of 1 bit need 4096
+  p["memory"]["weight_buffer_bits"] = 1000;  // two 256x8 weight chunks of 1 bit need 4096
   bad = (dir / "small.json").string();
   std::ofstream(bad) << p.dump(2);
   r = run_haq({"simulate", kModel, "--hw", bad});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::StartsWith("haq: error: " + bad + ": layer '"));
-  CHECK_THAT(r.err, Catch::Contains("does not fit profile 'bismo-edge' at w1a1: tile 1x256x8 (M x K x N) needs 4096 "
-                                    "weight buffer bits (two tiles), the profile has 1000"));
+  CHECK_THAT(r.err, Catch::Contains("does not fit profile 'bismo-edge' at w1a1: chunk 8x256x8 (M x K x N, padded) "
+                                    "needs 4096 weight (RHS) buffer bits (two chunks), the profile has 1000"));
   CHECK(r.out.empty());
   const auto out = dir / "run";
   r = run_haq({"search", kModel, "--hw", bad, "--data", "fashion-mnist", "--budget", "latency<=0.5x", "--episodes",

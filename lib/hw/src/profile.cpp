@@ -194,6 +194,20 @@ HardwareProfile profile_from_json(const JsonValue& root, const std::string& dir)
     p.bit_serial.dm = s->get("dm").as_int(1, 1 << 16);
     p.bit_serial.dk = s->get("dk").as_int(1, 1 << 16);
     p.bit_serial.dn = s->get("dn").as_int(1, 1 << 16);
+    s->allow("stages");
+    if (s->has("stages")) {
+      // Every field required: a staged profile states (and cites) each of them.
+      JsonObject st = s->get("stages").object();
+      BitSerialStages& g = p.bit_serial.stages;
+      p.bit_serial.staged = true;
+      g.fetch_bits_per_cycle = st.get("fetch_bits_per_cycle").as_int(1, kMaxDramBitsPerCycle);
+      g.result_bits_per_cycle = st.get("result_bits_per_cycle").as_int(1, kMaxDramBitsPerCycle);
+      g.result_bits = st.get("result_bits").as_int(1, 64);
+      g.exec_latency_cycles = st.get("exec_latency_cycles").as_int(0, 1 << 16);
+      g.sync_cycles = st.get("sync_cycles").as_int(0, 1 << 16);
+      g.fetch_latency_cycles = st.get("fetch_latency_cycles").as_int(0, 1 << 20);
+      st.finish();
+    }
     s->finish();
   }
   if (auto f = section("bit_fusion", p.architecture == Architecture::bit_fusion)) {
@@ -252,8 +266,18 @@ nlohmann::json profile_to_json(const HardwareProfile& p) {
       j["overhead"] = {{"cycles_per_layer", p.overhead.cycles_per_layer},
                        {"cycles_per_tile", p.overhead.cycles_per_tile}};
   }
-  if (p.architecture == Architecture::bit_serial)
+  if (p.architecture == Architecture::bit_serial) {
     j["bit_serial"] = {{"dm", p.bit_serial.dm}, {"dk", p.bit_serial.dk}, {"dn", p.bit_serial.dn}};
+    if (p.bit_serial.staged) {
+      const BitSerialStages& g = p.bit_serial.stages;
+      j["bit_serial"]["stages"] = {{"fetch_bits_per_cycle", g.fetch_bits_per_cycle},
+                                   {"result_bits_per_cycle", g.result_bits_per_cycle},
+                                   {"result_bits", g.result_bits},
+                                   {"exec_latency_cycles", g.exec_latency_cycles},
+                                   {"sync_cycles", g.sync_cycles},
+                                   {"fetch_latency_cycles", g.fetch_latency_cycles}};
+    }
+  }
   if (p.architecture == Architecture::bit_fusion)
     j["bit_fusion"] = {{"rows", p.bit_fusion.rows}, {"cols", p.bit_fusion.cols}};
   if (p.architecture == Architecture::table) j["table"] = {{"csv", p.table.csv}};

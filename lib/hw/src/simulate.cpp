@@ -8,6 +8,7 @@
 
 #include "haq/core/error.h"
 #include "bit_fusion.h"
+#include "bit_serial.h"
 
 namespace haq::hw {
 
@@ -313,8 +314,20 @@ LayerCost simulate_tiling(const model::Layer& layer, int w_bits, int a_bits, con
          "simulate_tiling is the bit-serial mapper's; profile '{}' is {} (bit-fusion: simulate_fusion_tiling)",
          p.name, to_string(p.architecture));
   HAQ_ASSERT(tile_m > 0 && tile_k > 0 && tile_n > 0);
-  MapContext c = make_context(layer, w_bits, a_bits, p, group_block, io);
   LayerCost out;
+  if (p.bit_serial.staged) {
+    // BISMO's stages: the tiles are chunks of the padded GEMM (multiples of Dm, Dk, Dn).
+    const LoweredLayer L = lower_layer(layer, p.batch, group_block);
+    const bismo::Tiling t{tile_m, tile_k, tile_n, order};
+    out.reason = bismo::overflow(L, t, w_bits, a_bits, p);
+    if (out.reason.empty())
+      out = bismo::cost(L, t, w_bits, a_bits, p, double(layer.macs) * double(p.batch) * w_bits * a_bits);
+    else
+      out.fits = false, out.compute_cycles = compute_cycles(layer, w_bits, a_bits, p, group_block);
+    finish_cost(out, layer, w_bits, a_bits, p);
+    return out;
+  }
+  MapContext c = make_context(layer, w_bits, a_bits, p, group_block, io);
   std::string overflow = tiling_overflow(c, p, tile_m, tile_k, tile_n);
   if (overflow.empty()) {
     cost_tiling(c, p, tile_m, tile_k, tile_n, order, out);
@@ -349,6 +362,11 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
   LayerCost best;
   if (p.architecture == Architecture::table) {
     best = simulate_table(layer, w_bits, a_bits, p);
+    finish_cost(best, layer, w_bits, a_bits, p);
+    return best;
+  }
+  if (p.architecture == Architecture::bit_serial && p.bit_serial.staged) {
+    best = bismo::best(layer, w_bits, a_bits, p);
     finish_cost(best, layer, w_bits, a_bits, p);
     return best;
   }

@@ -91,7 +91,7 @@ inline hw::HardwareProfile bit_serial_profile() {
   p.clock_mhz = 200;
   p.memory = {64, 2097152, 2097152, 262144, 32, 8};
   p.energy = {10, 0.1, 0.1, 0.1, 20};
-  p.bit_serial = {8, 256, 8};
+  p.bit_serial = {8, 256, 8, false, {}};
   return p;
 }
 

@@ -276,7 +276,7 @@ TEST_CASE("fit-profile: synthetic bit-serial measurements in seconds recover ove
       cases.push_back(c);
     }
   hw::HardwareProfile start = test::bit_serial_profile();
-  start.bit_serial = {8, 128, 16};
+  start.bit_serial = {8, 128, 16, false, {}};
   start.memory.dram_bits_per_cycle = 128;
   start.clock_mhz = 150;
   const hw::FitResult r = hw::fit_profile(start, cases, false);

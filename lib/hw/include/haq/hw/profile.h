@@ -55,11 +55,26 @@ struct OverheadSpec {
   int64_t cycles_per_tile = 0;   ///< per tile of the mapping (Mapping::tiles)
 };
 
+/// BISMO's pipeline organisation (Umuroglu et al., FPL 2018 / TRETS 2019,
+/// and its hardware sources): fetch, execute and result stages that overlap,
+/// synchronised by tokens. Without it (`staged` false) the array is the ideal
+/// model: one DRAM port, data fetched once per reuse, no instruction costs.
+struct BitSerialStages {
+  int64_t fetch_bits_per_cycle = 64;   ///< DRAM read channel of the fetch stage (LHS and RHS share it)
+  int64_t result_bits_per_cycle = 64;  ///< DRAM write channel of the result stage
+  int64_t result_bits = 32;            ///< bits written per result: BISMO writes its accumulators
+  int64_t exec_latency_cycles = 13;    ///< execute pipeline depth (BRAM read + dot-product array), drained per result tile
+  int64_t sync_cycles = 3;             ///< one token sync instruction of a stage controller
+  int64_t fetch_latency_cycles = 0;    ///< DRAM read latency a fetch run waits before signalling its buffer full
+};
+
 /// BISMO-style bit-serial array: Dm x Dk x Dn binary dot-product units.
 struct BitSerialSpec {
   int64_t dm = 8;    ///< rows of the left (activation) matrix per cycle
   int64_t dk = 256;  ///< reduction depth: bits per binary dot product
   int64_t dn = 8;    ///< columns of the right (weight) matrix per cycle
+  bool staged = false;     ///< `stages` given: BISMO's three-stage model (docs/hardware-profiles.md)
+  BitSerialStages stages;  ///< when staged
 };
 
 /// BitFusion-style array of fusion units (each one 8x8, four 4x4 or
