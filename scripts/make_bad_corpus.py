@@ -257,6 +257,11 @@ def profile_cases():
     profile_case("profile_dram_negative.json", lambda p: p["memory"].update(dram_bits_per_cycle=-4),
                  "/memory/dram_bits_per_cycle")
     profile_case("profile_array_zero.json", lambda p: p["bit_serial"].update(dm=0), "/bit_serial/dm")
+    profile_case("profile_stages_fetch_zero.json",
+                 lambda p: p["bit_serial"]["stages"].update(fetch_bits_per_cycle=0),
+                 "/bit_serial/stages/fetch_bits_per_cycle")
+    profile_case("profile_stages_missing_field.json",
+                 lambda p: p["bit_serial"]["stages"].pop("sync_cycles"), "/bit_serial/stages/sync_cycles")
     profile_case("profile_clock_zero.json", lambda p: p.update(clock_mhz=0), "/clock_mhz")
     profile_case("profile_energy_negative.json", lambda p: p["energy"].update(dram_pj_per_bit=-1),
                  "/energy/dram_pj_per_bit")
