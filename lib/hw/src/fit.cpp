@@ -49,6 +49,18 @@ void set_dims(HardwareProfile& p, const std::vector<int64_t>& d) {
   }
 }
 
+// The off-chip bandwidth of a point. A staged bit-serial profile's read and
+// write channels scale with it (their ratio to the DRAM kept): in BISMO's
+// organisation they, not the DRAM, are what a bandwidth fit can see.
+void set_bandwidth(HardwareProfile& p, const HardwareProfile& start, int64_t bw) {
+  p.memory.dram_bits_per_cycle = bw;
+  if (p.architecture != Architecture::bit_serial || !p.bit_serial.staged) return;
+  const double scale = double(bw) / double(start.memory.dram_bits_per_cycle);
+  auto scaled = [&](int64_t v) { return std::clamp<int64_t>(std::llround(double(v) * scale), 1, kMaxBandwidth); };
+  p.bit_serial.stages.fetch_bits_per_cycle = scaled(start.bit_serial.stages.fetch_bits_per_cycle);
+  p.bit_serial.stages.result_bits_per_cycle = scaled(start.bit_serial.stages.result_bits_per_cycle);
+}
+
 // Non-negative least squares A x ~ y over the columns in `use` (three at
 // most), by trying every subset of them: the feasible least-squares solution
 // with the smallest residual (x = 0 if none beats it). Columns are scaled to
@@ -140,7 +152,7 @@ class Evaluator {
     if (it != cache_.end()) return it->second;
     HardwareProfile p = start_;
     set_dims(p, dims);
-    p.memory.dram_bits_per_cycle = bw;
+    set_bandwidth(p, start_, bw);
     const MeasuredCase& c = cases_[i];
     if (c.batch > 0) p.batch = c.batch;
     const LayerCost cost = simulate_layer(c.layer, c.w_bits, c.a_bits, p, c.io);
@@ -356,13 +368,19 @@ FitCore fit_on(Evaluator& ev, const HardwareProfile& start, const std::vector<Me
   out.profile = start;
   HardwareProfile& p = out.profile;
   set_dims(p, best_pt.dims);
-  p.memory.dram_bits_per_cycle = best_pt.bandwidth();
+  set_bandwidth(p, start, best_pt.bandwidth());
   ev.objective(best_pt, idx, &best_pt);  // the point's overheads
   p.overhead.cycles_per_layer = std::llround(best_pt.overhead_layer);
   p.overhead.cycles_per_tile = std::llround(best_pt.overhead_tile);
   if (o.fit_dims)
     for (const auto& n : dim_names(start)) out.fitted.push_back(n);
-  if (o.fit_bandwidth) out.fitted.push_back("memory/dram_bits_per_cycle");
+  if (o.fit_bandwidth) {
+    out.fitted.push_back("memory/dram_bits_per_cycle");
+    if (p.architecture == Architecture::bit_serial && p.bit_serial.staged) {
+      out.fitted.push_back("bit_serial/stages/fetch_bits_per_cycle");
+      out.fitted.push_back("bit_serial/stages/result_bits_per_cycle");
+    }
+  }
   if (o.fit_overheads) {
     out.fitted.push_back("overhead/cycles_per_layer");
     out.fitted.push_back("overhead/cycles_per_tile");

@@ -344,3 +344,40 @@ TEST_CASE("table profile from a measured CSV: every row predicted exactly") {
   const hw::MeasuredSet dup = hw::read_measured_csv(write_csv("dup.csv", "layer,w_bits,a_bits,cycles\nx,4,4,10\nx,4,4,11\n"));
   CHECK_THROWS_WITH(hw::table_from_measured(base, dup, "t.csv", text), Catch::Contains("line 3: a second row for layer 'x' w4a4"));
 }
+
+TEST_CASE("fit-profile: a staged bit-serial device's channels scale with the fitted bandwidth") {
+  // The "device": BISMO's stages on 8x256x8, 64-bit read and write channels
+  // behind 84 DRAM bits/cycle, 200 MHz; the start has every bandwidth halved.
+  hw::HardwareProfile truth = test::bit_serial_profile();
+  truth.memory.dram_bits_per_cycle = 84;
+  truth.memory.output_bits = 32;
+  truth.bit_serial.staged = true;
+  truth.bit_serial.stages = {64, 64, 32, 13, 3, 32};
+  std::vector<hw::MeasuredCase> cases;
+  int line = 2;
+  for (const model::Layer& l : test::test_layers())
+    for (int bits : {2, 4, 8}) {
+      hw::MeasuredCase c;
+      c.line = line++;
+      c.label = l.name;
+      c.layer = l;
+      c.w_bits = c.a_bits = bits;
+      const hw::LayerCost cost = hw::simulate_layer(l, bits, bits, truth);
+      REQUIRE(cost.fits);
+      c.measured = double(cost.cycles);
+      cases.push_back(c);
+    }
+  hw::HardwareProfile start = truth;
+  start.memory.dram_bits_per_cycle = 42;
+  start.bit_serial.stages.fetch_bits_per_cycle = start.bit_serial.stages.result_bits_per_cycle = 32;
+  const hw::FitResult r = hw::fit_profile(start, cases, true);
+  INFO("dram " << r.profile.memory.dram_bits_per_cycle << " fetch " << r.profile.bit_serial.stages.fetch_bits_per_cycle
+               << " result " << r.profile.bit_serial.stages.result_bits_per_cycle << "; fit median "
+               << r.fit.median_abs_error << " worst " << r.fit.worst_abs_error);
+  CHECK(std::find(r.fitted.begin(), r.fitted.end(), "bit_serial/stages/fetch_bits_per_cycle") != r.fitted.end());
+  CHECK(r.profile.bit_serial.staged);
+  CHECK(r.profile.memory.dram_bits_per_cycle == 84);
+  CHECK(r.profile.bit_serial.stages.fetch_bits_per_cycle == 64);
+  CHECK(r.profile.bit_serial.stages.result_bits_per_cycle == 64);
+  CHECK(r.fit.worst_abs_error < 1e-9);
+}
