@@ -31,7 +31,7 @@ struct EvalOptions {
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
-  bool json = false, no_bias_correction = false, explain = false, per_layer = false;
+  bool json = false, no_bias_correction = false, equalize = false, explain = false, per_layer = false;
   int64_t per_layer_samples = 256;
   std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
 };
@@ -94,6 +94,7 @@ int run_eval(const EvalOptions& o) {
   if (overrides("--calib-method")) ov.calib_method = calib_method;
   if (overrides("--weight-clip")) ov.weight_clip = weight_clip;
   if (overrides("--no-bias-correction")) ov.bias_correction = !o.no_bias_correction;
+  if (overrides("--equalize")) ov.equalize = o.equalize;
   const search::MeasurementSetup ms =
       search::apply_overrides(rec.recorded ? rec.setup : search::eval_measurement_defaults(), ov);
 
@@ -200,6 +201,7 @@ int run_eval(const EvalOptions& o) {
         {"calib_method", quant::to_string(eo.calib)},
         {"weight_clip", quant::to_string(eo.weight_clip)},
         {"bias_correction", eo.bias_correction},
+        {"equalize", eo.equalize},
         {"calibration_seconds", calib_s},
         {"fp32", accuracy_json(fp)},
         {"quantized", accuracy_json(q)},
@@ -244,9 +246,9 @@ int run_eval(const EvalOptions& o) {
                  ? ", preprocess " + data::to_string(pre)
                  : std::string(),
              dc.labels.empty() ? std::string() : ", labels " + dc.labels);
-  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}\n",
+  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}{}\n",
              quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
-             eo.bias_correction ? "on" : "off");
+             eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "");
   fmt::print("policy       {}\n", policy_name);
   auto line = [&](const char* name, const engine::Accuracy& a) {
     fmt::print("{:<12} {} {:6.2f}%   (top1 {:.2f}%, top5 {:.2f}%, fidelity {:.2f}%)   {:.0f} samples/s\n",
@@ -313,6 +315,8 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_option("--weight-clip", o->weight_clip, "per-channel weight clip: mse or max")
       ->capture_default_str();
   sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
+  sub.add_flag("--equalize", o->equalize,
+               "cross-layer equalization of the weights before calibration (docs/quantization.md)");
   sub.add_option("--batch", o->batch,
                  "batch size for models with a symbolic batch dim (default: up to 256, with the "
                  "largest activation of a batch within 64 MiB; never more than the samples)")
@@ -346,7 +350,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app]() {
     for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
-                             "--batch", "--seed"})
+                             "--equalize", "--batch", "--seed"})
       if (app->get_option(name)->count() > 0) o->given.insert(name);
     return run_eval(*o);
   };

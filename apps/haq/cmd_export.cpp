@@ -15,8 +15,10 @@
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
 #include "haq/export/export.h"
+#include "haq/model/equalize.h"
 #include "haq/model/graph.h"
 #include "haq/quant/policy.h"
+#include "haq/search/measurement.h"
 
 namespace {
 
@@ -25,7 +27,7 @@ struct ExportOptions {
   int64_t calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   uint64_t seed = 0;
   haq::app::DataArgs data_args;
-  bool json = false;
+  bool json = false, equalize = false;
 };
 
 int run_export(const ExportOptions& o) {
@@ -57,6 +59,22 @@ int run_export(const ExportOptions& o) {
   engine::EngineOptions eo;
   eo.batch = g.batch;
   eo.seed = o.seed;
+  // Equalized if asked, or if the policy was searched on equalized weights.
+  eo.equalize = o.equalize || search::read_recorded_measurement(o.policy).setup.equalize;
+  if (eo.equalize) {
+    // The QDQ model carries quantized layers' weights; an fp32 layer keeps the
+    // source model's, which equalization would have rescaled.
+    model::Graph probe = g;
+    for (const auto& pair : model::equalize_cross_layer(probe, 1).pairs)
+      for (const std::string& name : {pair.first, pair.second}) {
+        const int i = probe.find_layer(name);
+        if (i >= 0 && policy.layers[static_cast<size_t>(i)].fp32)
+          fail(ErrorKind::unsupported, o.policy, fmt::format("layer '{}'", name),
+               "is fp32 in the policy but cross-layer equalized with '{}': export writes only quantized "
+               "layers' weights, so quantize both or export without equalization",
+               name == pair.first ? pair.second : pair.first);
+      }
+  }
   engine::Engine e(std::move(g), eo);
   e.calibrate(train, calib_idx);
   exporter::export_qdq(e, policy, o.model, o.out);
@@ -101,6 +119,8 @@ haq::app::Run setup_export(CLI::App& sub) {
       ->check(haq::app::seed_value())
       ->capture_default_str();
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
+  sub.add_flag("--equalize", o->equalize,
+               "cross-layer equalization before calibration (on anyway when the policy records it)");
   sub.footer(
       "Example:\n"
       "  haq export models/fmnist-mobilenet.onnx --policy runs/edge/policy.json --data fashion-mnist \\\n"

@@ -156,7 +156,7 @@ struct Cli {
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
   int select_top = 0, refine_rounds = 0, refine_moves = 0, max_front_points = 0;
   uint64_t seed = 0;
-  bool resume = false, quiet = false, json = false;
+  bool resume = false, quiet = false, json = false, equalize = false;
 };
 
 /// The result as one JSON object on stdout (--json): what the closing lines say.
@@ -256,6 +256,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (given("--out")) o.out = c.out;
   if (c.resume) o.resume = true;
   if (c.quiet) o.quiet = true;
+  if (c.equalize) o.equalize = true;
   if (c.json) o.quiet = true;  // stdout is the JSON; errors still go to stderr
 
   for (const auto& input : {o.model, o.hw, c.config}) register_run_input(input);
@@ -342,6 +343,8 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");
   sub.add_option("--config", c->config, "JSON config with any of these options (the command line overrides it)");
   sub.add_flag("--quiet", c->quiet, "no progress output");
+  sub.add_flag("--equalize", c->equalize,
+               "cross-layer equalization of the weights before calibration (docs/quantization.md; config key \"equalize\")");
   sub.add_flag("--json", c->json, "print the result as JSON on stdout (no progress; fields in docs/search.md)");
   sub.add_option("--out", c->out, "output folder");
   sub.footer(

@@ -26,6 +26,7 @@
 #include "plain_kernels.h"
 #include "haq/core/error.h"
 #include "haq/engine/plan.h"
+#include "haq/model/equalize.h"
 #include "haq/model/ops.h"
 #include "haq/quant/policy.h"
 
@@ -338,6 +339,8 @@ Engine::Impl::Impl(Graph graph, EngineOptions o) : g(std::move(graph)), opt(o) {
     fail(ErrorKind::unsupported, g.source, "inputs",
          "the engine runs models with exactly one input; this one has {}", g.inputs.size());
   if (g.outputs.empty()) fail(ErrorKind::model, g.source, "outputs", "the model has no output");
+  // Cross-layer equalization rescales the weights once, before anything reads them.
+  if (opt.equalize) model::equalize_cross_layer(g);
   if (g.inputs[0].dtype != model::DType::f32)
     fail(ErrorKind::unsupported, g.source, fmt::format("input '{}'", g.inputs[0].name),
          "element type {} is not supported; the engine runs float inputs",

@@ -20,6 +20,7 @@ MeasurementSetup search_measurement(uint64_t seed, int64_t calib_samples, int64_
   s.calib_method = engine.calib;
   s.weight_clip = engine.weight_clip;
   s.bias_correction = engine.bias_correction;
+  s.equalize = engine.equalize;
   return s;
 }
 
@@ -114,6 +115,12 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
            "expected true or false, got {}", v.dump());
     s.bias_correction = v.get<bool>();
   }
+  if (calib && calib->contains("equalize")) {
+    const auto& v = (*calib)["equalize"];
+    if (!v.is_boolean())
+      fail(ErrorKind::policy, file, "/calibration/equalize", "expected true or false, got {}", v.dump());
+    s.equalize = v.get<bool>();
+  }
   if (auto v = count_at(test, "samples", file, "/test_split")) s.test_samples = *v;
   if (auto v = string_at(test, "stream", file, "/test_split")) s.test_stream = *v;
   if (s.batch < 1)
@@ -133,13 +140,16 @@ RecordedMeasurement read_recorded_measurement(const std::string& policy_file) {
 }
 
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used) {
-  return {{"split", "train"},
-          {"samples", calib_samples_used},
-          {"seed", s.seed},
-          {"stream", s.calib_stream},
-          {"method", quant::to_string(s.calib_method)},
-          {"weight_clip", quant::to_string(s.weight_clip)},
-          {"bias_correction", s.bias_correction}};
+  nlohmann::json j = {{"split", "train"},
+                      {"samples", calib_samples_used},
+                      {"seed", s.seed},
+                      {"stream", s.calib_stream},
+                      {"method", quant::to_string(s.calib_method)},
+                      {"weight_clip", quant::to_string(s.weight_clip)},
+                      {"bias_correction", s.bias_correction}};
+  // Written only when on, so records of runs without it read back unchanged.
+  if (s.equalize) j["equalize"] = true;
+  return j;
 }
 
 nlohmann::json test_split_record(const MeasurementSetup& s, int64_t test_samples_used) {
@@ -154,6 +164,7 @@ MeasurementSetup apply_overrides(MeasurementSetup s, const MeasurementOverrides&
   if (o.calib_method) s.calib_method = *o.calib_method;
   if (o.weight_clip) s.weight_clip = *o.weight_clip;
   if (o.bias_correction) s.bias_correction = *o.bias_correction;
+  if (o.equalize) s.equalize = *o.equalize;
   return s;
 }
 
@@ -168,6 +179,7 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   eo.calib = s.calib_method;
   eo.weight_clip = s.weight_clip;
   eo.bias_correction = s.bias_correction;
+  eo.equalize = s.equalize;
   eo.seed = s.seed;
   return eo;
 }
@@ -206,6 +218,9 @@ std::vector<std::string> measurement_differences(const RecordedMeasurement& reco
   if (used.bias_correction != rec.bias_correction)
     d.push_back(fmt::format("bias correction {} (recorded {})", used.bias_correction ? "on" : "off",
                             rec.bias_correction ? "on" : "off"));
+  if (used.equalize != rec.equalize)
+    d.push_back(fmt::format("cross-layer equalization {} (recorded {})", used.equalize ? "on" : "off",
+                            rec.equalize ? "on" : "off"));
   if (batch_matters && used.batch != rec.batch)
     d.push_back(fmt::format("batch {} instead of the recorded {}", used.batch, rec.batch));
   return d;

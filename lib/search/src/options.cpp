@@ -71,6 +71,7 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("a_bits")) o.a_bits = read_range(*v);
   if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
+  if (auto v = obj.opt("equalize")) o.equalize = v->as_bool();
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
@@ -138,6 +139,7 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["a_bits"] = {o.a_bits.min, o.a_bits.max};
   j["eval_samples"] = o.eval_samples;
   j["calib_samples"] = o.calib_samples;
+  if (o.equalize) j["equalize"] = true;  // only when on: configs of runs without it read back unchanged
   j["test_samples"] = o.test_samples;
   j["batch"] = o.batch;
   j["max_front_points"] = o.max_front_points;

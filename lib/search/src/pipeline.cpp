@@ -330,6 +330,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
       std::max({run.calib_samples, run.eval_samples, run.select_samples, run.test_samples}));
   engine::EngineOptions eo;
   eo.seed = o.seed;
+  eo.equalize = o.equalize;
   model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);

@@ -33,6 +33,9 @@ struct EngineOptions {
   CalibMethod calib = CalibMethod::mse;      ///< activation range calibration
   WeightClip weight_clip = WeightClip::mse;  ///< per-channel weight clip
   bool bias_correction = true;               ///< fold the mean weight-quantization shift into the bias
+  /// Cross-layer equalization of the weights (haq/model/equalize.h) when the
+  /// engine is made; graph() then returns the equalized weights.
+  bool equalize = false;
   uint64_t seed = 0;                         ///< recorded; the engine itself draws no random numbers
   /// Where int8 layers run split (see Int8Split): only where this CPU's
   /// kernels could saturate, or always (tests; the results are identical).

@@ -30,6 +30,7 @@ struct MeasurementSetup {
   quant::CalibMethod calib_method = quant::CalibMethod::mse;
   quant::WeightClip weight_clip = quant::WeightClip::mse;
   bool bias_correction = true;
+  bool equalize = false;                    ///< cross-layer equalization before calibration
   int64_t test_samples = 0;                 ///< from the test split (0 or more than it has: all)
   std::string test_stream = "search.test";  ///< as calib_stream
   int64_t batch = 100;                      ///< inference batch (models with a symbolic batch dim)
@@ -62,7 +63,8 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& policy, const std
 /// Reads and parses `policy_file`, then as above.
 RecordedMeasurement read_recorded_measurement(const std::string& policy_file);
 
-/// policy.json's "calibration" object: samples, seed, stream, method, weight_clip, bias_correction.
+/// policy.json's "calibration" object: samples, seed, stream, method, weight_clip, bias_correction
+/// (and "equalize": true when on; absent means off, as before it existed).
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used);
 /// policy.json's "test_split" object: samples, seed, stream.
 nlohmann::json test_split_record(const MeasurementSetup& s, int64_t test_samples_used);
@@ -74,6 +76,7 @@ struct MeasurementOverrides {
   std::optional<quant::CalibMethod> calib_method;
   std::optional<quant::WeightClip> weight_clip;
   std::optional<bool> bias_correction;
+  std::optional<bool> equalize;
 };
 
 /// `base` with the given overrides applied.
