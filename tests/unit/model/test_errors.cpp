@@ -540,7 +540,19 @@ TEST_CASE("Clip with min > max, pooling pads that reach the window and overflowi
     b.output("y");
     CHECK_NOTHROW(b.import());
   }
-  {  // a Reshape whose extents multiply past 2^63
+  {  // a Reshape whose extents (each within int32) multiply past 2^63
+    ModelBuilder b(13);
+    b.input("x", {1, 4});
+    const int64_t big = std::numeric_limits<int32_t>::max();
+    b.init_i64("shape", {3}, {big, big, big});
+    b.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    b.output("y");
+    Error e = import_error(b);
+    CHECK(e.kind() == ErrorKind::model);
+    CHECK_THAT(std::string(e.what()), Contains("node 'reshape' (Reshape): the extents"));
+    CHECK_THAT(std::string(e.what()), Contains("overflow 64 bits"));
+  }
+  {  // a dim beyond int32 is refused before ONNX's shape inference, which would allocate for it
     ModelBuilder b(13);
     b.input("x", {1, 4});
     b.init_i64("shape", {3}, {int64_t{1} << 40, int64_t{1} << 40, 4});
@@ -548,8 +560,8 @@ TEST_CASE("Clip with min > max, pooling pads that reach the window and overflowi
     b.output("y");
     Error e = import_error(b);
     CHECK(e.kind() == ErrorKind::model);
-    CHECK_THAT(std::string(e.what()), Contains("node 'reshape' (Reshape): the extents"));
-    CHECK_THAT(std::string(e.what()), Contains("overflow 64 bits"));
+    CHECK_THAT(std::string(e.what()),
+               Contains("node 'reshape' (Reshape): the shape holds 1099511627776, beyond any dim a tensor can have"));
   }
 }
 
