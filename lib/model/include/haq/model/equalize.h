@@ -34,6 +34,6 @@ struct EqualizeReport {
 /// consumer and is not a graph output, and neither weight is shared. Relu6
 /// (Clip) is not positively homogeneous and stops a pair. Sweeps until no
 /// scale changes by more than `tolerance` (relative) or `max_passes`.
-EqualizeReport equalize_cross_layer(Graph& g, int max_passes = 32, double tolerance = 1e-4);
+EqualizeReport equalize_cross_layer(Graph& g, int max_passes = 500, double tolerance = 1e-4);
 
 }  // namespace haq::model
