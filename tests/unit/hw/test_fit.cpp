@@ -356,7 +356,7 @@ TEST_CASE("fit-profile: a staged bit-serial device's channels scale with the fit
   std::vector<hw::MeasuredCase> cases;
   int line = 2;
   for (const model::Layer& l : test::test_layers())
-    for (int bits : {2, 4, 8}) {
+    for (int bits : {2, 8}) {
       hw::MeasuredCase c;
       c.line = line++;
       c.label = l.name;
@@ -370,7 +370,12 @@ TEST_CASE("fit-profile: a staged bit-serial device's channels scale with the fit
   hw::HardwareProfile start = truth;
   start.memory.dram_bits_per_cycle = 42;
   start.bit_serial.stages.fetch_bits_per_cycle = start.bit_serial.stages.result_bits_per_cycle = 32;
-  const hw::FitResult r = hw::fit_profile(start, cases, true);
+  // Only the bandwidth (and the overheads) free, no cross-validation: the
+  // staged mapper is slow under the sanitizers, and the dims are another test's.
+  hw::FitOptions options;
+  options.folds = 0;
+  options.fit_dims = false;
+  const hw::FitResult r = hw::fit_profile(start, cases, true, options);
   INFO("dram " << r.profile.memory.dram_bits_per_cycle << " fetch " << r.profile.bit_serial.stages.fetch_bits_per_cycle
                << " result " << r.profile.bit_serial.stages.result_bits_per_cycle << "; fit median "
                << r.fit.median_abs_error << " worst " << r.fit.worst_abs_error);
