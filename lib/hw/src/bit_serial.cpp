@@ -13,15 +13,6 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 
-// Chunk sizes tried along one padded dimension: the granule times powers of
-// two, then the whole dimension.
-std::vector<int64_t> chunk_candidates(int64_t padded, int64_t granule) {
-  std::vector<int64_t> out;
-  for (int64_t t = granule; t < padded; t *= 2) out.push_back(t);
-  out.push_back(padded);
-  return out;
-}
-
 // The padded GEMM BISMO runs: rows to whole Dm (Dn) blocks, the reduction to whole Dk-bit words.
 struct Padded {
   int64_t m, k, n;
@@ -32,6 +23,13 @@ Padded padded(const LoweredLayer& L, const BitSerialSpec& s) {
 }
 
 }  // namespace
+
+std::vector<int64_t> tile_candidates(int64_t dim, int64_t granule) {
+  std::vector<int64_t> out;
+  for (int64_t t = granule; t < dim; t *= 2) out.push_back(t);
+  out.push_back(dim);
+  return out;
+}
 
 std::string overflow(const LoweredLayer& L, const Tiling& t, int w_bits, int a_bits, const HardwareProfile& p) {
   const BitSerialSpec& s = p.bit_serial;
@@ -53,7 +51,7 @@ std::string overflow(const LoweredLayer& L, const Tiling& t, int w_bits, int a_b
 }
 
 LayerCost cost(const LoweredLayer& L, const Tiling& t, int w_bits, int a_bits, const HardwareProfile& p,
-               double binary_macs, int64_t* steady) {
+               double binary_macs) {
   const BitSerialSpec& s = p.bit_serial;
   const BitSerialStages& g = s.stages;
   const MemorySpec& mem = p.memory;
@@ -103,7 +101,6 @@ LayerCost cost(const LoweredLayer& L, const Tiling& t, int w_bits, int a_bits, c
   const int64_t last_exec = (tk / s.dk) * w * a + g.exec_latency_cycles;
   const int64_t cycles =
       std::max({fetch + last_exec + tile_write, fill + exec + tile_write, fill + last_exec + result, dram});
-  if (steady) *steady = std::max({exec, result, fetch, dram});
 
   LayerCost out;
   out.fits = true;
@@ -144,9 +141,9 @@ LayerCost search(const model::Layer& layer, int w_bits, int a_bits, const Hardwa
   LayerCost best;
   best.fits = false;
   std::string first_overflow;
-  for (int64_t tk : chunk_candidates(P.k, s.dk))
-    for (int64_t tn : chunk_candidates(P.n, s.dn))
-      for (int64_t tm : chunk_candidates(P.m, s.dm))
+  for (int64_t tk : tile_candidates(P.k, s.dk))
+    for (int64_t tn : tile_candidates(P.n, s.dn))
+      for (int64_t tm : tile_candidates(P.m, s.dm))
         for (LoopOrder order : {LoopOrder::weights_outer, LoopOrder::inputs_outer}) {
           const Tiling t{tm, tk, tn, order};
           std::string why = overflow(L, t, w_bits, a_bits, p);

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "haq/hw/simulate.h"
 
@@ -47,10 +48,12 @@ std::string overflow(const LoweredLayer& L, const Tiling& t, int w_bits, int a_b
 
 /// Cost of one tiling that fits (fills every LayerCost field but layer, bits,
 /// macs and latency_s). `binary_macs`: the layer's useful binary MACs.
-/// `steady` (if given) receives the slowest stage's total, max(execute,
-/// result, fetch, DRAM): the latency without the start and end that cannot overlap.
 LayerCost cost(const LoweredLayer& L, const Tiling& t, int w_bits, int a_bits, const HardwareProfile& p,
-               double binary_macs, int64_t* steady = nullptr);
+               double binary_macs);
+
+/// Tile (chunk) sizes tried along one dimension: the granule times powers of
+/// two, then the whole dimension. Shared with the ideal mapper.
+std::vector<int64_t> tile_candidates(int64_t dim, int64_t granule);
 
 /// The mapper. The group block (1, 2, 4, ... groups run as one GEMM) is
 /// the one with the fewest cycles at the profile's highest bits, kept for

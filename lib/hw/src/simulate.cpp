@@ -36,15 +36,6 @@ void check_bits(int w_bits, int a_bits, const HardwareProfile& p) {
          p.name, p.w_bits.min_bits, p.w_bits.max_bits, p.a_bits.min_bits, p.a_bits.max_bits);
 }
 
-// Tile sizes tried along one dimension: the granule times powers of two,
-// then the whole dimension (one tile).
-std::vector<int64_t> tile_candidates(int64_t dim, int64_t granule) {
-  std::vector<int64_t> out;
-  for (int64_t t = granule; t < dim; t *= 2) out.push_back(t);
-  out.push_back(dim);
-  return out;
-}
-
 // Per-architecture facts the generic mapper needs.
 struct ArrayModel {
   int64_t granule_m = 1, granule_k = 1, granule_n = 1;  // tile sizes are multiples of these
@@ -394,9 +385,9 @@ LayerCost simulate_layer(const model::Layer& layer, int w_bits, int a_bits, cons
   int64_t best_steady = 0;
   {
     const MapContext c = make_context(layer, w_bits, a_bits, p, block, io);
-    const auto tms = tile_candidates(c.L.m, c.A.granule_m);
-    const auto tks = tile_candidates(c.L.k, c.A.granule_k);
-    const auto tns = tile_candidates(c.L.n, c.A.granule_n);
+    const auto tms = bismo::tile_candidates(c.L.m, c.A.granule_m);
+    const auto tks = bismo::tile_candidates(c.L.k, c.A.granule_k);
+    const auto tns = bismo::tile_candidates(c.L.n, c.A.granule_n);
     // Exhaustive over the candidates. Objective: the steady-state time
     // max(compute, DRAM transfer) first, then energy, then total cycles (fill
     // and drain). Ranking by total cycles first would trade a few fill cycles
