@@ -253,28 +253,44 @@ TEST_CASE("fit-profile validation: on every sweep configuration, fit AlexNet fro
   }
 }
 
+namespace {
+
+// Every test layer at w = a = each of `bits`, "measured" on `truth`: latency
+// in cycles, or in seconds with the energy.
+std::vector<hw::MeasuredCase> simulated_cases(const hw::HardwareProfile& truth, std::vector<int> bits,
+                                              bool in_cycles) {
+  std::vector<hw::MeasuredCase> cases;
+  int line = 2;
+  for (const model::Layer& l : test::test_layers())
+    for (int b : bits) {
+      hw::MeasuredCase c;
+      c.line = line++;
+      c.label = l.name;
+      c.layer = l;
+      c.w_bits = c.a_bits = b;
+      const hw::LayerCost cost = hw::simulate_layer(l, b, b, truth);
+      REQUIRE(cost.fits);
+      if (in_cycles) {
+        c.measured = double(cost.cycles);
+      } else {
+        c.measured = cost.latency_s;
+        c.has_energy = true;
+        c.energy_pj = cost.energy_pj;
+      }
+      cases.push_back(c);
+    }
+  return cases;
+}
+
+}  // namespace
+
 TEST_CASE("fit-profile: synthetic bit-serial measurements in seconds recover overheads, clock and energy") {
   // The "device": 8x256x8 at 64 bits/cycle, 200 MHz, 3000 cycles per layer
   // and 40 per tile, energies x2 (compute), x0.5 (SRAM), x1.5 (DRAM).
   hw::HardwareProfile truth = test::bit_serial_profile();
   truth.overhead = {3000, 40};
   truth.energy = {20, 0.05, 0.05, 0.05, 30};
-  std::vector<hw::MeasuredCase> cases;
-  int line = 2;
-  for (const model::Layer& l : test::test_layers())
-    for (int bits : {2, 4, 8}) {
-      hw::MeasuredCase c;
-      c.line = line++;
-      c.label = l.name;
-      c.layer = l;
-      c.w_bits = c.a_bits = bits;
-      const hw::LayerCost cost = hw::simulate_layer(l, bits, bits, truth);
-      REQUIRE(cost.fits);
-      c.measured = cost.latency_s;
-      c.has_energy = true;
-      c.energy_pj = cost.energy_pj;
-      cases.push_back(c);
-    }
+  const std::vector<hw::MeasuredCase> cases = simulated_cases(truth, {2, 4, 8}, false);
   hw::HardwareProfile start = test::bit_serial_profile();
   start.bit_serial = {8, 128, 16, false, {}};
   start.memory.dram_bits_per_cycle = 128;
@@ -353,20 +369,7 @@ TEST_CASE("fit-profile: a staged bit-serial device's channels scale with the fit
   truth.memory.output_bits = 32;
   truth.bit_serial.staged = true;
   truth.bit_serial.stages = {64, 64, 32, 13, 3, 32};
-  std::vector<hw::MeasuredCase> cases;
-  int line = 2;
-  for (const model::Layer& l : test::test_layers())
-    for (int bits : {2, 8}) {
-      hw::MeasuredCase c;
-      c.line = line++;
-      c.label = l.name;
-      c.layer = l;
-      c.w_bits = c.a_bits = bits;
-      const hw::LayerCost cost = hw::simulate_layer(l, bits, bits, truth);
-      REQUIRE(cost.fits);
-      c.measured = double(cost.cycles);
-      cases.push_back(c);
-    }
+  const std::vector<hw::MeasuredCase> cases = simulated_cases(truth, {2, 8}, true);
   hw::HardwareProfile start = truth;
   start.memory.dram_bits_per_cycle = 42;
   start.bit_serial.stages.fetch_bits_per_cycle = start.bit_serial.stages.result_bits_per_cycle = 32;
