@@ -41,7 +41,7 @@ int run_export(const ExportOptions& o) {
   const std::filesystem::path out_dir =
       std::filesystem::path(o.out).parent_path().empty() ? "." : std::filesystem::path(o.out).parent_path();
   OutputDirLock out_lock;
-  if (std::filesystem::is_directory(out_dir)) out_lock = OutputDirLock(out_dir);
+  if (haq::path_is_directory(out_dir)) out_lock = OutputDirLock(out_dir);
   const data::Preprocess pre = data::parse_preprocess(o.data_args.preprocess);
   model::ImportOptions io;
   io.batch = 1;  // per-sample shapes first; re-imported at the batch below

@@ -311,11 +311,26 @@ OutputDirLock lock_output_dir(const fs::path& dir) {
   return OutputDirLock(dir);
 }
 
+bool path_exists(const fs::path& path) noexcept {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+bool path_is_regular_file(const fs::path& path) noexcept {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+bool path_is_directory(const fs::path& path) noexcept {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
 void ensure_output_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail(ErrorKind::io, dir.string(), "", "cannot create output folder: {}", ec.message());
-  if (!fs::is_directory(dir)) fail(ErrorKind::io, dir.string(), "", "is not a folder");
+  if (!path_is_directory(dir)) fail(ErrorKind::io, dir.string(), "", "is not a folder");
   if (::access(dir.c_str(), W_OK) != 0)
     fail(ErrorKind::io, dir.string(), "", "output folder is not writable");
 }

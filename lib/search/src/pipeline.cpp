@@ -279,7 +279,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   // to resume: --resume starts it anew from its options, as a new run would.
   bool restarted = false;
   if (run.options.resume && !run.options.out.empty() &&
-      !fs::exists(fs::path(run.options.out) / "checkpoint" / "state.bin")) {
+      !path_exists(fs::path(run.options.out) / "checkpoint" / "state.bin")) {
     run.options.resume = false;
     restarted = true;
   }

@@ -198,7 +198,7 @@ SearchResult run_search(const SearchOptions& options, const SearchProblem& probl
   if (options.resume) {
     if (hooks.out_dir.empty()) fail(ErrorKind::usage, "", "--resume", "needs --out");
     auto file = checkpoint_file(hooks.out_dir);
-    if (!std::filesystem::exists(file))
+    if (!path_exists(file))
       fail(ErrorKind::usage, file.string(), "--resume", "no checkpoint to resume from");
     load_checkpoint(file.string(), hooks.identity, r, *agent);
     for (const auto& p : r.points)

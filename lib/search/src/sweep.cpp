@@ -125,7 +125,7 @@ SweepSpec read_sweep_file(const std::string& path) {
   // Missing files fail now, not hours later when their first job starts.
   auto existing_file = [](const JsonValue& v) {
     std::string path = v.as_string(true);
-    if (!fs::is_regular_file(path))
+    if (!path_is_regular_file(path))
       v.fail(fmt::format("no such file '{}' (paths are relative to the current folder)", path));
     return path;
   };
@@ -247,11 +247,11 @@ SearchOptions job_options(const SweepSpec& spec, const SweepJob& job, const fs::
   o.algo = job.algo;
   o.seed = job.seed;
   o.out = job_dir.string();
-  o.resume = fs::exists(job_dir / "checkpoint" / "state.bin");
+  o.resume = path_exists(job_dir / "checkpoint" / "state.bin");
   return o;
 }
 
-bool job_complete(const fs::path& job_dir) { return fs::exists(job_dir / "job.json"); }
+bool job_complete(const fs::path& job_dir) { return path_exists(job_dir / "job.json"); }
 
 nlohmann::json sweep_json(const SweepSpec& spec, const std::vector<SweepJob>& jobs) {
   nlohmann::json j;
@@ -505,18 +505,25 @@ SweepSummary run_sweep(const SweepSpec& spec, const fs::path& out, Shard shard,
 std::vector<MergedJob> find_merged_jobs(const std::vector<std::string>& dirs) {
   std::vector<fs::path> files;
   for (const auto& d : dirs) {
-    if (!fs::is_directory(d)) fail(ErrorKind::usage, d, "", "not a folder");
-    for (const auto& e : fs::recursive_directory_iterator(d))
-      if (e.is_regular_file() && e.path().filename() == "policy.json") {
+    if (!path_is_directory(d)) fail(ErrorKind::usage, d, "", "not a folder");
+    std::error_code ec;
+    fs::recursive_directory_iterator it(d, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& e = *it;
+      std::error_code ec2;
+      const bool regular = e.is_regular_file(ec2);
+      if (regular && e.path().filename() == "policy.json") {
         // A sweep job stopped by a signal may hold the policy of a cut-short
         // search: only jobs marked complete count.
         const fs::path job = e.path().parent_path();
-        if (fs::exists(job.parent_path() / "sweep.json") && !job_complete(job)) continue;
+        if (path_exists(job.parent_path() / "sweep.json") && !job_complete(job)) continue;
         files.push_back(e.path());
-      } else if (e.is_regular_file() && e.path().filename() == "job.json" &&
-                 !fs::exists(e.path().parent_path() / "policy.json")) {
+      } else if (regular && e.path().filename() == "job.json" &&
+                 !path_exists(e.path().parent_path() / "policy.json")) {
         files.push_back(e.path());  // a sweep job that found no policy
       }
+    }
+    if (ec) fail(ErrorKind::io, d, "", "cannot list the folder: {}", ec.message());
   }
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());

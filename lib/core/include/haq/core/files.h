@@ -16,6 +16,13 @@ inline constexpr uint64_t kMaxTextFileBytes = uint64_t{256} << 20;    ///< JSON,
 inline constexpr uint64_t kMaxCheckpointBytes = uint64_t{1} << 30;    ///< checkpoint/state.bin
 inline constexpr uint64_t kMaxModelFileBytes = uint64_t{2} << 30;     ///< an ONNX protobuf (protobuf's own limit)
 
+/// Non-throwing tests of a path (std::filesystem's plain overloads throw on
+/// a name too long or a loop of symlinks, which user input can hold): false
+/// when the path cannot be examined.
+bool path_exists(const std::filesystem::path& path) noexcept;
+bool path_is_regular_file(const std::filesystem::path& path) noexcept;
+bool path_is_directory(const std::filesystem::path& path) noexcept;
+
 /// The input policy: opens `path` without blocking (O_NONBLOCK, so a FIFO
 /// never blocks), then checks with fstat that it is a regular file (no FIFO,
 /// device, socket or folder) of at most `max_bytes`. Returns its size;
