@@ -27,11 +27,12 @@ namespace {
 
 struct EvalOptions {
   std::string model, data, bits, policy, metric = "top1", calib_method = "mse";
-  std::string weight_clip = "mse";
+  std::string weight_clip = "mse", weight_rounding = "nearest";
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
-  bool json = false, no_bias_correction = false, equalize = false, explain = false, per_layer = false;
+  bool json = false, no_bias_correction = false, equalize = false, explain = false, per_layer = false,
+       ends8 = false;
   int64_t per_layer_samples = 256;
   std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
 };
@@ -72,8 +73,11 @@ int run_eval(const EvalOptions& o) {
   // Validate the cheap things first.
   const quant::CalibMethod calib_method = quant::parse_calib_method(o.calib_method);
   const quant::WeightClip weight_clip = quant::parse_weight_clip(o.weight_clip);
+  const quant::WeightRounding weight_rounding = quant::parse_weight_rounding(o.weight_rounding);
   if (!o.bits.empty() && !o.policy.empty())
     fail(ErrorKind::usage, "", "--bits/--policy", "give one of --bits and --policy, not both");
+  if (o.ends8 && !o.policy.empty())
+    fail(ErrorKind::usage, "", "--ends8", "applies to --bits, not to a --policy (which sets every layer)");
   std::pair<int, int> bits{8, 8};
   if (!o.bits.empty()) bits = quant::parse_bits_spec(o.bits);
   haq::engine::Accuracy probe;
@@ -95,6 +99,7 @@ int run_eval(const EvalOptions& o) {
   if (overrides("--weight-clip")) ov.weight_clip = weight_clip;
   if (overrides("--no-bias-correction")) ov.bias_correction = !o.no_bias_correction;
   if (overrides("--equalize")) ov.equalize = o.equalize;
+  if (overrides("--weight-rounding")) ov.weight_rounding = weight_rounding;
   const search::MeasurementSetup ms =
       search::apply_overrides(rec.recorded ? rec.setup : search::eval_measurement_defaults(), ov);
 
@@ -113,8 +118,8 @@ int run_eval(const EvalOptions& o) {
     for (auto& l : policy.layers) l.fp32 = true;
     policy_name = "fp32";
   } else {
-    policy = quant::uniform_policy(g, bits.first, bits.second);
-    policy_name = fmt::format("w{}a{}", bits.first, bits.second);
+    policy = quant::uniform_policy(g, bits.first, bits.second, o.ends8);
+    policy_name = fmt::format("w{}a{}{}", bits.first, bits.second, o.ends8 ? " (first and last layers w8a8)" : "");
   }
 
   // Labels are checked against the model's outputs as they are read, so an
@@ -150,6 +155,14 @@ int run_eval(const EvalOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   e.calibrate(train, calib_idx);
   const double calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (eo.weight_rounding == quant::WeightRounding::adaround) {
+    // Rounded up front, so that the one-off cost is reported apart from the run.
+    std::set<int> used;
+    for (const auto& l : policy.layers)
+      if (!l.fp32) used.insert(l.w_bits);
+    e.prepare_weights(std::vector<int>(used.begin(), used.end()));
+  }
+  const engine::RoundingStats rounding = e.rounding_stats();
   engine::PolicyEvaluator ev(e, test, eval_idx);
   const engine::Accuracy fp = ev.fp32();
   const engine::Accuracy q = ev.evaluate(policy);
@@ -202,6 +215,13 @@ int run_eval(const EvalOptions& o) {
         {"weight_clip", quant::to_string(eo.weight_clip)},
         {"bias_correction", eo.bias_correction},
         {"equalize", eo.equalize},
+        {"weight_rounding", quant::to_string(eo.weight_rounding)},
+        {"rounding", {{"layer_bits", rounding.layer_bits},
+                      {"seconds", rounding.seconds},
+                      {"weights", rounding.totals.weights},
+                      {"flipped", rounding.totals.flipped},
+                      {"error_nearest", rounding.totals.error_nearest},
+                      {"error_adaround", rounding.totals.error_adaround}}},
         {"calibration_seconds", calib_s},
         {"fp32", accuracy_json(fp)},
         {"quantized", accuracy_json(q)},
@@ -246,9 +266,16 @@ int run_eval(const EvalOptions& o) {
                  ? ", preprocess " + data::to_string(pre)
                  : std::string(),
              dc.labels.empty() ? std::string() : ", labels " + dc.labels);
-  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}{}\n",
+  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}{}{}\n",
              quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
-             eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "");
+             eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "",
+             eo.weight_rounding == quant::WeightRounding::adaround ? ", adaptive rounding" : "");
+  if (rounding.layer_bits > 0)
+    fmt::print("rounding     adaround: {} (layer, w_bits) pairs in {:.2f} s, {:.1f}% of {} weights rounded the "
+               "other way, output error {:.4g} -> {:.4g}\n",
+               rounding.layer_bits, rounding.seconds,
+               rounding.totals.weights > 0 ? 100.0 * rounding.totals.flipped / rounding.totals.weights : 0.0,
+               rounding.totals.weights, rounding.totals.error_nearest, rounding.totals.error_adaround);
   fmt::print("policy       {}\n", policy_name);
   auto line = [&](const char* name, const engine::Accuracy& a) {
     fmt::print("{:<12} {} {:6.2f}%   (top1 {:.2f}%, top5 {:.2f}%, fidelity {:.2f}%)   {:.0f} samples/s\n",
@@ -299,6 +326,8 @@ haq::app::Run setup_eval(CLI::App& sub) {
                  "fashion-mnist, mnist, a folder of IDX files, IMAGES.npy,LABELS.npy, or an image folder")
       ->required();
   sub.add_option("--bits", o->bits, "uniform bits for every layer: wWaA (e.g. w4a8), one number, or fp32 (default w8a8)");
+  sub.add_flag("--ends8", o->ends8,
+               "with --bits: the first and last layers at w8a8 (the search's uniform-k baselines)");
   sub.add_option("--policy", o->policy,
                  "policy.json with per-layer bits (from haq search: then measured with the calibration, "
                  "samples, seed and batch it records, unless given below)");
@@ -317,6 +346,10 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
   sub.add_flag("--equalize", o->equalize,
                "cross-layer equalization of the weights before calibration (docs/quantization.md)");
+  sub.add_option("--weight-rounding", o->weight_rounding,
+                 "nearest, or adaround: each weight rounded up or down to minimise its layer's output "
+                 "error on the calibration inputs (docs/quantization.md)")
+      ->capture_default_str();
   sub.add_option("--batch", o->batch,
                  "batch size for models with a symbolic batch dim (default: up to 256, with the "
                  "largest activation of a batch within 64 MiB; never more than the samples)")
@@ -350,7 +383,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app]() {
     for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
-                             "--equalize", "--batch", "--seed"})
+                             "--equalize", "--weight-rounding", "--batch", "--seed"})
       if (app->get_option(name)->count() > 0) o->given.insert(name);
     return run_eval(*o);
   };

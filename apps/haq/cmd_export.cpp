@@ -28,11 +28,14 @@ struct ExportOptions {
   uint64_t seed = 0;
   haq::app::DataArgs data_args;
   bool json = false, equalize = false;
+  std::string weight_rounding;  // "": as the policy records (nearest if it records none)
 };
 
 int run_export(const ExportOptions& o) {
   using namespace haq;
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output file");
+  const quant::WeightRounding rounding =
+      o.weight_rounding.empty() ? quant::WeightRounding::nearest : quant::parse_weight_rounding(o.weight_rounding);
   // The output policy, before any work: never onto an input, a link or a device;
   // one writer at a time in the output's folder.
   register_run_input(o.model);
@@ -60,7 +63,10 @@ int run_export(const ExportOptions& o) {
   eo.batch = g.batch;
   eo.seed = o.seed;
   // Equalized if asked, or if the policy was searched on equalized weights.
-  eo.equalize = o.equalize || search::read_recorded_measurement(o.policy).setup.equalize;
+  const search::RecordedMeasurement recorded = search::read_recorded_measurement(o.policy);
+  eo.equalize = o.equalize || recorded.setup.equalize;
+  // Rounded as asked, else as the policy was searched: the QDQ model carries those levels.
+  eo.weight_rounding = o.weight_rounding.empty() ? recorded.setup.weight_rounding : rounding;
   if (eo.equalize) {
     // The QDQ model carries quantized layers' weights; an fp32 layer keeps the
     // source model's, which equalization would have rescaled.
@@ -119,6 +125,8 @@ haq::app::Run setup_export(CLI::App& sub) {
       ->check(haq::app::seed_value())
       ->capture_default_str();
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
+  sub.add_option("--weight-rounding", o->weight_rounding,
+                 "nearest or adaround (default: as the policy records; docs/quantization.md)");
   sub.add_flag("--equalize", o->equalize,
                "cross-layer equalization before calibration (on anyway when the policy records it)");
   sub.footer(

@@ -150,7 +150,8 @@ report::ReportInput report_input(const SearchRun& run) {
 }
 
 struct Cli {
-  std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits, preprocess, labels, metric;
+  std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits, preprocess, labels, metric,
+      weight_rounding;
   std::vector<std::string> budgets;
   int episodes = 0;
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
@@ -257,6 +258,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (c.resume) o.resume = true;
   if (c.quiet) o.quiet = true;
   if (c.equalize) o.equalize = true;
+  if (given("--weight-rounding")) o.weight_rounding = quant::parse_weight_rounding(c.weight_rounding);
   if (c.json) o.quiet = true;  // stdout is the JSON; errors still go to stderr
 
   for (const auto& input : {o.model, o.hw, c.config}) register_run_input(input);
@@ -345,6 +347,9 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_flag("--quiet", c->quiet, "no progress output");
   sub.add_flag("--equalize", c->equalize,
                "cross-layer equalization of the weights before calibration (docs/quantization.md; config key \"equalize\")");
+  sub.add_option("--weight-rounding", c->weight_rounding,
+                 "nearest (default) or adaround: adaptive rounding per (layer, w_bits), computed once after "
+                 "calibration (docs/quantization.md; config key \"weight_rounding\")");
   sub.add_flag("--json", c->json, "print the result as JSON on stdout (no progress; fields in docs/search.md)");
   sub.add_option("--out", c->out, "output folder");
   sub.footer(

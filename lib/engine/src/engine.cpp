@@ -207,6 +207,10 @@ struct Engine::Impl {
   std::vector<std::vector<float>> thresholds_b;  // per layer, per bits (index 1..8): clip of the second operand
   std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
   std::vector<double> in_count;
+  // Per weighted layer under adaptive rounding: per group, the Gram matrix
+  // (sum of x x^T) of its fp32 input patches over the calibration samples.
+  std::vector<std::vector<double>> gram;
+  RoundingStats rounding;
   std::map<int, double> graph_input_min;
   std::vector<LayerCalibration> calib;
   bool calibrating = false;
@@ -314,6 +318,7 @@ struct Engine::Impl {
   void exec_batchnorm(const Step& s);
   void exec_plain(const Step& s);
   void observe_layer_input(int layer, const Buf& b);
+  void accumulate_gram(int layer, const Buf& b);
 
   const ConvPrim& fp32_conv(int li);
   const MatmulPrim& fp32_matmul(int li);
@@ -671,6 +676,7 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
     hist_b[li].add(plain(vb).v.data(), valid_rows * (numel(value_shape[vb]) / g.batch));
     return;
   }
+  if (opt.weight_rounding == WeightRounding::adaround) accumulate_gram(li, b);
   auto& sum = in_sum[li];
   if (!opt.bias_correction) return;
   if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
@@ -686,6 +692,75 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
       for (int64_t i = 0; i < per; ++i) sum[i] += b.v[r * per + i];
   }
   in_count[li] += static_cast<double>(valid_rows);
+}
+
+// Adds the batch's input patches of layer `li` to its Gram matrices: for a
+// convolution, per group, the K = C_in/groups x KH x KW patch of every output
+// position (zeros where it covers padding), in the weights' (ic, ky, kx)
+// order; for Gemm/MatMul, every row of c_in inputs.
+void Engine::Impl::accumulate_gram(int li, const Buf& b) {
+  const Layer& l = g.layers[li];
+  const auto& d = value_shape[layer_in_value[li]];
+  const int64_t per = numel(d) / g.batch;
+  int64_t groups = 1, K = l.c_in, P = 0;
+  ConvSpec s;
+  if (l.kind == LayerKind::conv) {
+    s = conv_spec(l);
+    groups = s.groups;
+    K = s.c_in / s.groups * s.kernel_h * s.kernel_w;
+    P = s.out_h() * s.out_w();
+  } else {
+    P = per / l.c_in;  // rows per sample
+  }
+  auto& G = gram[li];
+  if (G.empty()) G.assign(static_cast<size_t>(groups * K * K), 0.0);
+  // One sample's patches of one group, transposed (K x P), then G += C C^T.
+  std::vector<float> colT(static_cast<size_t>(K * P));
+  for (int64_t r = 0; r < valid_rows; ++r) {
+    const float* x = b.v.data() + r * per;
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      if (l.kind == LayerKind::conv) {
+        const int64_t cg = s.c_in / s.groups, H = s.h, W = s.w, C = s.c_in, ow = s.out_w();
+        for (int64_t ic = 0; ic < cg; ++ic)
+          for (int64_t ky = 0; ky < s.kernel_h; ++ky)
+            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+              float* row = colT.data() + ((ic * s.kernel_h + ky) * s.kernel_w + kx) * P;
+              const int64_t c = grp * cg + ic;
+              for (int64_t p = 0; p < P; ++p) {
+                const int64_t iy = (p / ow) * s.stride_h - s.pads[0] + ky * s.dilation_h;
+                const int64_t ix = (p % ow) * s.stride_w - s.pads[1] + kx * s.dilation_w;
+                float v = 0.f;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                  v = b.nhwc ? x[(iy * W + ix) * C + c] : x[(c * H + iy) * W + ix];
+                row[p] = v;
+              }
+            }
+      } else {
+        if (!b.nhwc) {
+          for (int64_t p = 0; p < P; ++p)
+            for (int64_t k = 0; k < K; ++k) colT[k * P + p] = x[p * K + k];
+        } else {  // a 4-D input held NHWC: plain element (c, y, x) sits at (y, x, c)
+          const int64_t C = d[1], H = d[2], W = d[3];
+          for (int64_t i = 0; i < per; ++i) {
+            const int64_t c = i / (H * W), y = (i / W) % H, xx = i % W;
+            colT[(i % K) * P + i / K] = x[(y * W + xx) * C + c];
+          }
+        }
+      }
+      double* Gg = G.data() + grp * K * K;
+#pragma omp parallel for schedule(dynamic)
+      for (int64_t i = 0; i < K; ++i) {
+        const float* a = colT.data() + i * P;
+        for (int64_t j = i; j < K; ++j) {
+          const float* c = colT.data() + j * P;
+          float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t p = 0; p < P; ++p) acc += a[p] * c[p];
+          Gg[i * K + j] += acc;
+        }
+      }
+    }
+  }
 }
 
 const ConvPrim& Engine::Impl::fp32_conv(int li) {
@@ -716,7 +791,24 @@ const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
   const Layer& l = g.layers[li];
   const auto& w = g.constants.at(l.weight).f32;
   const int64_t per = static_cast<int64_t>(w.size()) / l.c_out;
-  return qweights[key] = quant::quantize_weights(w.data(), l.c_out, per, w_bits, opt.weight_clip);
+  quant::QuantizedWeights q = quant::quantize_weights(w.data(), l.c_out, per, w_bits, opt.weight_clip);
+  if (opt.weight_rounding == WeightRounding::adaround && w_bits >= 2) {
+    if (!calibrated || gram[li].empty())
+      fail(ErrorKind::usage, g.source, fmt::format("layer '{}'", l.name),
+           "adaptive rounding needs the engine calibrated first");
+    const auto& G = gram[li];
+    const int64_t groups = static_cast<int64_t>(G.size()) / (per * per);
+    const auto t0 = std::chrono::steady_clock::now();
+    const quant::AdaRoundStats st = quant::adaround(w.data(), G, groups, q, opt.adaround);
+    rounding.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++rounding.layer_bits;
+    rounding.totals.weights += st.weights;
+    rounding.totals.flipped += st.flipped;
+    rounding.totals.kept_nearest += st.kept_nearest;
+    rounding.totals.error_nearest += st.error_nearest;
+    rounding.totals.error_adaround += st.error_adaround;
+  }
+  return qweights[key] = std::move(q);
 }
 
 // Mean output shift caused by quantizing the weights: by linearity,
@@ -1462,6 +1554,16 @@ QuantPlan Engine::plan(const quant::Policy& p) {
   return m.lower(&p);
 }
 
+void Engine::prepare_weights(const std::vector<int>& w_bits) {
+  Impl& m = *impl_;
+  for (size_t li = 0; li < m.g.layers.size(); ++li) {
+    if (m.g.layers[li].kind == LayerKind::act_matmul) continue;
+    for (int b : w_bits) m.weights_q(static_cast<int>(li), b);
+  }
+}
+
+RoundingStats Engine::rounding_stats() const { return impl_->rounding; }
+
 Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_bits) {
   Impl& m = *impl_;
   if (layer >= m.g.layers.size() || w_bits < 1 || w_bits > 8 || a_bits < 1 || a_bits > 8)
@@ -1639,6 +1741,8 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.hist_b.assign(m.g.layers.size(), quant::Histogram());
   m.in_sum.assign(m.g.layers.size(), {});
   m.in_count.assign(m.g.layers.size(), 0);
+  m.gram.assign(m.g.layers.size(), {});
+  m.qweights.clear();  // adaptive rounding depends on the calibration inputs
   m.graph_input_min.clear();
   m.graph_input_min[m.input_id] = std::numeric_limits<double>::infinity();
   m.calibrating = true;
@@ -1649,6 +1753,17 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
     throw;
   }
   m.calibrating = false;
+  // accumulate_gram filled the upper triangles; mirror them.
+  for (size_t li = 0; li < m.gram.size(); ++li) {
+    auto& G = m.gram[li];
+    if (G.empty()) continue;
+    const model::Layer& l = m.g.layers[li];
+    const auto K = static_cast<int64_t>(m.g.constants.at(l.weight).f32.size()) / l.c_out;
+    const int64_t groups = static_cast<int64_t>(G.size()) / (K * K);
+    for (int64_t grp = 0; grp < groups; ++grp)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = i + 1; j < K; ++j) G[(grp * K + j) * K + i] = G[(grp * K + i) * K + j];
+  }
   std::set<std::string> nn_inputs;
   if (m.graph_input_min[m.input_id] >= 0) nn_inputs.insert(m.g.inputs[0].name);
   const auto nn = m.nonneg_values(nn_inputs);

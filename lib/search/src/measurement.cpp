@@ -21,6 +21,7 @@ MeasurementSetup search_measurement(uint64_t seed, int64_t calib_samples, int64_
   s.weight_clip = engine.weight_clip;
   s.bias_correction = engine.bias_correction;
   s.equalize = engine.equalize;
+  s.weight_rounding = engine.weight_rounding;
   return s;
 }
 
@@ -121,6 +122,13 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
       fail(ErrorKind::policy, file, "/calibration/equalize", "expected true or false, got {}", v.dump());
     s.equalize = v.get<bool>();
   }
+  if (auto v = string_at(calib, "weight_rounding", file, "/calibration")) {
+    try {
+      s.weight_rounding = quant::parse_weight_rounding(*v);
+    } catch (const Error&) {
+      fail(ErrorKind::policy, file, "/calibration/weight_rounding", "expected nearest or adaround, got '{}'", *v);
+    }
+  }
   if (auto v = count_at(test, "samples", file, "/test_split")) s.test_samples = *v;
   if (auto v = string_at(test, "stream", file, "/test_split")) s.test_stream = *v;
   if (s.batch < 1)
@@ -149,6 +157,7 @@ nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_sampl
                       {"bias_correction", s.bias_correction}};
   // Written only when on, so records of runs without it read back unchanged.
   if (s.equalize) j["equalize"] = true;
+  if (s.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(s.weight_rounding);
   return j;
 }
 
@@ -165,6 +174,7 @@ MeasurementSetup apply_overrides(MeasurementSetup s, const MeasurementOverrides&
   if (o.weight_clip) s.weight_clip = *o.weight_clip;
   if (o.bias_correction) s.bias_correction = *o.bias_correction;
   if (o.equalize) s.equalize = *o.equalize;
+  if (o.weight_rounding) s.weight_rounding = *o.weight_rounding;
   return s;
 }
 
@@ -180,6 +190,7 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   eo.weight_clip = s.weight_clip;
   eo.bias_correction = s.bias_correction;
   eo.equalize = s.equalize;
+  eo.weight_rounding = s.weight_rounding;
   eo.seed = s.seed;
   return eo;
 }
@@ -221,6 +232,9 @@ std::vector<std::string> measurement_differences(const RecordedMeasurement& reco
   if (used.equalize != rec.equalize)
     d.push_back(fmt::format("cross-layer equalization {} (recorded {})", used.equalize ? "on" : "off",
                             rec.equalize ? "on" : "off"));
+  if (used.weight_rounding != rec.weight_rounding)
+    d.push_back(fmt::format("weight rounding {} instead of the recorded {}", quant::to_string(used.weight_rounding),
+                            quant::to_string(rec.weight_rounding)));
   if (batch_matters && used.batch != rec.batch)
     d.push_back(fmt::format("batch {} instead of the recorded {}", used.batch, rec.batch));
   return d;

@@ -1,5 +1,6 @@
 // SearchOptions: defaults, the config file (strict), and the effective config.
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "haq/core/error.h"
@@ -72,6 +73,13 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("equalize")) o.equalize = v->as_bool();
+  if (auto v = obj.opt("weight_rounding")) {
+    try {
+      o.weight_rounding = quant::parse_weight_rounding(v->as_string());
+    } catch (const Error&) {
+      v->fail(fmt::format("expected \"nearest\" or \"adaround\", got \"{}\"", v->as_string()));
+    }
+  }
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
@@ -140,6 +148,7 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["eval_samples"] = o.eval_samples;
   j["calib_samples"] = o.calib_samples;
   if (o.equalize) j["equalize"] = true;  // only when on: configs of runs without it read back unchanged
+  if (o.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(o.weight_rounding);
   j["test_samples"] = o.test_samples;
   j["batch"] = o.batch;
   j["max_front_points"] = o.max_front_points;

@@ -331,6 +331,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   engine::EngineOptions eo;
   eo.seed = o.seed;
   eo.equalize = o.equalize;
+  eo.weight_rounding = o.weight_rounding;
   model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);
@@ -355,6 +356,19 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   progress.note(fmt::format("calibrating on {} train samples; evaluating on {} other train samples",
                             calib_idx.size(), eval_idx.size()));
   eng.calibrate(train, calib_idx);
+  if (o.weight_rounding == quant::WeightRounding::adaround) {
+    // The one-off cost: every weighted layer at every w_bits the search or its
+    // uniform baselines use (2..8; 1-bit weights are signs), then cached.
+    std::vector<int> bits;
+    for (int b = 2; b <= 8; ++b) bits.push_back(b);
+    eng.prepare_weights(bits);
+    const engine::RoundingStats rs = eng.rounding_stats();
+    progress.note(fmt::format("adaptive rounding: {} (layer, w_bits) pairs in {:.1f} s, {:.1f} % of the weights "
+                              "rounded the other way, output error {:.3g} -> {:.3g}",
+                              rs.layer_bits, rs.seconds,
+                              rs.totals.weights > 0 ? 100.0 * rs.totals.flipped / rs.totals.weights : 0.0,
+                              rs.totals.error_nearest, rs.totals.error_adaround));
+  }
   // Speed of real accuracy runs (cache misses), for the time estimates of
   // the final choice; the fp32 reference run of each evaluator counts too.
   EvalSpeed speed;

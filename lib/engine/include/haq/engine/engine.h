@@ -19,6 +19,7 @@
 #include "haq/engine/kernels.h"
 #include "haq/engine/plan.h"
 #include "haq/model/graph.h"
+#include "haq/quant/adaround.h"
 #include "haq/quant/policy.h"
 #include "haq/quant/quantizer.h"
 
@@ -26,6 +27,7 @@ namespace haq::engine {
 
 using quant::CalibMethod;
 using quant::WeightClip;
+using quant::WeightRounding;
 
 /// Engine parameters.
 struct EngineOptions {
@@ -36,6 +38,11 @@ struct EngineOptions {
   /// Cross-layer equalization of the weights (haq/model/equalize.h) when the
   /// engine is made; graph() then returns the equalized weights.
   bool equalize = false;
+  /// How weights round to their levels at 2..8 bits (1-bit weights are
+  /// signs). adaround: per (layer, w_bits), on the Gram matrices of the
+  /// layers' fp32 inputs collected by calibrate(), once, then cached.
+  WeightRounding weight_rounding = WeightRounding::nearest;
+  quant::AdaRoundOptions adaround;
   uint64_t seed = 0;                         ///< recorded; the engine itself draws no random numbers
   /// Where int8 layers run split (see Int8Split): only where this CPU's
   /// kernels could saturate, or always (tests; the results are identical).
@@ -83,6 +90,13 @@ struct LayerSqnr {
   }
   double cumulative_db() const { return db(signal, noise_cumulative); }
   double isolated_db() const { return db(signal, noise_isolated); }
+};
+
+/// What adaptive rounding cost and did so far (Engine::rounding_stats).
+struct RoundingStats {
+  int64_t layer_bits = 0;  ///< (layer, w_bits) pairs rounded adaptively
+  double seconds = 0;      ///< their wall time
+  quant::AdaRoundStats totals;  ///< summed over those pairs
 };
 
 /// Runs one imported Graph. A NaN or inf in a batch's input, at a
@@ -161,6 +175,13 @@ class Engine {
     quant::ActQuant act_b;    ///< act_matmul: the second operand's quantizer (signed, per tensor, at w_bits)
   };
   QuantizedLayer quantized_layer(size_t layer, int w_bits, int a_bits);
+
+  /// Computes (and caches) the weights of every weighted layer at each of
+  /// `w_bits`, so that the one-off cost of adaptive rounding is paid up front.
+  /// Needs calibrate() under WeightRounding::adaround.
+  void prepare_weights(const std::vector<int>& w_bits);
+  /// The adaptive rounding done so far.
+  RoundingStats rounding_stats() const;
 
  private:
   struct Impl;

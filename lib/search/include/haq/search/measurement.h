@@ -16,6 +16,7 @@
 
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
+#include "haq/quant/adaround.h"
 #include "haq/quant/quantizer.h"
 
 namespace haq::search {
@@ -31,6 +32,7 @@ struct MeasurementSetup {
   quant::WeightClip weight_clip = quant::WeightClip::mse;
   bool bias_correction = true;
   bool equalize = false;                    ///< cross-layer equalization before calibration
+  quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;  ///< nearest or adaround
   int64_t test_samples = 0;                 ///< from the test split (0 or more than it has: all)
   std::string test_stream = "search.test";  ///< as calib_stream
   int64_t batch = 100;                      ///< inference batch (models with a symbolic batch dim)
@@ -64,7 +66,8 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& policy, const std
 RecordedMeasurement read_recorded_measurement(const std::string& policy_file);
 
 /// policy.json's "calibration" object: samples, seed, stream, method, weight_clip, bias_correction
-/// (and "equalize": true when on; absent means off, as before it existed).
+/// (and "equalize": true when on, "weight_rounding": "adaround" when adaptive;
+/// absent means off / nearest, as before they existed).
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used);
 /// policy.json's "test_split" object: samples, seed, stream.
 nlohmann::json test_split_record(const MeasurementSetup& s, int64_t test_samples_used);
@@ -77,6 +80,7 @@ struct MeasurementOverrides {
   std::optional<quant::WeightClip> weight_clip;
   std::optional<bool> bias_correction;
   std::optional<bool> equalize;
+  std::optional<quant::WeightRounding> weight_rounding;
 };
 
 /// `base` with the given overrides applied.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "haq/data/dataset.h"
+#include "haq/quant/adaround.h"
 #include "haq/search/agent.h"
 #include "haq/search/budget.h"
 #include "haq/search/costs.h"
@@ -42,6 +43,9 @@ struct SearchOptions {
   int64_t eval_samples = 2000;       ///< search's evaluation subset, from the TRAIN split, disjoint from calibration
   int64_t calib_samples = 512;       ///< calibration samples, from the train split
   bool equalize = false;             ///< cross-layer equalization of the weights before calibration
+  /// nearest, or adaround: adaptive rounding per (layer, w_bits), computed
+  /// for every searched w_bits once after calibration (the one-off cost printed).
+  quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;
   int64_t test_samples = 0;          ///< final figures on this many test samples (0: the full test split)
   int64_t batch = 100;               ///< inference batch for accuracy runs (never more than the samples run at once)
   int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
