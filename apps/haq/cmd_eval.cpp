@@ -157,10 +157,10 @@ int run_eval(const EvalOptions& o) {
   const double calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (eo.weight_rounding == quant::WeightRounding::adaround) {
     // Rounded up front, so that the one-off cost is reported apart from the run.
-    std::set<int> used;
-    for (const auto& l : policy.layers)
-      if (!l.fp32) used.insert(l.w_bits);
-    e.prepare_weights(std::vector<int>(used.begin(), used.end()));
+    for (size_t i = 0; i < policy.layers.size(); ++i) {
+      const auto& l = policy.layers[i];
+      if (!l.fp32) (void)e.quantized_layer(i, l.w_bits, l.a_bits);
+    }
   }
   const engine::RoundingStats rounding = e.rounding_stats();
   engine::PolicyEvaluator ev(e, test, eval_idx);
@@ -271,7 +271,7 @@ int run_eval(const EvalOptions& o) {
              eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "",
              eo.weight_rounding == quant::WeightRounding::adaround ? ", adaptive rounding" : "");
   if (rounding.layer_bits > 0)
-    fmt::print("rounding     adaround: {} (layer, w_bits) pairs in {:.2f} s, {:.1f}% of {} weights rounded the "
+    fmt::print("rounding     adaround: {} (layer, w_bits, a_bits) in {:.2f} s, {:.1f}% of {} weights rounded the "
                "other way, output error {:.4g} -> {:.4g}\n",
                rounding.layer_bits, rounding.seconds,
                rounding.totals.weights > 0 ? 100.0 * rounding.totals.flipped / rounding.totals.weights : 0.0,

@@ -18,6 +18,7 @@ using Catch::Matchers::Contains;
 using haq::test::run_haq;
 using haq::test::scratch_dir;
 using haq::test::source_path;
+using haq::test::read_text;
 namespace fs = std::filesystem;
 
 namespace {
@@ -366,4 +367,64 @@ TEST_CASE("haq search: a time budget too small for the final choice cuts it shor
   REQUIRE(r.exit_code == 0);
   auto j = nlohmann::json::parse(r.out);
   CHECK(j["metrics"][0]["change"].get<double>() == 0.0);
+}
+
+TEST_CASE("haq search --weight-rounding adaround is recorded, and eval, check and export measure the same way", "[check]") {
+  auto dir = scratch_dir("e2e-check-adaround");
+  const std::string model = source_path("models/fmnist-mobilenet.onnx");
+  std::ofstream(dir / "cfg.json") << R"({"schema": "haq.search/1", "eval_samples": 200, "calib_samples": 64,
+    "test_samples": 500, "batch": 100, "select_samples": 500, "refine_moves": 2, "weight_rounding": "adaround",
+    "w_bits": [3, 4], "a_bits": [6, 8]})";
+  auto s = run_haq({"search", model, "--hw", source_path("hardware-profiles/bismo-edge.json"), "--data",
+                    "fashion-mnist", "--budget", "latency<=0.8x", "--config", (dir / "cfg.json").string(),
+                    "--episodes", "4", "--seed", "2", "--out", (dir / "s").string()},
+                   900);
+  INFO(s.out << s.err);
+  REQUIRE(s.exit_code == 0);
+  // The one-off cost is printed.
+  CHECK_THAT(s.err + s.out, Contains("adaptive rounding: "));
+  const fs::path policy = dir / "s" / "policy.json";
+  const auto pj = read_json(policy);
+  CHECK(pj["calibration"]["weight_rounding"] == "adaround");
+  CHECK(read_json(dir / "s" / "config.json")["weight_rounding"] == "adaround");
+  const double recorded = pj["accuracy"]["chosen"]["test"].get<double>();
+  auto eval = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"eval", model, "--data", "fashion-mnist", "--policy", policy.string(), "--json"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    auto r = run_haq(a, 600);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  const auto same = eval({});
+  CHECK(same["weight_rounding"] == "adaround");
+  CHECK(same["quantized"]["top1"].get<double>() == recorded);
+  CHECK(same["recorded"]["comparable"] == true);
+  const auto other = eval({"--weight-rounding", "nearest"});
+  CHECK(other["recorded"]["comparable"] == false);
+  CHECK_THAT(other["recorded"]["differences"].dump(), Contains("weight rounding nearest instead of the recorded adaround"));
+  auto c = run_haq({"check", policy.string(), "--model", model, "--hw", source_path("hardware-profiles/bismo-edge.json"),
+                    "--data", "fashion-mnist", "--json"},
+                   600);
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  CHECK(nlohmann::json::parse(c.out)["metrics"][0]["change"].get<double>() == 0.0);
+  // export rounds as the policy records: the same levels as under --weight-rounding adaround.
+  auto e1 = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                     (dir / "a.onnx").string(), "--calib", "64"}, 600);
+  auto e2 = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                     (dir / "b.onnx").string(), "--calib", "64", "--weight-rounding", "adaround"}, 600);
+  auto e3 = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                     (dir / "c.onnx").string(), "--calib", "64", "--weight-rounding", "nearest"}, 600);
+  INFO(e1.err << e2.err << e3.err);
+  REQUIRE(e1.exit_code == 0);
+  REQUIRE(e2.exit_code == 0);
+  REQUIRE(e3.exit_code == 0);
+  CHECK(read_text(dir / "a.onnx") == read_text(dir / "b.onnx"));
+  CHECK(read_text(dir / "a.onnx") != read_text(dir / "c.onnx"));
+  auto bad = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                      (dir / "d.onnx").string(), "--weight-rounding", "upwards"});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Contains("expected nearest or adaround"));
+  CHECK_FALSE(fs::exists(dir / "d.onnx"));
 }

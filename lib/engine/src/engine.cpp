@@ -41,6 +41,15 @@ using model::Node;
 
 namespace {
 
+// Adaptive rounding: at most this many input patches per layer (a stride over
+// the calibration run's (sample, position) pairs), and at most this much
+// memory for the quantized-input matrices of all layers (beyond it, a layer
+// rounds on its fp32 inputs' Gram matrix only).
+constexpr int64_t kRoundingPatches = 8192;
+constexpr uint64_t kRoundingInputBytes = uint64_t{1} << 30;
+// The largest a_bits whose quantized inputs adaptive rounding compensates.
+constexpr int kRoundingMaxInputBits = 5;
+
 enum class Op {
   layer, relu, clip, leaky_relu, sigmoid, tanh, hard_sigmoid, hard_swish, exp, sqrt, neg, abs,
   add, sub, mul, div, max, min,
@@ -207,9 +216,13 @@ struct Engine::Impl {
   std::vector<std::vector<float>> thresholds_b;  // per layer, per bits (index 1..8): clip of the second operand
   std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
   std::vector<double> in_count;
-  // Per weighted layer under adaptive rounding: per group, the Gram matrix
-  // (sum of x x^T) of its fp32 input patches over the calibration samples.
-  std::vector<std::vector<double>> gram;
+  // Per weighted layer under adaptive rounding: what it needs of the layer's
+  // calibration inputs (quant::RoundingInputs), with the fp32 input, and per
+  // a_bits 2..8 with the input quantized (when within kRoundingInputBytes).
+  std::vector<quant::RoundingInputs> round_in;
+  std::vector<std::map<int, quant::RoundingInputs>> round_in_q;
+  std::vector<int64_t> patch_stride, patch_counter;  // per layer: keep every stride-th (sample, position)
+  bool rounding_pass = false;  // calibrate()'s second pass: the quantized-input matrices
   RoundingStats rounding;
   std::map<int, double> graph_input_min;
   std::vector<LayerCalibration> calib;
@@ -240,8 +253,10 @@ struct Engine::Impl {
   std::map<int, MatmulPrim> fmm;
   std::map<int, ActMatmulPrim> fam;  // fp32 act_matmul primitives
   std::vector<int8_t> bbuf, bbuf2;   // act_matmul: the second operand's levels (and their split rows)
-  std::map<std::pair<int, int>, quant::QuantizedWeights> qweights;
-  std::map<std::pair<int, int>, std::vector<float>> bias_shift;
+  // Key: layer, w_bits, and rounding_a_key (the a_bits adaptive rounding
+  // depends on, else 0).
+  std::map<std::tuple<int, int, int>, quant::QuantizedWeights> qweights;
+  std::map<std::tuple<int, int, int>, std::vector<float>> bias_shift;
   struct QPrim {
     ConvPrim conv;
     MatmulPrim mm;
@@ -309,6 +324,18 @@ struct Engine::Impl {
   std::vector<float> run_batch(const quant::Policy* p, const float* input);
   std::vector<float> run_all(const quant::Policy* p, const data::Dataset& d,
                              const std::vector<int64_t>& indices);
+  // An fp32 run over the samples with `mode` (calibrating, rounding_pass)
+  // set, cleared after it, also when it throws.
+  void fp32_pass(bool& mode, const data::Dataset& d, const std::vector<int64_t>& indices) {
+    mode = true;
+    try {
+      run_all(nullptr, d, indices);
+    } catch (...) {
+      mode = false;
+      throw;
+    }
+    mode = false;
+  }
   void exec(const Step& s, const quant::Policy* p);
   void exec_layer(const Step& s, const quant::Policy* p);
   void exec_unary(const Step& s);
@@ -318,12 +345,14 @@ struct Engine::Impl {
   void exec_batchnorm(const Step& s);
   void exec_plain(const Step& s);
   void observe_layer_input(int layer, const Buf& b);
-  void accumulate_gram(int layer, const Buf& b);
+  int64_t gather_patches(int layer, const Buf& b, std::vector<float>& colT, int64_t& groups, int64_t& K);
+  void accumulate_rounding_inputs(int layer, const Buf& b);
+  int rounding_a_key(int li, int a_bits) const;
 
   const ConvPrim& fp32_conv(int li);
   const MatmulPrim& fp32_matmul(int li);
-  const quant::QuantizedWeights& weights_q(int li, int w_bits);
-  const std::vector<float>& shift(int li, int w_bits);
+  const quant::QuantizedWeights& weights_q(int li, int w_bits, int a_bits);
+  const std::vector<float>& shift(int li, int w_bits, int a_bits);
   quant::ActQuant act_quant(int li, int a_bits);
   quant::ActQuant act_quant_b(int li, int bits);
   void exec_act_matmul(const Step& s, const quant::Policy* p);
@@ -666,6 +695,10 @@ void Engine::Impl::exec(const Step& s, const quant::Policy* p) {
 }
 
 void Engine::Impl::observe_layer_input(int li, const Buf& b) {
+  if (rounding_pass) {
+    if (layer_in_b_value[li] < 0) accumulate_rounding_inputs(li, b);
+    return;
+  }
   const auto& d = value_shape[layer_in_value[li]];
   const int64_t per = numel(d) / g.batch;
   const int64_t n = valid_rows * per;
@@ -676,7 +709,7 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
     hist_b[li].add(plain(vb).v.data(), valid_rows * (numel(value_shape[vb]) / g.batch));
     return;
   }
-  if (opt.weight_rounding == WeightRounding::adaround) accumulate_gram(li, b);
+  if (opt.weight_rounding == WeightRounding::adaround) accumulate_rounding_inputs(li, b);
   auto& sum = in_sum[li];
   if (!opt.bias_correction) return;
   if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
@@ -694,15 +727,19 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
   in_count[li] += static_cast<double>(valid_rows);
 }
 
-// Adds the batch's input patches of layer `li` to its Gram matrices: for a
-// convolution, per group, the K = C_in/groups x KH x KW patch of every output
-// position (zeros where it covers padding), in the weights' (ic, ky, kx)
-// order; for Gemm/MatMul, every row of c_in inputs.
-void Engine::Impl::accumulate_gram(int li, const Buf& b) {
+// The batch's input patches of layer `li`, as `groups` matrices of K rows
+// (for a convolution the patch of C_in/groups x KH x KW inputs of an output
+// position in the weights' (ic, ky, kx) order, zeros where it covers padding;
+// for Gemm/MatMul a row of c_in inputs) by R columns, one per kept patch:
+// every patch_stride-th (sample, position) pair of the calibration run.
+// Returns R.
+int64_t Engine::Impl::gather_patches(int li, const Buf& b, std::vector<float>& colT, int64_t& groups, int64_t& K) {
   const Layer& l = g.layers[li];
   const auto& d = value_shape[layer_in_value[li]];
   const int64_t per = numel(d) / g.batch;
-  int64_t groups = 1, K = l.c_in, P = 0;
+  groups = 1;
+  K = l.c_in;
+  int64_t P = 0;
   ConvSpec s;
   if (l.kind == LayerKind::conv) {
     s = conv_spec(l);
@@ -712,55 +749,106 @@ void Engine::Impl::accumulate_gram(int li, const Buf& b) {
   } else {
     P = per / l.c_in;  // rows per sample
   }
-  auto& G = gram[li];
-  if (G.empty()) G.assign(static_cast<size_t>(groups * K * K), 0.0);
-  // One sample's patches of one group, transposed (K x P), then G += C C^T.
-  std::vector<float> colT(static_cast<size_t>(K * P));
-  for (int64_t r = 0; r < valid_rows; ++r) {
-    const float* x = b.v.data() + r * per;
-    for (int64_t grp = 0; grp < groups; ++grp) {
-      if (l.kind == LayerKind::conv) {
-        const int64_t cg = s.c_in / s.groups, H = s.h, W = s.w, C = s.c_in, ow = s.out_w();
-        for (int64_t ic = 0; ic < cg; ++ic)
-          for (int64_t ky = 0; ky < s.kernel_h; ++ky)
-            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
-              float* row = colT.data() + ((ic * s.kernel_h + ky) * s.kernel_w + kx) * P;
-              const int64_t c = grp * cg + ic;
-              for (int64_t p = 0; p < P; ++p) {
-                const int64_t iy = (p / ow) * s.stride_h - s.pads[0] + ky * s.dilation_h;
-                const int64_t ix = (p % ow) * s.stride_w - s.pads[1] + kx * s.dilation_w;
-                float v = 0.f;
-                if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-                  v = b.nhwc ? x[(iy * W + ix) * C + c] : x[(c * H + iy) * W + ix];
-                row[p] = v;
-              }
+  // The kept (sample, position) pairs of this batch.
+  std::vector<std::pair<int64_t, int64_t>> kept;
+  const int64_t stride = patch_stride[li];
+  int64_t& counter = patch_counter[li];
+  for (int64_t r = 0; r < valid_rows; ++r)
+    for (int64_t p = 0; p < P; ++p, ++counter)
+      if (counter % stride == 0) kept.push_back({r, p});
+  const auto R = static_cast<int64_t>(kept.size());
+  colT.assign(static_cast<size_t>(groups * K * R), 0.f);
+  for (int64_t grp = 0; grp < groups; ++grp) {
+    float* G = colT.data() + grp * K * R;
+    if (l.kind == LayerKind::conv) {
+      const int64_t cg = s.c_in / s.groups, H = s.h, W = s.w, C = s.c_in, ow = s.out_w();
+      for (int64_t ic = 0; ic < cg; ++ic)
+        for (int64_t ky = 0; ky < s.kernel_h; ++ky)
+          for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+            float* row = G + ((ic * s.kernel_h + ky) * s.kernel_w + kx) * R;
+            const int64_t c = grp * cg + ic;
+            for (int64_t j = 0; j < R; ++j) {
+              const auto [r, p] = kept[static_cast<size_t>(j)];
+              const float* x = b.v.data() + r * per;
+              const int64_t iy = (p / ow) * s.stride_h - s.pads[0] + ky * s.dilation_h;
+              const int64_t ix = (p % ow) * s.stride_w - s.pads[1] + kx * s.dilation_w;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                row[j] = b.nhwc ? x[(iy * W + ix) * C + c] : x[(c * H + iy) * W + ix];
             }
-      } else {
-        if (!b.nhwc) {
-          for (int64_t p = 0; p < P; ++p)
-            for (int64_t k = 0; k < K; ++k) colT[k * P + p] = x[p * K + k];
-        } else {  // a 4-D input held NHWC: plain element (c, y, x) sits at (y, x, c)
-          const int64_t C = d[1], H = d[2], W = d[3];
-          for (int64_t i = 0; i < per; ++i) {
-            const int64_t c = i / (H * W), y = (i / W) % H, xx = i % W;
-            colT[(i % K) * P + i / K] = x[(y * W + xx) * C + c];
           }
-        }
-      }
-      double* Gg = G.data() + grp * K * K;
-#pragma omp parallel for schedule(dynamic)
-      for (int64_t i = 0; i < K; ++i) {
-        const float* a = colT.data() + i * P;
-        for (int64_t j = i; j < K; ++j) {
-          const float* c = colT.data() + j * P;
-          float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-          for (int64_t p = 0; p < P; ++p) acc += a[p] * c[p];
-          Gg[i * K + j] += acc;
+    } else {
+      for (int64_t j = 0; j < R; ++j) {
+        const auto [r, p] = kept[static_cast<size_t>(j)];
+        const float* x = b.v.data() + r * per;
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t i = p * K + k;  // the plain element of the sample
+          float v;
+          if (!b.nhwc) {
+            v = x[i];
+          } else {  // a 4-D input held NHWC: plain element (c, y, x) sits at (y, x, c)
+            const int64_t C = d[1], H = d[2], W = d[3];
+            const int64_t c = i / (H * W), y = (i / W) % H, xx = i % W;
+            v = x[(y * W + xx) * C + c];
+          }
+          G[k * R + j] = v;
         }
       }
     }
   }
+  return R;
+}
+
+namespace {
+
+// acc (K x K, double) += A B^T for A, B of K x R floats (oneDNN's sgemm).
+void add_products(const float* A, const float* B, int64_t K, int64_t R, std::vector<float>& tmp, double* acc) {
+  if (R == 0) return;
+  tmp.resize(static_cast<size_t>(K * K));
+  dnnl::sgemm('N', 'T', K, K, R, 1.f, A, R, B, R, 0.f, tmp.data(), K);
+  for (int64_t i = 0; i < K * K; ++i) acc[i] += tmp[i];
+}
+
+}  // namespace
+
+// Adds the batch's patches of layer `li` to what adaptive rounding needs:
+// in calibrate()'s first pass their Gram matrix; in its second pass, per
+// a_bits, the matrices of the quantized patches and their noise.
+void Engine::Impl::accumulate_rounding_inputs(int li, const Buf& b) {
+  if (rounding_pass && round_in_q[li].empty()) return;  // beyond the memory bound: fp32 inputs only
+  std::vector<float> colT, tmp;
+  int64_t groups = 1, K = 1;
+  const int64_t R = gather_patches(li, b, colT, groups, K);
+  const auto n = static_cast<size_t>(groups * K * K);
+  if (!rounding_pass) {
+    auto& in = round_in[li];
+    if (in.gram.empty()) in.gram.assign(n, 0.0);
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const float* A = colT.data() + grp * K * R;
+      add_products(A, A, K, R, tmp, in.gram.data() + grp * K * K);
+    }
+    return;
+  }
+  std::vector<float> colQ(colT.size()), noise(colT.size());
+  for (auto& [a_bits, in] : round_in_q[li]) {
+    const quant::ActQuant aq = act_quant(li, a_bits);
+    for (size_t i = 0; i < colT.size(); ++i) {
+      colQ[i] = aq.fake(colT[i]);
+      noise[i] = colT[i] - colQ[i];
+    }
+    if (in.gram.empty()) in.gram.assign(n, 0.0), in.cross.assign(n, 0.0), in.noise.assign(n, 0.0);
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const size_t off = static_cast<size_t>(grp * K * R);
+      add_products(colQ.data() + off, colQ.data() + off, K, R, tmp, in.gram.data() + grp * K * K);
+      add_products(colQ.data() + off, noise.data() + off, K, R, tmp, in.cross.data() + grp * K * K);
+      add_products(noise.data() + off, noise.data() + off, K, R, tmp, in.noise.data() + grp * K * K);
+    }
+  }
+}
+
+int Engine::Impl::rounding_a_key(int li, int a_bits) const {
+  if (opt.weight_rounding != WeightRounding::adaround) return 0;
+  if (static_cast<size_t>(li) >= round_in_q.size()) return 0;
+  return round_in_q[li].count(a_bits) ? a_bits : 0;
 }
 
 const ConvPrim& Engine::Impl::fp32_conv(int li) {
@@ -784,8 +872,9 @@ const MatmulPrim& Engine::Impl::fp32_matmul(int li) {
                                post_op_chain(steps[layer_step[li]].post, {}), fmt::format("layer '{}'", l.name));
 }
 
-const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
-  auto key = std::make_pair(li, w_bits);
+const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits, int a_bits) {
+  const int a_key = rounding_a_key(li, a_bits);
+  auto key = std::make_tuple(li, w_bits, a_key);
   auto it = qweights.find(key);
   if (it != qweights.end()) return it->second;
   const Layer& l = g.layers[li];
@@ -793,13 +882,13 @@ const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
   const int64_t per = static_cast<int64_t>(w.size()) / l.c_out;
   quant::QuantizedWeights q = quant::quantize_weights(w.data(), l.c_out, per, w_bits, opt.weight_clip);
   if (opt.weight_rounding == WeightRounding::adaround && w_bits >= 2) {
-    if (!calibrated || gram[li].empty())
+    if (!calibrated || round_in[li].gram.empty())
       fail(ErrorKind::usage, g.source, fmt::format("layer '{}'", l.name),
            "adaptive rounding needs the engine calibrated first");
-    const auto& G = gram[li];
-    const int64_t groups = static_cast<int64_t>(G.size()) / (per * per);
+    const quant::RoundingInputs& in = a_key > 0 ? round_in_q[li].at(a_key) : round_in[li];
+    const int64_t groups = static_cast<int64_t>(in.gram.size()) / (per * per);
     const auto t0 = std::chrono::steady_clock::now();
-    const quant::AdaRoundStats st = quant::adaround(w.data(), G, groups, q, opt.adaround);
+    const quant::AdaRoundStats st = quant::adaround(w.data(), in, groups, q, opt.adaround);
     rounding.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++rounding.layer_bits;
     rounding.totals.weights += st.weights;
@@ -813,15 +902,15 @@ const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits) {
 
 // Mean output shift caused by quantizing the weights: by linearity,
 // E[W x] - E[Wq x] = (W - Wq) applied to E[x], averaged over output positions.
-const std::vector<float>& Engine::Impl::shift(int li, int w_bits) {
-  auto key = std::make_pair(li, w_bits);
+const std::vector<float>& Engine::Impl::shift(int li, int w_bits, int a_bits) {
+  auto key = std::make_tuple(li, w_bits, rounding_a_key(li, a_bits));
   auto it = bias_shift.find(key);
   if (it != bias_shift.end()) return it->second;
   const Layer& l = g.layers[li];
   std::vector<float> sh(static_cast<size_t>(l.c_out), 0.f);
   if (opt.bias_correction && in_count[li] > 0) {
     const auto& w = g.constants.at(l.weight).f32;
-    std::vector<float> wq = quant::dequantize(weights_q(li, w_bits));
+    std::vector<float> wq = quant::dequantize(weights_q(li, w_bits, a_bits));
     std::vector<double> mean(in_sum[li].size());
     for (size_t i = 0; i < mean.size(); ++i) mean[i] = in_sum[li][i] / in_count[li];
     if (l.kind == LayerKind::conv) {
@@ -900,9 +989,9 @@ const Engine::Impl::QPrim& Engine::Impl::qprim(const LayerPlan& lp) {
                            lp.post_ops, fmt::format("layer '{}'", l.name), q.src8);
     return qprims[key] = std::move(q);
   }
-  const auto& qw = weights_q(li, lp.w_bits);
+  const auto& qw = weights_q(li, lp.w_bits, lp.a_bits);
   const auto& b = g.constants.at(l.bias).f32;
-  const auto& sh = shift(li, lp.w_bits);
+  const auto& sh = shift(li, lp.w_bits, lp.a_bits);
   // oneDNN v2 int8: dst = output_scale[c] * (acc + bias[c]), so the bias is
   // given in accumulator units.
   std::vector<float> scales(static_cast<size_t>(l.c_out)), bias_acc(static_cast<size_t>(l.c_out));
@@ -959,7 +1048,7 @@ const QuantPlan& Engine::Impl::lower(const quant::Policy* p, bool f32_outputs) {
                                       lp.input.zero_point, opt.int8_split).split;
       continue;
     }
-    const auto& qw = weights_q(li, lp.w_bits);
+    const auto& qw = weights_q(li, lp.w_bits, lp.a_bits);
     lp.weight.bits = lp.w_bits;
     lp.weight.clip = opt.weight_clip;
     for (int8_t v : qw.values) lp.weight.max_abs_level = std::max(lp.weight.max_abs_level, std::abs(int32_t{v}));
@@ -1007,7 +1096,7 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   const Layer& l = g.layers[li];
   if (l.kind == LayerKind::act_matmul) return exec_act_matmul(s, p);
   const int in_id = s.in[0];
-  if (calibrating) observe_layer_input(li, vals[in_id]);
+  if (calibrating || rounding_pass) observe_layer_input(li, vals[in_id]);
   const bool quantized = p && !p->layers[li].fp32;
   Buf& out = vals[s.out];
   const int64_t out_n = numel(value_shape[s.out]);
@@ -1554,11 +1643,12 @@ QuantPlan Engine::plan(const quant::Policy& p) {
   return m.lower(&p);
 }
 
-void Engine::prepare_weights(const std::vector<int>& w_bits) {
+void Engine::prepare_weights(const std::vector<int>& w_bits, const std::vector<int>& a_bits) {
   Impl& m = *impl_;
   for (size_t li = 0; li < m.g.layers.size(); ++li) {
     if (m.g.layers[li].kind == LayerKind::act_matmul) continue;
-    for (int b : w_bits) m.weights_q(static_cast<int>(li), b);
+    for (int wb : w_bits)
+      for (int ab : a_bits) m.weights_q(static_cast<int>(li), wb, ab);
   }
 }
 
@@ -1575,9 +1665,9 @@ Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_b
     q.act_b = m.act_quant_b(li, w_bits);
     return q;
   }
-  q.weights = m.weights_q(li, w_bits);
+  q.weights = m.weights_q(li, w_bits, a_bits);
   const auto& b = m.g.constants.at(m.g.layers[layer].bias).f32;
-  const auto& sh = m.shift(li, w_bits);
+  const auto& sh = m.shift(li, w_bits, a_bits);
   q.bias.resize(sh.size());
   for (size_t c = 0; c < sh.size(); ++c) q.bias[c] = b[c] + sh[c];
   return q;
@@ -1741,29 +1831,23 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.hist_b.assign(m.g.layers.size(), quant::Histogram());
   m.in_sum.assign(m.g.layers.size(), {});
   m.in_count.assign(m.g.layers.size(), 0);
-  m.gram.assign(m.g.layers.size(), {});
+  m.round_in.assign(m.g.layers.size(), {});
+  m.round_in_q.assign(m.g.layers.size(), {});
+  m.patch_stride.assign(m.g.layers.size(), 1);
+  m.patch_counter.assign(m.g.layers.size(), 0);
+  if (m.opt.weight_rounding == WeightRounding::adaround)
+    for (size_t li = 0; li < m.g.layers.size(); ++li) {
+      const model::Layer& l = m.g.layers[li];
+      if (l.kind == LayerKind::act_matmul) continue;
+      const int64_t P = (l.kind == LayerKind::conv ? numel(l.output_shape) / l.c_out
+                                                   : numel(l.input_shape) / l.c_in) / m.g.batch;
+      const int64_t total = static_cast<int64_t>(indices.size()) * P;
+      m.patch_stride[li] = std::max<int64_t>(1, (total + kRoundingPatches - 1) / kRoundingPatches);
+    }
   m.qweights.clear();  // adaptive rounding depends on the calibration inputs
   m.graph_input_min.clear();
   m.graph_input_min[m.input_id] = std::numeric_limits<double>::infinity();
-  m.calibrating = true;
-  try {
-    m.run_all(nullptr, d, indices);
-  } catch (...) {
-    m.calibrating = false;
-    throw;
-  }
-  m.calibrating = false;
-  // accumulate_gram filled the upper triangles; mirror them.
-  for (size_t li = 0; li < m.gram.size(); ++li) {
-    auto& G = m.gram[li];
-    if (G.empty()) continue;
-    const model::Layer& l = m.g.layers[li];
-    const auto K = static_cast<int64_t>(m.g.constants.at(l.weight).f32.size()) / l.c_out;
-    const int64_t groups = static_cast<int64_t>(G.size()) / (K * K);
-    for (int64_t grp = 0; grp < groups; ++grp)
-      for (int64_t i = 0; i < K; ++i)
-        for (int64_t j = i + 1; j < K; ++j) G[(grp * K + j) * K + i] = G[(grp * K + i) * K + j];
-  }
+  m.fp32_pass(m.calibrating, d, indices);
   std::set<std::string> nn_inputs;
   if (m.graph_input_min[m.input_id] >= 0) nn_inputs.insert(m.g.inputs[0].name);
   const auto nn = m.nonneg_values(nn_inputs);
@@ -1780,6 +1864,23 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.bias_shift.clear();
   m.plan_key.clear();
   m.calibrated = true;
+  if (m.opt.weight_rounding == WeightRounding::adaround) {
+    // A second pass: per a_bits 2..kRoundingMaxInputBits, the layers' inputs
+    // as they are quantized, for as many layers (in order) as
+    // kRoundingInputBytes holds. Above those bits the input's quantization
+    // noise is small and the rounding uses the fp32 inputs' Gram matrix.
+    uint64_t bytes = 0;
+    for (size_t li = 0; li < m.g.layers.size(); ++li) {
+      const auto& in = m.round_in[li];
+      if (in.gram.empty()) continue;
+      const uint64_t need = (kRoundingMaxInputBits - 1) * 3 * in.gram.size() * sizeof(double);
+      if (bytes + need > kRoundingInputBytes) continue;
+      bytes += need;
+      for (int a = 2; a <= kRoundingMaxInputBits; ++a) m.round_in_q[li][a] = {};
+    }
+    std::fill(m.patch_counter.begin(), m.patch_counter.end(), 0);
+    m.fp32_pass(m.rounding_pass, d, indices);
+  }
 }
 
 std::vector<float> Engine::run_fp32(const data::Dataset& d, const std::vector<int64_t>& indices) {

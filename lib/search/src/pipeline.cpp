@@ -357,13 +357,17 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
                             calib_idx.size(), eval_idx.size()));
   eng.calibrate(train, calib_idx);
   if (o.weight_rounding == quant::WeightRounding::adaround) {
-    // The one-off cost: every weighted layer at every w_bits the search or its
-    // uniform baselines use (2..8; 1-bit weights are signs), then cached.
-    std::vector<int> bits;
-    for (int b = 2; b <= 8; ++b) bits.push_back(b);
-    eng.prepare_weights(bits);
+    // The one-off cost, paid up front: every weighted layer at every
+    // (w_bits, a_bits) of the searched ranges and of the uniform baselines
+    // (k/k, k = 2..8); anything else the search visits is rounded when first
+    // needed, then cached like these.
+    std::vector<int> wb, ab;
+    for (int b = std::max(2, o.w_bits.min); b <= o.w_bits.max; ++b) wb.push_back(b);
+    for (int b = o.a_bits.min; b <= o.a_bits.max; ++b) ab.push_back(b);
+    eng.prepare_weights(wb, ab);
+    for (int k = 2; k <= 8; ++k) eng.prepare_weights({k}, {k});
     const engine::RoundingStats rs = eng.rounding_stats();
-    progress.note(fmt::format("adaptive rounding: {} (layer, w_bits) pairs in {:.1f} s, {:.1f} % of the weights "
+    progress.note(fmt::format("adaptive rounding: {} (layer, w_bits, a_bits) combinations in {:.1f} s, {:.1f} % of the weights "
                               "rounded the other way, output error {:.3g} -> {:.3g}",
                               rs.layer_bits, rs.seconds,
                               rs.totals.weights > 0 ? 100.0 * rs.totals.flipped / rs.totals.weights : 0.0,

@@ -15,19 +15,6 @@
 using namespace haq;
 
 namespace haq::test {
-namespace {
-
-/// The Fashion-MNIST train split (loaded once): calibration samples.
-const data::Dataset& fashion_mnist_train() {
-  static const data::Dataset d = [] {
-    data::DataSpec spec;
-    spec.data = "fashion-mnist";
-    return data::load_dataset(spec, data::Split::train);
-  }();
-  return d;
-}
-
-}  // namespace
 
 std::string corpus_model(const std::string& name) { return test::source_path("models/corpus/" + name + ".onnx"); }
 

@@ -30,4 +30,14 @@ inline const data::Dataset& fashion_mnist_test() {
   return d;
 }
 
+/// The Fashion-MNIST train split (loaded once): calibration samples.
+inline const data::Dataset& fashion_mnist_train() {
+  static const data::Dataset d = [] {
+    data::DataSpec spec;
+    spec.data = "fashion-mnist";
+    return data::load_dataset(spec, data::Split::train);
+  }();
+  return d;
+}
+
 }  // namespace haq::test

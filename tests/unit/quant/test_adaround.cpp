@@ -41,8 +41,8 @@ TEST_CASE("adaround: equal inputs make the levels' sum the weights' sum, which n
   const int64_t K = static_cast<int64_t>(w.size());
   std::vector<double> gram(K * K, 3.0);  // sum of x x^T over the inputs: every entry equal
   QuantizedWeights q = nearest_levels(w, 1, 4);
-  CHECK(rounding_error(w.data(), gram, 1, q) == Approx(9.0).epsilon(1e-5));
-  const AdaRoundStats s = adaround(w.data(), gram, 1, q);
+  CHECK(rounding_error(w.data(), RoundingInputs{gram, {}, {}}, 1, q) == Approx(9.0).epsilon(1e-5));
+  const AdaRoundStats s = adaround(w.data(), RoundingInputs{gram, {}, {}}, 1, q);
   int ups = 0;
   for (auto v : q.values) {
     REQUIRE((v == 0 || v == 1));
@@ -54,7 +54,7 @@ TEST_CASE("adaround: equal inputs make the levels' sum the weights' sum, which n
   CHECK(s.kept_nearest == 0);
   CHECK(s.error_nearest == Approx(9.0).epsilon(1e-5));
   CHECK(s.error_adaround == Approx(0.0).margin(1e-4));
-  CHECK(rounding_error(w.data(), gram, 1, q) == Approx(0.0).margin(1e-4));
+  CHECK(rounding_error(w.data(), RoundingInputs{gram, {}, {}}, 1, q) == Approx(0.0).margin(1e-4));
 }
 
 TEST_CASE("adaround: with independent inputs nearest rounding is optimal and is kept") {
@@ -68,7 +68,7 @@ TEST_CASE("adaround: with independent inputs nearest rounding is optimal and is 
   for (int64_t i = 0; i < K; ++i) gram[i * K + i] = 1.0 + static_cast<double>(i);
   QuantizedWeights q = nearest_levels(w, C, 4);
   const QuantizedWeights nearest = q;
-  const AdaRoundStats s = adaround(w.data(), gram, 1, q);
+  const AdaRoundStats s = adaround(w.data(), RoundingInputs{gram, {}, {}}, 1, q);
   CHECK(count_differences(q, nearest) == 0);
   CHECK(s.error_adaround == Approx(s.error_nearest));
 }
@@ -99,14 +99,14 @@ TEST_CASE("adaround: never a larger output error than nearest, the same levels o
     if (outlier) w[3] = 50.f;  // beyond the top level: clipped, no choice (its error dwarfs the rest)
     INFO("bits " << bits << (outlier ? ", an outlier" : ""));
     QuantizedWeights q = nearest_levels(w, groups * per_group, bits);
-    const double before = rounding_error(w.data(), gram, groups, q);
+    const double before = rounding_error(w.data(), RoundingInputs{gram, {}, {}}, groups, q);
     QuantizedWeights again = q;
-    const AdaRoundStats s = adaround(w.data(), gram, groups, q);
-    adaround(w.data(), gram, groups, again);
+    const AdaRoundStats s = adaround(w.data(), RoundingInputs{gram, {}, {}}, groups, q);
+    adaround(w.data(), RoundingInputs{gram, {}, {}}, groups, again);
     CHECK(count_differences(q, again) == 0);
     CHECK(s.error_nearest == Approx(before));
     CHECK(s.error_adaround <= s.error_nearest);
-    CHECK(rounding_error(w.data(), gram, groups, q) == Approx(s.error_adaround));
+    CHECK(rounding_error(w.data(), RoundingInputs{gram, {}, {}}, groups, q) == Approx(s.error_adaround));
     // Correlated inputs: a real gain. Here within 25 % of the exhaustive
     // optimum at 4 bits (9.6 against 7.8 over 20 channels of 12, measured
     // with all 4096 roundings per channel).
@@ -129,10 +129,29 @@ TEST_CASE("adaround: a group whose inputs were all zero keeps nearest levels") {
   gram[0] = gram[3] = 1.0;
   gram[1] = gram[2] = 1.0;  // group 0: equal inputs; group 1: nothing
   QuantizedWeights q = nearest_levels(w, 2, 4);
-  adaround(w.data(), gram, 2, q);
+  adaround(w.data(), RoundingInputs{gram, {}, {}}, 2, q);
   CHECK(q.values[0] + q.values[1] == 1);  // 0.75 -> one up
   CHECK(q.values[2] == 2);
   CHECK(q.values[3] == -1);
+}
+
+TEST_CASE("adaround: with the input quantized, rounding compensates the input's noise") {
+  // One weight at 0.45 levels whose input is quantized to x^ = 0.8 x
+  // (n = 0.2 x): the error of level l is (0.45 - 0.8 l)^2 |x|^2, 0.2025 at
+  // l = 0 (nearest) and 0.1225 at l = 1. On the fp32 input, nearest (0) is best.
+  std::vector<float> w = {0.45f};
+  const RoundingInputs quantized{{0.64}, {0.16}, {0.04}}, plain{{1.0}, {}, {}};
+  QuantizedWeights q = nearest_levels(w, 1, 4);
+  REQUIRE(q.values[0] == 0);
+  // In squared levels per unit of sum x^^2 (0.64): 0.2025 / 0.64 and 0.1225 / 0.64.
+  CHECK(rounding_error(w.data(), quantized, 1, q) == Approx(0.2025 / 0.64).epsilon(1e-5));
+  QuantizedWeights on_plain = q;
+  adaround(w.data(), plain, 1, on_plain);
+  CHECK(on_plain.values[0] == 0);
+  const AdaRoundStats s = adaround(w.data(), quantized, 1, q);
+  CHECK(q.values[0] == 1);
+  CHECK(s.error_nearest == Approx(0.2025 / 0.64).epsilon(1e-5));
+  CHECK(s.error_adaround == Approx(0.1225 / 0.64).epsilon(1e-5));
 }
 
 TEST_CASE("weight rounding names") {

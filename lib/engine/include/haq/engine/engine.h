@@ -39,8 +39,11 @@ struct EngineOptions {
   /// engine is made; graph() then returns the equalized weights.
   bool equalize = false;
   /// How weights round to their levels at 2..8 bits (1-bit weights are
-  /// signs). adaround: per (layer, w_bits), on the Gram matrices of the
-  /// layers' fp32 inputs collected by calibrate(), once, then cached.
+  /// signs). adaround: per (layer, w_bits, a_bits), minimising the layer's
+  /// output error against fp32 with its input quantized at a_bits (2..5;
+  /// from 6 bits on its fp32 input), on matrices of its calibration inputs
+  /// that calibrate() collects (a second pass over the samples); computed
+  /// once, then cached.
   WeightRounding weight_rounding = WeightRounding::nearest;
   quant::AdaRoundOptions adaround;
   uint64_t seed = 0;                         ///< recorded; the engine itself draws no random numbers
@@ -94,7 +97,7 @@ struct LayerSqnr {
 
 /// What adaptive rounding cost and did so far (Engine::rounding_stats).
 struct RoundingStats {
-  int64_t layer_bits = 0;  ///< (layer, w_bits) pairs rounded adaptively
+  int64_t layer_bits = 0;  ///< (layer, w_bits, a_bits) combinations rounded adaptively
   double seconds = 0;      ///< their wall time
   quant::AdaRoundStats totals;  ///< summed over those pairs
 };
@@ -177,9 +180,10 @@ class Engine {
   QuantizedLayer quantized_layer(size_t layer, int w_bits, int a_bits);
 
   /// Computes (and caches) the weights of every weighted layer at each of
-  /// `w_bits`, so that the one-off cost of adaptive rounding is paid up front.
+  /// `w_bits` x `a_bits` (adaptive rounding depends on the layer's input
+  /// bits), so that the one-off cost of adaptive rounding is paid up front.
   /// Needs calibrate() under WeightRounding::adaround.
-  void prepare_weights(const std::vector<int>& w_bits);
+  void prepare_weights(const std::vector<int>& w_bits, const std::vector<int>& a_bits);
   /// The adaptive rounding done so far.
   RoundingStats rounding_stats() const;
 

@@ -60,19 +60,32 @@ struct AdaRoundStats {
   double error_adaround = 0; ///< the same at the chosen levels
 };
 
+/// What adaptive rounding needs to know of a layer's inputs, per group of
+/// its output channels (each per_channel x per_channel, row-major): sums over
+/// the calibration inputs' patches x. When the layer's input is itself
+/// quantized (x^ = its quantized value, n = x - x^), the output error of
+/// levels l is sum |W x - s l x^|^2 = e^T gram e + 2 e^T cross u + u^T noise u
+/// with e = u - l: rounding then also compensates the input's quantization
+/// noise (the paper's asymmetric reconstruction, for the layer's own input).
+struct RoundingInputs {
+  std::vector<double> gram;   ///< sum of x^ x^^T (x x^T when the input is not quantized)
+  std::vector<double> cross;  ///< sum of x^ n^T, or empty (an unquantized input)
+  std::vector<double> noise;  ///< sum of n n^T, or empty
+};
+
 /// Refines the levels of `q` (made by quantize_weights from `w`, bits >= 2)
 /// in place. `w` and `q` hold `q.channels` rows of `q.per_channel` weights;
-/// the channels form `groups` equal groups, and `gram` holds, per group, its
-/// per_channel x per_channel Gram matrix (row-major, symmetric). A group
-/// whose Gram matrix is zero (no input reached it) keeps nearest levels.
-AdaRoundStats adaround(const float* w, const std::vector<double>& gram, int64_t groups,
-                       QuantizedWeights& q, const AdaRoundOptions& options = {});
+/// the channels form `groups` equal groups, each with its matrices in
+/// `inputs`. A group whose Gram matrix is zero (no input reached it) keeps
+/// nearest levels.
+AdaRoundStats adaround(const float* w, const RoundingInputs& inputs, int64_t groups, QuantizedWeights& q,
+                       const AdaRoundOptions& options = {});
 
-/// E_c summed over the channels of `q`, with each group's Gram matrix
-/// divided by its mean diagonal element (in squared levels; nearest rounding
-/// of independent inputs gives about per_channel / 12 per channel): what
-/// adaround minimises, on the same scale as AdaRoundStats' errors.
-double rounding_error(const float* w, const std::vector<double>& gram, int64_t groups,
-                      const QuantizedWeights& q);
+/// The output error summed over the channels of `q`, with each group's
+/// matrices divided by the mean diagonal element of its Gram matrix (in
+/// squared levels; nearest rounding of independent, unquantized inputs gives
+/// about per_channel / 12 per channel): what adaround minimises, on the
+/// scale of AdaRoundStats' errors.
+double rounding_error(const float* w, const RoundingInputs& inputs, int64_t groups, const QuantizedWeights& q);
 
 }  // namespace haq::quant
