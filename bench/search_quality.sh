@@ -12,6 +12,7 @@
 #   bench/search_quality.sh [--episodes 600] [--eval-samples 2000] [--models "fmnist-mobilenet fmnist-resnet"]
 #                           [--algos "ddpg random greedy knapsack"] [--out bench-out]
 #                           [--targets "bismo-edge:latency<=0.5x bismo-cloud:latency<=0.5x bitfusion:energy<=0.75x"]
+#                           [--weight-rounding nearest|adaround]
 # Runs already complete (policy.json and wall.txt present) are kept, so the
 # bench can be resumed or extended run by run.
 set -euo pipefail
@@ -23,6 +24,7 @@ models="fmnist-mobilenet fmnist-resnet"
 algos="ddpg random greedy knapsack"
 out="$root/bench-out/search-quality"
 targets_list="bismo-edge:latency<=0.5x bismo-cloud:latency<=0.5x bitfusion:energy<=0.75x"
+rounding=nearest
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --episodes) episodes="$2"; shift 2 ;;
@@ -31,7 +33,8 @@ while [[ $# -gt 0 ]]; do
     --algos) algos="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --targets) targets_list="$2"; shift 2 ;;
-    *) echo "usage: $0 [--episodes N] [--eval-samples N] [--models LIST] [--algos LIST] [--targets LIST] [--out DIR]" >&2; exit 2 ;;
+    --weight-rounding) rounding="$2"; shift 2 ;;
+    *) echo "usage: $0 [--episodes N] [--eval-samples N] [--models LIST] [--algos LIST] [--targets LIST] [--weight-rounding R] [--out DIR]" >&2; exit 2 ;;
   esac
 done
 read -r -a targets <<< "$targets_list"
@@ -57,7 +60,7 @@ for model in $models; do
       start=$(date +%s.%N)
       "$haq" search "$root/models/$model.onnx" --hw "$root/hardware-profiles/$profile.json" \
         --data fashion-mnist --budget "$budget" --algo "$algo" --episodes "$n_episodes" \
-        --eval-samples "$eval_samples" --seed 0 --quiet "${resume[@]}" --out "$dir" || true
+        --eval-samples "$eval_samples" --weight-rounding "$rounding" --seed 0 --quiet "${resume[@]}" --out "$dir" || true
       end=$(date +%s.%N)
       echo "$start $end" > "$dir/wall.txt"
     done

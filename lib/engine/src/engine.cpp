@@ -47,6 +47,17 @@ namespace {
 // rounds on its fp32 inputs' Gram matrix only).
 constexpr int64_t kRoundingPatches = 8192;
 constexpr uint64_t kRoundingInputBytes = uint64_t{1} << 30;
+// Which of the calibration run's (sample, position) pairs adaptive rounding
+// keeps: a fixed hash of the pair's index (splitmix64's finaliser), not a
+// plain stride, which would keep the same positions of every sample when
+// it divides their count.
+inline uint64_t patch_hash(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 // The largest a_bits whose quantized inputs adaptive rounding compensates.
 constexpr int kRoundingMaxInputBits = 5;
 
@@ -731,7 +742,8 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
 // (for a convolution the patch of C_in/groups x KH x KW inputs of an output
 // position in the weights' (ic, ky, kx) order, zeros where it covers padding;
 // for Gemm/MatMul a row of c_in inputs) by R columns, one per kept patch:
-// every patch_stride-th (sample, position) pair of the calibration run.
+// about one in patch_stride of the calibration run's (sample, position)
+// pairs, chosen by patch_hash.
 // Returns R.
 int64_t Engine::Impl::gather_patches(int li, const Buf& b, std::vector<float>& colT, int64_t& groups, int64_t& K) {
   const Layer& l = g.layers[li];
@@ -755,7 +767,8 @@ int64_t Engine::Impl::gather_patches(int li, const Buf& b, std::vector<float>& c
   int64_t& counter = patch_counter[li];
   for (int64_t r = 0; r < valid_rows; ++r)
     for (int64_t p = 0; p < P; ++p, ++counter)
-      if (counter % stride == 0) kept.push_back({r, p});
+      if (stride == 1 || patch_hash(static_cast<uint64_t>(counter)) % static_cast<uint64_t>(stride) == 0)
+        kept.push_back({r, p});
   const auto R = static_cast<int64_t>(kept.size());
   colT.assign(static_cast<size_t>(groups * K * R), 0.f);
   for (int64_t grp = 0; grp < groups; ++grp) {
