@@ -427,4 +427,19 @@ TEST_CASE("haq search --weight-rounding adaround is recorded, and eval, check an
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.err, Contains("expected nearest or adaround"));
   CHECK_FALSE(fs::exists(dir / "d.onnx"));
+  // A record or config naming another rounding is exit 2 naming the place.
+  auto edited = pj;
+  edited["calibration"]["weight_rounding"] = "upwards";
+  std::ofstream(dir / "edited.json") << edited.dump(2);
+  auto be = run_haq({"eval", model, "--data", "fashion-mnist", "--policy", (dir / "edited.json").string()});
+  CHECK(be.exit_code == 2);
+  CHECK_THAT(be.err, Contains("edited.json: /calibration/weight_rounding: expected nearest or adaround, got 'upwards'"));
+  std::ofstream(dir / "bad-cfg.json") << R"({"schema": "haq.search/1", "weight_rounding": 1})";
+  auto bc = run_haq({"search", model, "--hw", source_path("hardware-profiles/bismo-edge.json"), "--data",
+                     "fashion-mnist", "--budget", "latency<=0.8x", "--config", (dir / "bad-cfg.json").string(),
+                     "--out", (dir / "bad-run").string()});
+  CHECK(bc.exit_code == 2);
+  CHECK_THAT(bc.err, Contains("bad-cfg.json"));
+  CHECK_THAT(bc.err, Contains("/weight_rounding"));
+  CHECK_FALSE(fs::exists(dir / "bad-run" / "policy.json"));
 }
