@@ -13,12 +13,15 @@ using namespace haq;
 
 namespace {
 
-engine::Engine calibrated(const std::string& model, quant::WeightRounding r, int64_t calib) {
+// `iterations`: Adam steps of the rounding (fewer than the default 1000 where
+// only the structure of the result is checked: the sanitizer build is slow).
+engine::Engine calibrated(const std::string& model, quant::WeightRounding r, int64_t calib, int iterations = 1000) {
   model::ImportOptions io;
   io.batch = 256;
   engine::EngineOptions eo;
   eo.batch = 256;
   eo.weight_rounding = r;
+  eo.adaround.iterations = iterations;
   engine::Engine e(model::import_onnx(test::source_path(model), io), eo);
   e.calibrate(test::fashion_mnist_train(), data::sample_indices(test::fashion_mnist_train(), calib, 7));
   return e;
@@ -27,8 +30,8 @@ engine::Engine calibrated(const std::string& model, quant::WeightRounding r, int
 }  // namespace
 
 TEST_CASE("adaround in the engine: levels are floor or ceil of w/s, deterministic, output error down") {
-  engine::Engine ar = calibrated("models/fmnist-mobilenet.onnx", quant::WeightRounding::adaround, 256);
-  engine::Engine ar2 = calibrated("models/fmnist-mobilenet.onnx", quant::WeightRounding::adaround, 256);
+  engine::Engine ar = calibrated("models/fmnist-mobilenet.onnx", quant::WeightRounding::adaround, 256, 200);
+  engine::Engine ar2 = calibrated("models/fmnist-mobilenet.onnx", quant::WeightRounding::adaround, 256, 200);
   engine::Engine nr = calibrated("models/fmnist-mobilenet.onnx", quant::WeightRounding::nearest, 256);
   const model::Graph& g = ar.graph();
   int64_t changed = 0;
