@@ -20,23 +20,22 @@ inline std::vector<std::string> reference_models() {
   return out;
 }
 
+/// Fashion-MNIST's `split`, read from disk.
+inline data::Dataset load_fashion_mnist(data::Split split) {
+  data::DataSpec spec;
+  spec.data = "fashion-mnist";
+  return data::load_dataset(spec, split);
+}
+
 /// The Fashion-MNIST test split (loaded once).
 inline const data::Dataset& fashion_mnist_test() {
-  static const data::Dataset d = [] {
-    data::DataSpec spec;
-    spec.data = "fashion-mnist";
-    return data::load_dataset(spec, data::Split::test);
-  }();
+  static const data::Dataset d = load_fashion_mnist(data::Split::test);
   return d;
 }
 
 /// The Fashion-MNIST train split (loaded once): calibration samples.
 inline const data::Dataset& fashion_mnist_train() {
-  static const data::Dataset d = [] {
-    data::DataSpec spec;
-    spec.data = "fashion-mnist";
-    return data::load_dataset(spec, data::Split::train);
-  }();
+  static const data::Dataset d = load_fashion_mnist(data::Split::train);
   return d;
 }
 
