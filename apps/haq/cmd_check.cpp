@@ -37,6 +37,7 @@ struct CheckOptions {
   int64_t samples = -1;
   bool json = false;
   bool allow_other_profile = false;
+  std::optional<std::string> rounding_cache;
   haq::app::DataArgs data_args;
 };
 
@@ -141,6 +142,8 @@ int run_check(const CheckOptions& o) {
   search::MeasurementOverrides ov;
   if (o.samples >= 0) ov.test_samples = o.samples;
   const search::MeasurementSetup ms = search::apply_overrides(rec.setup, ov);
+  const search::RoundingCacheChoice cache =
+      search::rounding_cache_choice(o.rounding_cache, ms.weight_rounding, o.policy);
   const uint64_t seed = ms.seed;
   const int64_t batch = ms.batch;
   // The search's preprocessing, label map and metric unless given here.
@@ -265,6 +268,7 @@ int run_check(const CheckOptions& o) {
     const engine::EngineOptions eo = search::engine_options(ms, run_graph.batch);
     engine::Engine eng(std::move(run_graph), eo);
     eng.calibrate(train, calib_idx);
+    if (eo.weight_rounding == quant::WeightRounding::adaround) (void)search::round_policy_weights(eng, policy, cache);
     engine::PolicyEvaluator ev(eng, test, test_idx);
     const double now = ev.evaluate(policy).metric(metric);
     Row r{"accuracy", "% " + metric, *rec_acc, now, now - *rec_acc, o.max_accuracy_drop, false};
@@ -337,6 +341,9 @@ haq::app::Run setup_check(CLI::App& sub) {
                  "test samples to measure accuracy on (default: the number the policy recorded; 0: all)")
       ->check(haq::app::at_least(0));
   sub.add_flag("--json", o->json, "print the comparison as JSON (fields in docs/ci.md)");
+  sub.add_option("--rounding-cache", o->rounding_cache,
+                 "for a policy searched with adaptive rounding: a rounding cache file to read and update "
+                 "(default: the rounding-cache.bin beside POLICY, read only, if there is one; \"none\": no cache)");
   sub.add_flag("--allow-other-profile", o->allow_other_profile,
                "compare although --hw is not the profile the policy was searched with (name or content)");
   haq::app::add_data_args(sub, o->data_args);

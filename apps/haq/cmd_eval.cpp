@@ -27,7 +27,7 @@ namespace {
 
 struct EvalOptions {
   std::string model, data, bits, policy, metric = "top1", calib_method = "mse";
-  std::string weight_clip = "mse", weight_rounding = "nearest";
+  std::string weight_clip = "mse", weight_rounding = "nearest", rounding_cache;
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
@@ -102,6 +102,9 @@ int run_eval(const EvalOptions& o) {
   if (overrides("--weight-rounding")) ov.weight_rounding = weight_rounding;
   const search::MeasurementSetup ms =
       search::apply_overrides(rec.recorded ? rec.setup : search::eval_measurement_defaults(), ov);
+  const search::RoundingCacheChoice cache = search::rounding_cache_choice(
+      o.given.count("--rounding-cache") ? std::optional<std::string>(o.rounding_cache) : std::nullopt,
+      ms.weight_rounding, o.policy);
 
   // Imported at batch 1 first: per-sample shapes tell the data its channels
   // and the batch its memory; re-imported at the run's batch below.
@@ -155,14 +158,9 @@ int run_eval(const EvalOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   e.calibrate(train, calib_idx);
   const double calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (eo.weight_rounding == quant::WeightRounding::adaround) {
-    // Rounded up front, so that the one-off cost is reported apart from the run.
-    for (size_t i = 0; i < policy.layers.size(); ++i) {
-      const auto& l = policy.layers[i];
-      if (!l.fp32) (void)e.quantized_layer(i, l.w_bits, l.a_bits);
-    }
-  }
-  const engine::RoundingStats rounding = e.rounding_stats();
+  search::PolicyRounding pr;
+  if (eo.weight_rounding == quant::WeightRounding::adaround) pr = search::round_policy_weights(e, policy, cache);
+  const engine::RoundingStats& rounding = pr.stats;
   engine::PolicyEvaluator ev(e, test, eval_idx);
   const engine::Accuracy fp = ev.fp32();
   const engine::Accuracy q = ev.evaluate(policy);
@@ -218,6 +216,9 @@ int run_eval(const EvalOptions& o) {
         {"weight_rounding", quant::to_string(eo.weight_rounding)},
         {"rounding", {{"layer_bits", rounding.layer_bits},
                       {"seconds", rounding.seconds},
+                      {"cache", cache.file.empty() ? nlohmann::json() : nlohmann::json(cache.file)},
+                      {"loaded", rounding.loaded},
+                      {"written", pr.written},
                       {"weights", rounding.totals.weights},
                       {"flipped", rounding.totals.flipped},
                       {"error_nearest", rounding.totals.error_nearest},
@@ -270,12 +271,8 @@ int run_eval(const EvalOptions& o) {
              quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
              eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "",
              eo.weight_rounding == quant::WeightRounding::adaround ? ", adaptive rounding" : "");
-  if (rounding.layer_bits > 0)
-    fmt::print("rounding     adaround: {} (layer, w_bits, a_bits) in {:.2f} s, {:.1f}% of {} weights rounded the "
-               "other way, output error {:.4g} -> {:.4g}\n",
-               rounding.layer_bits, rounding.seconds,
-               rounding.totals.weights > 0 ? 100.0 * rounding.totals.flipped / rounding.totals.weights : 0.0,
-               rounding.totals.weights, rounding.totals.error_nearest, rounding.totals.error_adaround);
+  if (!cache.file.empty()) fmt::print("rounding     {}\n", pr.load.summary(cache.file));
+  if (rounding.layer_bits + rounding.loaded > 0) fmt::print("rounding     {}\n", rounding.summary());
   fmt::print("policy       {}\n", policy_name);
   auto line = [&](const char* name, const engine::Accuracy& a) {
     fmt::print("{:<12} {} {:6.2f}%   (top1 {:.2f}%, top5 {:.2f}%, fidelity {:.2f}%)   {:.0f} samples/s\n",
@@ -350,6 +347,9 @@ haq::app::Run setup_eval(CLI::App& sub) {
                  "nearest, or adaround: each weight rounded up or down to minimise its layer's output "
                  "error on the calibration inputs (docs/quantization.md)")
       ->capture_default_str();
+  sub.add_option("--rounding-cache", o->rounding_cache,
+                 "under adaround, a rounding cache file to read and update (default: the rounding-cache.bin "
+                 "beside --policy, read only, if there is one; \"none\": no cache)");
   sub.add_option("--batch", o->batch,
                  "batch size for models with a symbolic batch dim (default: up to 256, with the "
                  "largest activation of a batch within 64 MiB; never more than the samples)")
@@ -383,7 +383,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app]() {
     for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
-                             "--equalize", "--weight-rounding", "--batch", "--seed"})
+                             "--equalize", "--weight-rounding", "--batch", "--seed", "--rounding-cache"})
       if (app->get_option(name)->count() > 0) o->given.insert(name);
     return run_eval(*o);
   };

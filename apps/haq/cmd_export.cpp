@@ -1,7 +1,9 @@
 // haq export: the model under a policy as a standard QDQ ONNX model
-// (docs/export.md). Calibrates exactly as `haq eval` does, so the exported
-// model reproduces eval's integer arithmetic.
+// (docs/export.md). Calibrates exactly as `haq eval --policy` does (as the
+// policy records), so the exported model reproduces eval's integer arithmetic.
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -29,6 +31,8 @@ struct ExportOptions {
   haq::app::DataArgs data_args;
   bool json = false, equalize = false;
   std::string weight_rounding;  // "": as the policy records (nearest if it records none)
+  std::string rounding_cache;
+  std::set<std::string> given;  ///< options given on the command line (they override the policy's record)
 };
 
 int run_export(const ExportOptions& o) {
@@ -51,22 +55,31 @@ int run_export(const ExportOptions& o) {
   model::Graph g = model::import_onnx(o.model, io);
   const quant::Policy policy = quant::load_policy(o.policy, g);
   const data::DataSpec spec = search::data_spec_for(o.data, pre, o.data_args.labels, g);
+  // Calibrated as the policy records (the search's calibration samples and
+  // quantizer, as `haq eval --policy` measures), unless options say
+  // otherwise; a policy without a record as `haq eval --calib N --seed S`.
+  const search::RecordedMeasurement recorded = search::read_recorded_measurement(o.policy);
+  auto overrides = [&](const char* option) { return !recorded.recorded || o.given.count(option) > 0; };
+  search::MeasurementOverrides ov;
+  if (overrides("--calib")) ov.calib_samples = o.calib;
+  if (overrides("--seed")) ov.seed = o.seed;
+  if (overrides("--batch")) ov.batch = o.batch;
+  if (o.equalize) ov.equalize = true;  // equalized if asked, or if the policy was searched so
+  // Rounded as asked, else as the policy was searched: the QDQ model carries those levels.
+  if (!o.weight_rounding.empty()) ov.weight_rounding = rounding;
+  const search::MeasurementSetup ms =
+      search::apply_overrides(recorded.recorded ? recorded.setup : search::eval_measurement_defaults(), ov);
+  const search::RoundingCacheChoice cache = search::rounding_cache_choice(
+      o.given.count("--rounding-cache") ? std::optional<std::string>(o.rounding_cache) : std::nullopt,
+      ms.weight_rounding, o.policy);
   const data::Dataset train = data::load_dataset(spec, data::Split::train);
   search::print_data_note(train, train, g);
-  // The same calibration samples as `haq eval --calib N --seed S`.
-  const auto calib_idx = data::sample_indices(train, o.calib, haq::derive_seed(o.seed, "eval.calib"));
+  const auto calib_idx = search::draw_samples(train, ms.calib_samples, ms.seed, ms.calib_stream);
   g = search::graph_at_batch(std::move(g), o.model,
-                          data::choose_batch(o.batch, search::largest_activation(g),
+                          data::choose_batch(ms.batch, search::largest_activation(g),
                                              static_cast<int64_t>(calib_idx.size())),
                           io);
-  engine::EngineOptions eo;
-  eo.batch = g.batch;
-  eo.seed = o.seed;
-  // Equalized if asked, or if the policy was searched on equalized weights.
-  const search::RecordedMeasurement recorded = search::read_recorded_measurement(o.policy);
-  eo.equalize = o.equalize || recorded.setup.equalize;
-  // Rounded as asked, else as the policy was searched: the QDQ model carries those levels.
-  eo.weight_rounding = o.weight_rounding.empty() ? recorded.setup.weight_rounding : rounding;
+  const engine::EngineOptions eo = search::engine_options(ms, g.batch);
   if (eo.equalize) {
     // The QDQ model carries quantized layers' weights; an fp32 layer keeps the
     // source model's, which equalization would have rescaled.
@@ -83,6 +96,7 @@ int run_export(const ExportOptions& o) {
   }
   engine::Engine e(std::move(g), eo);
   e.calibrate(train, calib_idx);
+  if (eo.weight_rounding == quant::WeightRounding::adaround) (void)search::round_policy_weights(e, policy, cache);
   exporter::export_qdq(e, policy, o.model, o.out);
   size_t quantized = 0;
   for (const auto& l : policy.layers) quantized += l.fp32 ? 0 : 1;
@@ -94,7 +108,8 @@ int run_export(const ExportOptions& o) {
                               {"quantized_layers", quantized},
                               {"policy_key", quant::policy_key(policy)},
                               {"calibration_samples", calib_idx.size()},
-                              {"seed", o.seed}};
+                              {"seed", ms.seed},
+                              {"weight_rounding", quant::to_string(eo.weight_rounding)}};
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -108,12 +123,14 @@ haq::app::Run setup_export(CLI::App& sub) {
   sub.description(
       "Write MODEL under POLICY as a standard ONNX model with QuantizeLinear/DequantizeLinear\n"
       "pairs (int8/uint8 containers holding b-bit levels) that ONNX Runtime runs. Activation\n"
-      "ranges are calibrated on the train split exactly as haq eval does.");
+      "ranges are calibrated on the train split exactly as haq eval --policy does: as the\n"
+      "policy records (the search's calibration samples), unless --calib/--seed/--batch say otherwise.");
   sub.add_option("MODEL", o->model, "ONNX model file")->required();
   sub.add_option("--policy", o->policy, "policy.json (from haq search)")->required();
   sub.add_option("--data", o->data, "calibration data (as for haq eval)")->required();
   sub.add_option("--out", o->out, "output .onnx file (written atomically)")->required();
-  sub.add_option("--calib", o->calib, "calibration samples from the train split")
+  sub.add_option("--calib", o->calib,
+                 "calibration samples from the train split (default: as the policy records, else 512)")
       ->check(haq::app::int_in(1, int64_t{1} << 30))
       ->capture_default_str();
   sub.add_option("--batch", o->batch,
@@ -121,7 +138,8 @@ haq::app::Run setup_export(CLI::App& sub) {
                  "haq eval)")
       ->check(haq::app::int_in(1, int64_t{1} << 16));
   haq::app::add_data_args(sub, o->data_args);
-  sub.add_option("--seed", o->seed, "seed for choosing the calibration samples, 0..2^63-1")
+  sub.add_option("--seed", o->seed,
+                 "seed for choosing the calibration samples, 0..2^63-1 (default: as the policy records, else 0)")
       ->check(haq::app::seed_value())
       ->capture_default_str();
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
@@ -129,12 +147,20 @@ haq::app::Run setup_export(CLI::App& sub) {
                  "nearest or adaround (default: as the policy records; docs/quantization.md)");
   sub.add_flag("--equalize", o->equalize,
                "cross-layer equalization before calibration (on anyway when the policy records it)");
+  sub.add_option("--rounding-cache", o->rounding_cache,
+                 "under adaround, a rounding cache file to read and update (default: the rounding-cache.bin "
+                 "beside --policy, read only, if there is one; \"none\": no cache)");
   sub.footer(
       "Example:\n"
       "  haq export models/fmnist-mobilenet.onnx --policy runs/edge/policy.json --data fashion-mnist \\\n"
       "      --out mobilenet.qdq.onnx\n"
       "Exit codes: 0 ok, 2 bad input or unsupported layer, 3 internal error.");
-  return [o]() { return run_export(*o); };
+  CLI::App* app = &sub;
+  return [o, app]() {
+    for (const char* name : {"--calib", "--seed", "--batch", "--rounding-cache"})
+      if (app->get_option(name)->count() > 0) o->given.insert(name);
+    return run_export(*o);
+  };
 }
 
 }  // namespace

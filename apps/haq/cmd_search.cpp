@@ -151,7 +151,7 @@ report::ReportInput report_input(const SearchRun& run) {
 
 struct Cli {
   std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits, preprocess, labels, metric,
-      weight_rounding;
+      weight_rounding, rounding_cache;
   std::vector<std::string> budgets;
   int episodes = 0;
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
@@ -259,6 +259,11 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (c.quiet) o.quiet = true;
   if (c.equalize) o.equalize = true;
   if (given("--weight-rounding")) o.weight_rounding = quant::parse_weight_rounding(c.weight_rounding);
+  if (given("--rounding-cache")) {
+    if (c.rounding_cache.empty())
+      fail(ErrorKind::usage, "", "--rounding-cache", "expected a file or \"none\", got an empty value");
+    o.rounding_cache = c.rounding_cache;
+  }
   if (c.json) o.quiet = true;  // stdout is the JSON; errors still go to stderr
 
   for (const auto& input : {o.model, o.hw, c.config}) register_run_input(input);
@@ -350,6 +355,9 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_option("--weight-rounding", c->weight_rounding,
                  "nearest (default) or adaround: adaptive rounding per (layer, w_bits), computed once after "
                  "calibration (docs/quantization.md; config key \"weight_rounding\")");
+  sub.add_option("--rounding-cache", c->rounding_cache,
+                 "under adaround, where the adaptively rounded weights are kept for the next run (default "
+                 "OUT/rounding-cache.bin; \"none\": no cache; config key \"rounding_cache\")");
   sub.add_flag("--json", c->json, "print the result as JSON on stdout (no progress; fields in docs/search.md)");
   sub.add_option("--out", c->out, "output folder");
   sub.footer(

@@ -440,4 +440,46 @@ TEST_CASE("haq search --weight-rounding adaround is recorded, and eval, check an
   CHECK_THAT(bc.err, Contains("bad-cfg.json"));
   CHECK_THAT(bc.err, Contains("/weight_rounding"));
   CHECK_FALSE(fs::exists(dir / "bad-run" / "policy.json"));
+
+  // The rounding cache: the search left it beside policy.json; eval reads it
+  // there by default and rounds nothing again, with the same figure.
+  const fs::path cache = dir / "s" / "rounding-cache.bin";
+  REQUIRE(fs::exists(cache));
+  CHECK(same["rounding"]["cache"] == cache.string());
+  CHECK(same["rounding"]["layer_bits"] == 0);
+  CHECK(same["rounding"]["loaded"].get<int64_t>() > 0);
+  const auto uncached = eval({"--rounding-cache", "none"});
+  CHECK(uncached["rounding"]["layer_bits"].get<int64_t>() > 0);
+  CHECK(uncached["quantized"]["top1"] == same["quantized"]["top1"]);
+  // A second search given the cache rounds nothing and chooses the same policy.
+  auto s2 = run_haq({"search", model, "--hw", source_path("hardware-profiles/bismo-edge.json"), "--data",
+                     "fashion-mnist", "--budget", "latency<=0.8x", "--config", (dir / "cfg.json").string(),
+                     "--episodes", "4", "--seed", "2", "--out", (dir / "s2").string(), "--rounding-cache",
+                     cache.string()},
+                    900);
+  INFO(s2.out << s2.err);
+  REQUIRE(s2.exit_code == 0);
+  CHECK_THAT(s2.err + s2.out, Contains("from the rounding cache and 0 rounded in"));
+  CHECK(read_json(dir / "s2" / "policy.json")["layers"] == pj["layers"]);
+  CHECK_FALSE(fs::exists(dir / "s2" / "rounding-cache.bin"));
+  // Bad caches: not a cache (exit 2 naming it, left as it was), a symlink
+  // (refused before any work), an option that does not apply.
+  fs::copy_file(model, dir / "not-a-cache.bin");
+  const std::string before = read_text(dir / "not-a-cache.bin");
+  auto nc = run_haq({"eval", model, "--data", "fashion-mnist", "--policy", policy.string(), "--rounding-cache",
+                     (dir / "not-a-cache.bin").string()});
+  CHECK(nc.exit_code == 2);
+  CHECK_THAT(nc.err, Contains("not-a-cache.bin: byte 0: not a haq rounding cache"));
+  CHECK(read_text(dir / "not-a-cache.bin") == before);
+  fs::create_symlink(cache, dir / "link.bin");
+  auto ln = run_haq({"search", model, "--hw", source_path("hardware-profiles/bismo-edge.json"), "--data",
+                     "fashion-mnist", "--budget", "latency<=0.8x", "--config", (dir / "cfg.json").string(),
+                     "--episodes", "4", "--out", (dir / "s3").string(), "--rounding-cache", (dir / "link.bin").string()});
+  CHECK(ln.exit_code == 2);
+  CHECK_THAT(ln.err, Contains("link.bin"));
+  CHECK_FALSE(fs::exists(dir / "s3" / "policy.json"));
+  auto nr = run_haq({"eval", model, "--data", "fashion-mnist", "--bits", "w4a4", "--rounding-cache",
+                     cache.string()});
+  CHECK(nr.exit_code == 2);
+  CHECK_THAT(nr.err, Contains("--rounding-cache: the measurement rounds weights to nearest"));
 }

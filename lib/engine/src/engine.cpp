@@ -25,10 +25,14 @@
 #include "dnnl_util.h"
 #include "plain_kernels.h"
 #include "haq/core/error.h"
+#include "haq/core/files.h"
+#include "haq/core/hash.h"
+#include "haq/core/version.h"
 #include "haq/engine/plan.h"
 #include "haq/model/equalize.h"
 #include "haq/model/ops.h"
 #include "haq/quant/policy.h"
+#include "haq/quant/rounding_cache.h"
 
 namespace haq::engine {
 
@@ -235,6 +239,14 @@ struct Engine::Impl {
   std::vector<int64_t> patch_stride, patch_counter;  // per layer: keep every stride-th (sample, position)
   bool rounding_pass = false;  // calibrate()'s second pass: the quantized-input matrices
   RoundingStats rounding;
+  // The rounding cache: what adaround did for each adaptively rounded entry
+  // of qweights, the hash of the rounding inputs per (layer, a_key), and
+  // whether an entry was computed since the cache file was last read or
+  // written.
+  std::map<std::tuple<int, int, int>, quant::AdaRoundStats> rounded;
+  std::map<std::pair<int, int>, uint64_t> rounding_input_hash;
+  bool rounding_dirty = false;
+  uint64_t rounding_key(int li, int w_bits, int a_key);
   std::map<int, double> graph_input_min;
   std::vector<LayerCalibration> calib;
   bool calibrating = false;
@@ -904,13 +916,36 @@ const quant::QuantizedWeights& Engine::Impl::weights_q(int li, int w_bits, int a
     const quant::AdaRoundStats st = quant::adaround(w.data(), in, groups, q, opt.adaround);
     rounding.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++rounding.layer_bits;
-    rounding.totals.weights += st.weights;
-    rounding.totals.flipped += st.flipped;
-    rounding.totals.kept_nearest += st.kept_nearest;
-    rounding.totals.error_nearest += st.error_nearest;
-    rounding.totals.error_adaround += st.error_adaround;
+    rounding.totals += st;
+    rounded[key] = st;
+    rounding_dirty = true;
   }
   return qweights[key] = std::move(q);
+}
+
+// What an adaptively rounded weight set is computed from: the layer's
+// weights, its rounding inputs at a_key, w_bits, the weight clip, the
+// adaround options and haq's version (its code).
+uint64_t Engine::Impl::rounding_key(int li, int w_bits, int a_key) {
+  auto hk = std::make_pair(li, a_key);
+  auto it = rounding_input_hash.find(hk);
+  if (it == rounding_input_hash.end()) {
+    const quant::RoundingInputs& in = a_key > 0 ? round_in_q[li].at(a_key) : round_in[li];
+    Hash64 h;
+    for (const std::vector<double>* m : {&in.gram, &in.cross, &in.noise})
+      h.bytes(m->data(), m->size() * sizeof(double));
+    it = rounding_input_hash.emplace(hk, h.value()).first;
+  }
+  const Layer& l = g.layers[li];
+  const auto& w = g.constants.at(l.weight).f32;
+  const quant::AdaRoundOptions& a = opt.adaround;
+  Hash64 h;
+  h.str("haq rounding cache").str(version()).u64(quant::kRoundingCacheVersion);
+  h.u64(static_cast<uint64_t>(l.c_out)).bytes(w.data(), w.size() * sizeof(float));
+  h.u64(static_cast<uint64_t>(w_bits)).u64(static_cast<uint64_t>(a_key));
+  h.u64(static_cast<uint64_t>(opt.weight_clip)).u64(static_cast<uint64_t>(a.iterations));
+  h.f64(a.warmup).f64(a.lambda).f64(a.beta_start).f64(a.beta_end).f64(a.learning_rate);
+  return h.u64(it->second).value();
 }
 
 // Mean output shift caused by quantizing the weights: by linearity,
@@ -1667,6 +1702,98 @@ void Engine::prepare_weights(const std::vector<int>& w_bits, const std::vector<i
 
 RoundingStats Engine::rounding_stats() const { return impl_->rounding; }
 
+std::string RoundingStats::summary() const {
+  const std::string done =
+      loaded > 0 ? fmt::format("{} (layer, w_bits, a_bits) combinations, {} from the rounding cache and {} rounded in "
+                               "{:.1f} s",
+                               layer_bits + loaded, loaded, layer_bits, seconds)
+                 : fmt::format("{} (layer, w_bits, a_bits) combinations in {:.1f} s", layer_bits, seconds);
+  return fmt::format("adaptive rounding: {}, {:.1f} % of the weights rounded the other way, output error {:.3g} -> "
+                     "{:.3g}",
+                     done,
+                     totals.weights > 0 ? 100.0 * totals.flipped / totals.weights : 0.0, totals.error_nearest,
+                     totals.error_adaround);
+}
+
+std::string RoundingCacheLoad::summary(const std::string& file) const {
+  if (!exists) return fmt::format("rounding cache: {} does not exist yet; this run's adaptive rounding goes there", file);
+  if (other_version)
+    return fmt::format("rounding cache: {} has another format version; it is recomputed and rewritten", file);
+  std::string s = fmt::format("rounding cache: {} (layer, w_bits, a_bits) combinations from {}", loaded, file);
+  if (stale > 0)
+    s += fmt::format(" ({} others made from another model, calibration or options are ignored)", stale);
+  return s;
+}
+
+RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
+  Impl& m = *impl_;
+  if (m.opt.weight_rounding != WeightRounding::adaround || !m.calibrated)
+    fail(ErrorKind::usage, file, "", "the rounding cache needs an engine calibrated for adaptive rounding");
+  RoundingCacheLoad r;
+  if (!path_exists(file)) return r;
+  r.exists = true;
+  // The largest cache this model can have: every weighted layer at w_bits
+  // 2..8 and each input-bits key (0, 2..kRoundingMaxInputBits).
+  uint64_t bound = 64;
+  for (const Layer& l : m.g.layers) {
+    if (l.kind == LayerKind::act_matmul) continue;
+    const int64_t per = static_cast<int64_t>(m.g.constants.at(l.weight).f32.size()) / l.c_out;
+    bound += 7 * (1 + (kRoundingMaxInputBits - 1)) * quant::rounding_cache_entry_bytes(l.name, l.c_out, per);
+  }
+  std::set<std::tuple<int, int, int>> in_file;
+  const quant::RoundingCacheFile f = quant::parse_rounding_cache(read_file(file, bound), file);
+  r.other_version = f.other_version;
+  for (const quant::RoundingCacheEntry& e : f.entries) {
+    const int li = static_cast<int>(e.layer);
+    bool ok = e.layer < m.g.layers.size() && m.g.layers[li].kind != LayerKind::act_matmul &&
+              m.g.layers[li].name == e.name && !m.round_in[li].gram.empty() &&
+              (e.a_bits == 0 || m.round_in_q[li].count(e.a_bits) != 0);
+    if (ok) {
+      const Layer& l = m.g.layers[li];
+      const int64_t per = static_cast<int64_t>(m.g.constants.at(l.weight).f32.size()) / l.c_out;
+      ok = e.weights.channels == l.c_out && e.weights.per_channel == per &&
+           e.key == m.rounding_key(li, e.w_bits, e.a_bits);
+    }
+    if (!ok) {
+      ++r.stale;
+      continue;
+    }
+    const auto key = std::make_tuple(li, static_cast<int>(e.w_bits), static_cast<int>(e.a_bits));
+    in_file.insert(key);
+    if (m.rounded.count(key)) continue;
+    m.qweights[key] = e.weights;
+    m.rounded[key] = e.stats;
+    ++m.rounding.loaded;
+    m.rounding.totals += e.stats;
+    ++r.loaded;
+  }
+  // Rewritten on save only if this engine holds an entry the file lacks.
+  m.rounding_dirty = std::any_of(m.rounded.begin(), m.rounded.end(),
+                                 [&](const auto& kv) { return in_file.count(kv.first) == 0; });
+  return r;
+}
+
+int64_t Engine::save_rounding_cache(const std::string& file) {
+  Impl& m = *impl_;
+  if (!m.rounding_dirty) return 0;
+  std::vector<quant::RoundingCacheEntry> entries;
+  for (const auto& [key, stats] : m.rounded) {
+    const auto [li, w_bits, a_key] = key;
+    quant::RoundingCacheEntry e;
+    e.key = m.rounding_key(li, w_bits, a_key);
+    e.layer = static_cast<uint32_t>(li);
+    e.name = m.g.layers[li].name;
+    e.w_bits = w_bits;
+    e.a_bits = a_key;
+    e.weights = m.qweights.at(key);
+    e.stats = stats;
+    entries.push_back(std::move(e));
+  }
+  write_file_atomic(file, quant::write_rounding_cache(entries));
+  m.rounding_dirty = false;
+  return static_cast<int64_t>(entries.size());
+}
+
 Engine::QuantizedLayer Engine::quantized_layer(size_t layer, int w_bits, int a_bits) {
   Impl& m = *impl_;
   if (layer >= m.g.layers.size() || w_bits < 1 || w_bits > 8 || a_bits < 1 || a_bits > 8)
@@ -1858,6 +1985,9 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
       m.patch_stride[li] = std::max<int64_t>(1, (total + kRoundingPatches - 1) / kRoundingPatches);
     }
   m.qweights.clear();  // adaptive rounding depends on the calibration inputs
+  m.rounded.clear();
+  m.rounding_input_hash.clear();
+  m.rounding_dirty = false;
   m.graph_input_min.clear();
   m.graph_input_min[m.input_id] = std::numeric_limits<double>::infinity();
   m.fp32_pass(m.calibrating, d, indices);

@@ -1,6 +1,8 @@
 // How a recorded accuracy was measured, and measuring the same way again.
 #include "haq/search/measurement.h"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "haq/core/error.h"
@@ -181,6 +183,45 @@ MeasurementSetup apply_overrides(MeasurementSetup s, const MeasurementOverrides&
 std::vector<int64_t> draw_samples(const data::Dataset& d, int64_t count, uint64_t seed,
                                   const std::string& stream) {
   return data::sample_indices(d, count, stream.empty() ? seed : derive_seed(seed, stream));
+}
+
+namespace fs = std::filesystem;
+
+RoundingCacheChoice rounding_cache_choice(const std::optional<std::string>& given, quant::WeightRounding rounding,
+                                          const std::string& policy_file) {
+  RoundingCacheChoice c;
+  if (given && given->empty())
+    fail(ErrorKind::usage, "", "--rounding-cache", "expected a file or \"none\", got an empty value");
+  if (given && *given == "none") return c;
+  if (rounding != quant::WeightRounding::adaround) {
+    if (given)
+      fail(ErrorKind::usage, "", "--rounding-cache",
+           "the measurement rounds weights to nearest: a rounding cache applies to --weight-rounding adaround");
+    return c;
+  }
+  if (given) {
+    check_output_target(*given);
+    c.file = *given;
+    c.write = true;
+    return c;
+  }
+  if (policy_file.empty()) return c;
+  const fs::path beside = fs::path(policy_file).parent_path() / "rounding-cache.bin";
+  if (path_is_regular_file(beside)) c.file = beside.string();
+  return c;
+}
+
+PolicyRounding round_policy_weights(engine::Engine& e, const quant::Policy& policy,
+                                    const RoundingCacheChoice& cache) {
+  PolicyRounding r;
+  if (!cache.file.empty()) r.load = e.load_rounding_cache(cache.file);
+  for (size_t i = 0; i < policy.layers.size(); ++i) {
+    const quant::LayerBits& l = policy.layers[i];
+    if (!l.fp32) (void)e.quantized_layer(i, l.w_bits, l.a_bits);
+  }
+  if (cache.write) r.written = e.save_rounding_cache(cache.file);
+  r.stats = e.rounding_stats();
+  return r;
 }
 
 engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_batch) {

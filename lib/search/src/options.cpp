@@ -80,6 +80,7 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
       v->fail(fmt::format("expected \"nearest\" or \"adaround\", got \"{}\"", v->as_string()));
     }
   }
+  if (auto v = obj.opt("rounding_cache")) o.rounding_cache = v->as_string(true);
   if (auto v = obj.opt("test_samples")) o.test_samples = v->as_int(0);
   if (auto v = obj.opt("batch")) o.batch = v->as_int(1, 100000);
   if (auto v = obj.opt("select_samples")) o.select_samples = v->as_int(0);
@@ -149,6 +150,7 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   j["calib_samples"] = o.calib_samples;
   if (o.equalize) j["equalize"] = true;  // only when on: configs of runs without it read back unchanged
   if (o.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(o.weight_rounding);
+  if (!o.rounding_cache.empty()) j["rounding_cache"] = o.rounding_cache;
   j["test_samples"] = o.test_samples;
   j["batch"] = o.batch;
   j["max_front_points"] = o.max_front_points;

@@ -212,9 +212,17 @@ std::vector<int64_t> disjoint_subset(int64_t train_size, const std::vector<int64
   return rest;
 }
 
+// The rounding cache of a search under adaround ("" for none).
+std::string rounding_cache_path(const SearchOptions& o) {
+  if (o.weight_rounding != quant::WeightRounding::adaround || o.rounding_cache == "none") return "";
+  return o.rounding_cache.empty() ? (fs::path(o.out) / "rounding-cache.bin").string() : o.rounding_cache;
+}
+
 nlohmann::json identity_of(const SearchOptions& o) {
   auto j = search_options_to_json(o);
-  for (const char* k : {"out", "episodes", "time_budget", "quiet", "test_samples",
+  // The rounding cache changes no figure (its entries are keyed by what
+  // they were computed from): a resume may use another one.
+  for (const char* k : {"out", "episodes", "time_budget", "quiet", "test_samples", "rounding_cache",
                         "max_front_points", "select_samples", "select_top", "refine_rounds",
                         "refine_moves"})
     j.erase(k);
@@ -242,6 +250,15 @@ void check_search_options(const SearchOptions& o) {
   if (o.batch < 1) fail(ErrorKind::usage, "", "--batch", "must be >= 1, got {}", o.batch);
   if (std::find(agent_names().begin(), agent_names().end(), o.algo) == agent_names().end())
     fail(ErrorKind::usage, "", "--algo", "unknown algorithm '{}' (expected ddpg, random, greedy or knapsack)", o.algo);
+  if (!o.rounding_cache.empty() && o.rounding_cache != "none" &&
+      o.weight_rounding != quant::WeightRounding::adaround)
+    fail(ErrorKind::usage, "", "--rounding-cache",
+         "'{}' is given but weights round to nearest: a rounding cache applies to weight_rounding adaround",
+         o.rounding_cache);
+  // Refused now rather than after the rounding: a cache that is a symlink,
+  // a device or one of the run's inputs.
+  const std::string cache = rounding_cache_path(o);
+  if (!cache.empty()) check_output_target(cache);
 }
 
 SearchTarget load_search_target(const SearchOptions& o) {
@@ -361,17 +378,15 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
     // (w_bits, a_bits) of the searched ranges and of the uniform baselines
     // (k/k, k = 2..8); anything else the search visits is rounded when first
     // needed, then cached like these.
+    const std::string cache = rounding_cache_path(o);
+    if (!cache.empty()) progress.note(eng.load_rounding_cache(cache).summary(cache));
     std::vector<int> wb, ab;
     for (int b = std::max(2, o.w_bits.min); b <= o.w_bits.max; ++b) wb.push_back(b);
     for (int b = o.a_bits.min; b <= o.a_bits.max; ++b) ab.push_back(b);
     eng.prepare_weights(wb, ab);
     for (int k = 2; k <= 8; ++k) eng.prepare_weights({k}, {k});
-    const engine::RoundingStats rs = eng.rounding_stats();
-    progress.note(fmt::format("adaptive rounding: {} (layer, w_bits, a_bits) combinations in {:.1f} s, {:.1f} % of the weights "
-                              "rounded the other way, output error {:.3g} -> {:.3g}",
-                              rs.layer_bits, rs.seconds,
-                              rs.totals.weights > 0 ? 100.0 * rs.totals.flipped / rs.totals.weights : 0.0,
-                              rs.totals.error_nearest, rs.totals.error_adaround));
+    if (!cache.empty()) (void)eng.save_rounding_cache(cache);
+    progress.note(eng.rounding_stats().summary());
   }
   // Speed of real accuracy runs (cache misses), for the time estimates of
   // the final choice; the fp32 reference run of each evaluator counts too.

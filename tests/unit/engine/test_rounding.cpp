@@ -4,10 +4,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
+#include "haq/core/error.h"
+#include "haq/core/files.h"
 #include "haq/core/rng.h"
 #include "haq/engine/engine.h"
 #include "reference_models.h"
+#include "test_paths.h"
 
 using namespace haq;
 
@@ -88,4 +93,97 @@ TEST_CASE("adaround needs calibration") {
   eo.weight_rounding = quant::WeightRounding::adaround;
   engine::Engine e(model::import_onnx(test::source_path("models/fmnist-mlp.onnx"), io), eo);
   CHECK_THROWS_WITH(e.prepare_weights({4}, {8}), Catch::Contains("calibrated"));
+}
+
+namespace {
+
+std::string read_bytes(const std::filesystem::path& p) { return read_file(p, uint64_t{1} << 30); }
+
+void write_bytes(const std::filesystem::path& p, const std::string& s) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
+}
+
+std::string load_error(engine::Engine& e, const std::filesystem::path& p) {
+  try {
+    (void)e.load_rounding_cache(p.string());
+  } catch (const Error& x) {
+    CHECK(x.kind() == ErrorKind::io);
+    return x.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("rounding cache: a second engine with the same model, calibration and options takes every entry") {
+  const auto dir = test::scratch_dir("rounding_cache");
+  const auto file = dir / "rounding-cache.bin";
+  const std::string model = "tests/data/model/tiny_attention.onnx";
+  engine::Engine a = calibrated(model, quant::WeightRounding::adaround, 64, 50);
+  CHECK_FALSE(a.load_rounding_cache(file.string()).exists);
+  a.prepare_weights({3, 4}, {4, 8});
+  const int64_t n = a.rounding_stats().layer_bits;
+  REQUIRE(n > 8);
+  CHECK(a.save_rounding_cache(file.string()) == n);
+  CHECK(a.save_rounding_cache(file.string()) == 0);  // nothing new: not rewritten
+  const std::string bytes = read_bytes(file);
+
+  engine::Engine b = calibrated(model, quant::WeightRounding::adaround, 64, 50);
+  const engine::RoundingCacheLoad l = b.load_rounding_cache(file.string());
+  CHECK(l.exists);
+  CHECK(l.loaded == n);
+  CHECK(l.stale == 0);
+  const model::Graph& g = a.graph();
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (g.layers[li].kind == model::LayerKind::act_matmul) continue;
+    INFO(g.layers[li].name);
+    for (auto [wb, ab] : {std::pair{3, 4}, std::pair{4, 8}}) {
+      const auto qa = a.quantized_layer(li, wb, ab);
+      const auto qb = b.quantized_layer(li, wb, ab);
+      CHECK(qa.weights.values == qb.weights.values);
+      CHECK(qa.weights.scales == qb.weights.scales);
+      CHECK(qa.bias == qb.bias);
+    }
+  }
+  // Nothing was rounded again; the statistics come with the entries.
+  CHECK(b.rounding_stats().layer_bits == 0);
+  CHECK(b.rounding_stats().loaded == n);
+  CHECK(b.rounding_stats().totals.flipped == a.rounding_stats().totals.flipped);
+  CHECK(b.rounding_stats().totals.error_adaround == a.rounding_stats().totals.error_adaround);
+  const auto idx = data::sample_indices(test::fashion_mnist_test(), 300, 1);
+  const quant::Policy p = quant::uniform_policy(g, 3, 4);
+  engine::PolicyEvaluator ea(a, test::fashion_mnist_test(), idx), eb(b, test::fashion_mnist_test(), idx);
+  CHECK(ea.evaluate(p).top1 == eb.evaluate(p).top1);
+  CHECK(b.save_rounding_cache(file.string()) == 0);
+  CHECK(read_bytes(file) == bytes);
+  // A combination the file lacks is rounded, and the file then holds it too.
+  (void)b.quantized_layer(0, 5, 8);
+  CHECK(b.rounding_stats().layer_bits == 1);
+  CHECK(b.save_rounding_cache(file.string()) == n + 1);
+
+  // Another calibration or other options: every entry is stale.
+  engine::Engine c = calibrated(model, quant::WeightRounding::adaround, 32, 50);
+  const engine::RoundingCacheLoad lc = c.load_rounding_cache(file.string());
+  CHECK(lc.loaded == 0);
+  CHECK(lc.stale == n + 1);
+  engine::Engine d = calibrated(model, quant::WeightRounding::adaround, 64, 60);
+  CHECK(d.load_rounding_cache(file.string()).stale == n + 1);
+  CHECK_THAT(d.load_rounding_cache(file.string()).summary(file.string()),
+             Catch::Matchers::Contains("made from another model, calibration or options are ignored"));
+  engine::Engine nearest = calibrated(model, quant::WeightRounding::nearest, 64);
+  CHECK_THROWS_AS(nearest.load_rounding_cache(file.string()), Error);
+
+  // Damaged, truncated, padded or foreign files are errors naming the file.
+  const std::string full = read_bytes(file);
+  std::string flipped = full;
+  flipped[full.size() / 2] ^= 0x10;
+  write_bytes(dir / "flipped.bin", flipped);
+  CHECK_THAT(load_error(c, dir / "flipped.bin"), Catch::Matchers::Contains("flipped.bin: byte"));
+  write_bytes(dir / "short.bin", full.substr(0, full.size() - 3));
+  CHECK_THAT(load_error(c, dir / "short.bin"), Catch::Matchers::Contains("short.bin"));
+  write_bytes(dir / "padded.bin", full + std::string(size_t{8} << 20, '\0'));
+  CHECK_THAT(load_error(c, dir / "padded.bin"), Catch::Matchers::Contains("padded.bin"));
+  CHECK_THAT(load_error(c, test::source_path(model)), Catch::Matchers::Contains("not a haq rounding cache"));
+  std::filesystem::create_directory(dir / "folder.bin");
+  CHECK_THAT(load_error(c, dir / "folder.bin"), Catch::Matchers::Contains("folder.bin"));
 }

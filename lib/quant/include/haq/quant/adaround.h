@@ -58,6 +58,14 @@ struct AdaRoundStats {
   int64_t kept_nearest = 0;  ///< channels whose nearest levels had the smaller error
   double error_nearest = 0;  ///< sum over channels of E_c at the nearest levels
   double error_adaround = 0; ///< the same at the chosen levels
+  AdaRoundStats& operator+=(const AdaRoundStats& o) {
+    weights += o.weights;
+    flipped += o.flipped;
+    kept_nearest += o.kept_nearest;
+    error_nearest += o.error_nearest;
+    error_adaround += o.error_adaround;
+    return *this;
+  }
 };
 
 /// What adaptive rounding needs to know of a layer's inputs, per group of

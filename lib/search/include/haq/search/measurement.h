@@ -17,6 +17,7 @@
 #include "haq/data/dataset.h"
 #include "haq/engine/engine.h"
 #include "haq/quant/adaround.h"
+#include "haq/quant/policy.h"
 #include "haq/quant/quantizer.h"
 
 namespace haq::search {
@@ -92,6 +93,36 @@ std::vector<int64_t> draw_samples(const data::Dataset& d, int64_t count, uint64_
 
 /// Engine options of a setup; `graph_batch` is the imported graph's batch.
 engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_batch);
+
+/// The rounding cache of a measurement under adaptive rounding
+/// (docs/quantization.md, "The rounding cache").
+struct RoundingCacheChoice {
+  std::string file;    ///< "" = none
+  bool write = false;  ///< written back when the run rounded something the file lacked
+};
+
+/// For a measurement rounding as `rounding`: no cache under nearest; else
+/// `given` (--rounding-cache, if given) "none": no cache; a path: read it if
+/// it exists and write it; not given: the rounding-cache.bin beside
+/// `policy_file` (where haq search leaves it) if there is one, read only.
+/// Error(usage) for an empty value or a path given under nearest; a cache to
+/// be written is checked against the output policy now (Error(io)).
+RoundingCacheChoice rounding_cache_choice(const std::optional<std::string>& given, quant::WeightRounding rounding,
+                                          const std::string& policy_file);
+
+/// What round_policy_weights did.
+struct PolicyRounding {
+  engine::RoundingStats stats;   ///< the engine's, after the rounding
+  engine::RoundingCacheLoad load;  ///< what the cache gave (nothing without one)
+  int64_t written = 0;           ///< entries written to the cache (0: not written)
+};
+
+/// Rounds, up front, the weights of every layer `policy` quantizes (so that
+/// the one-off cost is reported apart from the run), taking what the cache
+/// holds first and writing it back if chosen. `e` must be calibrated under
+/// WeightRounding::adaround.
+PolicyRounding round_policy_weights(engine::Engine& e, const quant::Policy& policy,
+                                    const RoundingCacheChoice& cache);
 
 /// How `used` on `used_data` measures differently from `recorded`, one
 /// phrase per difference ("512 calibration samples instead of the recorded

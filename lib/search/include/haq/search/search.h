@@ -46,6 +46,9 @@ struct SearchOptions {
   /// nearest, or adaround: adaptive rounding per (layer, w_bits), computed
   /// for every searched w_bits once after calibration (the one-off cost printed).
   quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;
+  /// Under adaround, the rounding cache file (docs/quantization.md, "The
+  /// rounding cache"): "" = OUT/rounding-cache.bin, "none" = no cache.
+  std::string rounding_cache;
   int64_t test_samples = 0;          ///< final figures on this many test samples (0: the full test split)
   int64_t batch = 100;               ///< inference batch for accuracy runs (never more than the samples run at once)
   int max_front_points = 24;         ///< Pareto points re-measured on the test split, at most
