@@ -7,6 +7,7 @@
 #
 #   bench/ptq_quality.sh               # build/apps/haq/haq, every row (~15 min on 2 cores)
 #   ROWS=goals bench/ptq_quality.sh    # only the three goal rows and the cost
+#   ROWS=cost bench/ptq_quality.sh     # only the cost, with and without the rounding cache
 #   HAQ=path/to/haq CALIB=512 bench/ptq_quality.sh
 #
 # Every figure is haq eval's, at its defaults (512 calibration samples, seed
@@ -48,9 +49,11 @@ row() {
 printf "%-44s %6s %8s %9s %7s %7s  %-9s %7s %7s\n" "model, policy (10k test images)" "fp32" "nearest" "adaround" \
   "d(near)" "d(ada)" "goal" "calib s" "round s"
 m="$root/models"
-row "fmnist-mobilenet W4A4 (8-bit first/last)" "$m/fmnist-mobilenet.onnx" 0.8 --bits w4a4 --ends8
-row "fmnist-mobilenet W3A8" "$m/fmnist-mobilenet.onnx" 2 --bits w3a8
-row "fmnist-resnet W4A4 (all layers)" "$m/fmnist-resnet.onnx" 0.5 --bits w4a4
+if [[ "$rows" != cost ]]; then
+  row "fmnist-mobilenet W4A4 (8-bit first/last)" "$m/fmnist-mobilenet.onnx" 0.8 --bits w4a4 --ends8
+  row "fmnist-mobilenet W3A8" "$m/fmnist-mobilenet.onnx" 2 --bits w3a8
+  row "fmnist-resnet W4A4 (all layers)" "$m/fmnist-resnet.onnx" 0.5 --bits w4a4
+fi
 if [[ "$rows" == all ]]; then
   row "fmnist-mobilenet W4A4 (all layers)" "$m/fmnist-mobilenet.onnx" - --bits w4a4
   row "fmnist-mobilenet W2A8" "$m/fmnist-mobilenet.onnx" - --bits w2a8
@@ -64,12 +67,25 @@ fi
 # of the default ranges 2..8 x 2..8 (35 distinct roundings per layer: a_bits
 # 6..8 share the fp32 inputs' matrices) and the uniform baselines, printed by
 # haq search before its first episode. One episode, few samples.
-/usr/bin/time -f "%e" "$haq" search "$m/fmnist-mobilenet.onnx" --hw "$root/hardware-profiles/bitfusion.json" \
-  --data fashion-mnist --budget 'energy<=0.9x' --episodes 1 --eval-samples 100 --calib-samples "$calib" \
-  --test-samples 100 --select-samples 100 --weight-rounding adaround --out "$tmp/search" \
-  > "$tmp/search.out" 2> "$tmp/search.err" || { cat "$tmp/search.err" >&2; exit 1; }
+# search OUT [OPTION...]: the short search, its wall time in OUT.time.
+search() {
+  local out=$1
+  shift
+  /usr/bin/time -f "%e" -o "$out.time" "$haq" search "$m/fmnist-mobilenet.onnx" \
+    --hw "$root/hardware-profiles/bitfusion.json" --data fashion-mnist --budget 'energy<=0.9x' --episodes 1 \
+    --eval-samples 100 --calib-samples "$calib" --test-samples 100 --select-samples 100 \
+    --weight-rounding adaround --out "$out" "$@" > "$out.out" 2> "$out.err" || { cat "$out.err" >&2; exit 1; }
+}
+search "$tmp/search"
 line=$(grep -h "adaptive rounding:" "$tmp/search.out" "$tmp/search.err" | head -1)
 echo
 echo "one-off cost, fmnist-mobilenet, search ranges w 2..8 x a 2..8: ${line#*adaptive rounding: }"
 awk -v l="$line" 'BEGIN { n = split(l, w, " "); for (i = 1; i <= n; ++i) if (w[i] == "in") { s = w[i + 1]; break }
   printf "against the goal of 120 s: %.2fx (%s)\n", s / 120, s <= 120 ? "met" : "not met" }'
+# The same search again, given the first one's rounding cache (docs/quantization.md).
+search "$tmp/cached" --rounding-cache "$tmp/search/rounding-cache.bin"
+cache_line=$(grep -h "rounding cache:" "$tmp/cached.out" "$tmp/cached.err" | head -1)
+echo "with the rounding cache ($(stat -c %s "$tmp/search/rounding-cache.bin") bytes): ${cache_line#*rounding cache: }"
+echo "search wall time: $(cat "$tmp/search.time") s without the cache, $(cat "$tmp/cached.time") s with it"
+cmp -s "$tmp/search/policy.json" "$tmp/cached/policy.json" && echo "policy.json: identical" ||
+  echo "policy.json: DIFFERENT (a bug: the cache must not change a figure)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for SECONDS.
 #   scripts/fuzz.sh SECONDS [TARGET...]     targets: onnx profile policy idx npy checkpoint
-#                                           config sweep (default: all)
+#                                           config sweep rounding_cache (default: all)
 # Environment: HAQ_FUZZ_BUILD_DIR (default build-fuzz), HAQ_FUZZ_PARALLEL (targets
 # run at once, default 2), HAQ_FUZZ_RSS_MB (memory limit per target, default 2048),
 # HAQ_FUZZ_TIMEOUT_S (limit for one input, default 10), HAQ_FUZZ_SEED (libFuzzer's
@@ -14,7 +14,7 @@
 # tests/fuzz/corpus/TARGET/ plus the repository's real files.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-all_targets=(onnx profile policy idx npy checkpoint config sweep)
+all_targets=(onnx profile policy idx npy checkpoint config sweep rounding_cache)
 if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then
   echo "usage: scripts/fuzz.sh SECONDS [TARGET...]   (targets: ${all_targets[*]})" >&2
   exit 2

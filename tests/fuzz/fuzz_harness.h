@@ -28,6 +28,7 @@ Outcome run_npy(const uint8_t* data, size_t size);
 Outcome run_checkpoint(const uint8_t* data, size_t size);
 Outcome run_config(const uint8_t* data, size_t size);
 Outcome run_sweep(const uint8_t* data, size_t size);
+Outcome run_rounding_cache(const uint8_t* data, size_t size);
 
 /// The DDPG options of fuzz_checkpoint's agent (and of its seeds).
 }  // namespace haq::fuzz

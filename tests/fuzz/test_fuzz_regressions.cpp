@@ -15,6 +15,7 @@
 
 #include "../unit/search/fake_problem.h"
 #include "fuzz_harness.h"
+#include "haq/quant/rounding_cache.h"
 #include "haq/search/agent.h"
 #include "haq/search/search.h"
 #include "test_paths.h"
@@ -37,7 +38,8 @@ const Named kTargets[] = {{"onnx", haq::fuzz::run_onnx},
                           {"npy", haq::fuzz::run_npy},
                           {"checkpoint", haq::fuzz::run_checkpoint},
                           {"config", haq::fuzz::run_config},
-                          {"sweep", haq::fuzz::run_sweep}};
+                          {"sweep", haq::fuzz::run_sweep},
+                          {"rounding_cache", haq::fuzz::run_rounding_cache}};
 
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -111,4 +113,36 @@ TEST_CASE("fuzz seeds: write the checkpoint seeds", "[.write-seeds]") {
     out.put(static_cast<char>(k));
     out << bytes;
   }
+}
+
+// Writes the rounding cache seeds (tests/fuzz/corpus/rounding_cache/): a
+// cache of two entries, as it is (mode byte 0) and to be resealed (1), and an
+// empty one. Hidden; run as
+//   HAQ_FUZZ_SEED_OUT=tests/fuzz/corpus/rounding_cache build/tests/fuzz/test_fuzz_regressions '[.write-cache-seeds]'
+TEST_CASE("fuzz seeds: write the rounding cache seeds", "[.write-cache-seeds]") {
+  const char* to = std::getenv("HAQ_FUZZ_SEED_OUT");
+  REQUIRE(to != nullptr);
+  std::vector<haq::quant::RoundingCacheEntry> entries(2);
+  for (size_t k = 0; k < 2; ++k) {
+    auto& e = entries[k];
+    e.key = 0x5eed0000u + k;
+    e.layer = static_cast<uint32_t>(k);
+    e.name = k ? "fc" : "conv1";
+    e.w_bits = k ? 4 : 2;
+    e.a_bits = k ? 0 : 3;
+    e.weights.bits = e.w_bits;
+    e.weights.channels = 2 + static_cast<int64_t>(k);
+    e.weights.per_channel = 3;
+    for (int64_t i = 0; i < e.weights.channels * 3; ++i) e.weights.values.push_back(static_cast<int8_t>(i % 3 - 1));
+    e.weights.scales.assign(static_cast<size_t>(e.weights.channels), 0.125f);
+    e.stats = {6, 2, 0, 1.5, 0.75};
+  }
+  const std::pair<const char*, std::string> seeds[] = {{"two-entries", haq::quant::write_rounding_cache(entries)},
+                                                       {"empty", haq::quant::write_rounding_cache({})}};
+  for (const auto& [name, bytes] : seeds)
+    for (char mode : {'\0', '\1'}) {
+      std::ofstream out(fs::path(to) / (std::string(name) + (mode ? "-1" : "-0")), std::ios::binary | std::ios::trunc);
+      out.put(mode);
+      out << bytes;
+    }
 }

@@ -1719,7 +1719,8 @@ std::string RoundingCacheLoad::summary(const std::string& file) const {
   if (!exists) return fmt::format("rounding cache: {} does not exist yet; this run's adaptive rounding goes there", file);
   if (other_version)
     return fmt::format("rounding cache: {} has another format version; it is recomputed and rewritten", file);
-  std::string s = fmt::format("rounding cache: {} (layer, w_bits, a_bits) combinations from {}", loaded, file);
+  std::string s =
+      fmt::format("rounding cache: {} (layer, w_bits, a_bits) combinations from {} in {:.2f} s", loaded, file, seconds);
   if (stale > 0)
     s += fmt::format(" ({} others made from another model, calibration or options are ignored)", stale);
   return s;
@@ -1732,6 +1733,7 @@ RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
   RoundingCacheLoad r;
   if (!path_exists(file)) return r;
   r.exists = true;
+  const auto t0 = std::chrono::steady_clock::now();
   // The largest cache this model can have: every weighted layer at w_bits
   // 2..8 and each input-bits key (0, 2..kRoundingMaxInputBits).
   uint64_t bound = 64;
@@ -1770,6 +1772,7 @@ RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
   // Rewritten on save only if this engine holds an entry the file lacks.
   m.rounding_dirty = std::any_of(m.rounded.begin(), m.rounded.end(),
                                  [&](const auto& kv) { return in_file.count(kv.first) == 0; });
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
