@@ -246,7 +246,12 @@ struct Engine::Impl {
   std::map<std::tuple<int, int, int>, quant::AdaRoundStats> rounded;
   std::map<std::pair<int, int>, uint64_t> rounding_input_hash;
   bool rounding_dirty = false;
+  // Entries of the cache file made from something else (another
+  // calibration, model or options): written back on save as far as
+  // rounding_cache_bound() allows, so that one run does not erase another's.
+  std::vector<quant::RoundingCacheEntry> rounding_foreign;
   uint64_t rounding_key(int li, int w_bits, int a_key);
+  uint64_t rounding_cache_bound() const;
   std::map<int, double> graph_input_min;
   std::vector<LayerCalibration> calib;
   bool calibrating = false;
@@ -1722,7 +1727,7 @@ std::string RoundingCacheLoad::summary(const std::string& file) const {
   std::string s =
       fmt::format("rounding cache: {} (layer, w_bits, a_bits) combinations from {} in {:.2f} s", loaded, file, seconds);
   if (stale > 0)
-    s += fmt::format(" ({} others made from another model, calibration or options are ignored)", stale);
+    s += fmt::format(" ({} others, made from another model, calibration or options, are not used)", stale);
   return s;
 }
 
@@ -1734,18 +1739,11 @@ RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
   if (!path_exists(file)) return r;
   r.exists = true;
   const auto t0 = std::chrono::steady_clock::now();
-  // The largest cache this model can have: every weighted layer at w_bits
-  // 2..8 and each input-bits key (0, 2..kRoundingMaxInputBits).
-  uint64_t bound = 64;
-  for (const Layer& l : m.g.layers) {
-    if (l.kind == LayerKind::act_matmul) continue;
-    const int64_t per = static_cast<int64_t>(m.g.constants.at(l.weight).f32.size()) / l.c_out;
-    bound += 7 * (1 + (kRoundingMaxInputBits - 1)) * quant::rounding_cache_entry_bytes(l.name, l.c_out, per);
-  }
   std::set<std::tuple<int, int, int>> in_file;
-  const quant::RoundingCacheFile f = quant::parse_rounding_cache(read_file(file, bound), file);
+  quant::RoundingCacheFile f = quant::parse_rounding_cache(read_file(file, m.rounding_cache_bound()), file);
   r.other_version = f.other_version;
-  for (const quant::RoundingCacheEntry& e : f.entries) {
+  m.rounding_foreign.clear();
+  for (quant::RoundingCacheEntry& e : f.entries) {
     const int li = static_cast<int>(e.layer);
     bool ok = e.layer < m.g.layers.size() && m.g.layers[li].kind != LayerKind::act_matmul &&
               m.g.layers[li].name == e.name && !m.round_in[li].gram.empty() &&
@@ -1758,6 +1756,7 @@ RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
     }
     if (!ok) {
       ++r.stale;
+      m.rounding_foreign.push_back(std::move(e));
       continue;
     }
     const auto key = std::make_tuple(li, static_cast<int>(e.w_bits), static_cast<int>(e.a_bits));
@@ -1776,6 +1775,18 @@ RoundingCacheLoad Engine::load_rounding_cache(const std::string& file) {
   return r;
 }
 
+// The largest cache file this model reads: every weighted layer at w_bits
+// 2..8 and each input-bits key (0, 2..kRoundingMaxInputBits).
+uint64_t Engine::Impl::rounding_cache_bound() const {
+  uint64_t bound = 64;
+  for (const Layer& l : g.layers) {
+    if (l.kind == LayerKind::act_matmul) continue;
+    const int64_t per = static_cast<int64_t>(g.constants.at(l.weight).f32.size()) / l.c_out;
+    bound += 7 * (1 + (kRoundingMaxInputBits - 1)) * quant::rounding_cache_entry_bytes(l.name, l.c_out, per);
+  }
+  return bound;
+}
+
 int64_t Engine::save_rounding_cache(const std::string& file) {
   Impl& m = *impl_;
   if (!m.rounding_dirty) return 0;
@@ -1791,6 +1802,17 @@ int64_t Engine::save_rounding_cache(const std::string& file) {
     e.weights = m.qweights.at(key);
     e.stats = stats;
     entries.push_back(std::move(e));
+  }
+  // Then the file's other entries, as many as fit in the bound (so that the
+  // file stays readable), in their order.
+  uint64_t bytes = 64;
+  for (const auto& e : entries)
+    bytes += quant::rounding_cache_entry_bytes(e.name, e.weights.channels, e.weights.per_channel);
+  for (const auto& e : m.rounding_foreign) {
+    const uint64_t b = quant::rounding_cache_entry_bytes(e.name, e.weights.channels, e.weights.per_channel);
+    if (bytes + b > m.rounding_cache_bound()) continue;
+    bytes += b;
+    entries.push_back(e);
   }
   write_file_atomic(file, quant::write_rounding_cache(entries));
   m.rounding_dirty = false;
@@ -1990,6 +2012,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.qweights.clear();  // adaptive rounding depends on the calibration inputs
   m.rounded.clear();
   m.rounding_input_hash.clear();
+  m.rounding_foreign.clear();
   m.rounding_dirty = false;
   m.graph_input_min.clear();
   m.graph_input_min[m.input_id] = std::numeric_limits<double>::infinity();

@@ -169,7 +169,17 @@ TEST_CASE("rounding cache: a second engine with the same model, calibration and 
   engine::Engine d = calibrated(model, quant::WeightRounding::adaround, 64, 60);
   CHECK(d.load_rounding_cache(file.string()).stale == n + 1);
   CHECK_THAT(d.load_rounding_cache(file.string()).summary(file.string()),
-             Catch::Matchers::Contains("made from another model, calibration or options are ignored"));
+             Catch::Matchers::Contains("made from another model, calibration or options, are not used"));
+  // A run with another calibration that writes keeps the others' entries:
+  // b's calibration still finds all of its own afterwards.
+  c.prepare_weights({3}, {8});
+  const int64_t nc = c.rounding_stats().layer_bits;
+  REQUIRE(nc > 0);
+  CHECK(c.save_rounding_cache(file.string()) == nc + n + 1);
+  engine::Engine b2 = calibrated(model, quant::WeightRounding::adaround, 64, 50);
+  const engine::RoundingCacheLoad l2 = b2.load_rounding_cache(file.string());
+  CHECK(l2.loaded == n + 1);
+  CHECK(l2.stale == nc);
   engine::Engine nearest = calibrated(model, quant::WeightRounding::nearest, 64);
   CHECK_THROWS_AS(nearest.load_rounding_cache(file.string()), Error);
 

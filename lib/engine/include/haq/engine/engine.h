@@ -113,7 +113,7 @@ struct RoundingCacheLoad {
   bool exists = false;         ///< the file was there
   bool other_version = false;  ///< a cache of another format version (ignored)
   int64_t loaded = 0;          ///< entries computed from this engine's model, calibration and options
-  int64_t stale = 0;           ///< entries computed from something else (ignored)
+  int64_t stale = 0;           ///< entries computed from something else (not used; kept on save)
   double seconds = 0;          ///< reading the file and checking the keys
   /// One line for the user about `file`: "rounding cache: 490 (layer,
   /// w_bits, a_bits) combinations from runs/m/rounding-cache.bin in 0.4 s".
@@ -215,8 +215,10 @@ class Engine {
   RoundingCacheLoad load_rounding_cache(const std::string& file);
   /// Writes (atomically, under the output policy) every adaptively rounded
   /// weight set computed or loaded so far to `file`, if any was computed
-  /// since the last load or save of it; returns the entries written (0: not
-  /// written).
+  /// since the last load or save of it, then the entries of the loaded file
+  /// that were made from something else, as many as keep the file within
+  /// the size this model's full cache has; returns the entries written (0:
+  /// not written).
   int64_t save_rounding_cache(const std::string& file);
 
  private:
