@@ -478,6 +478,22 @@ TEST_CASE("haq search --weight-rounding adaround is recorded, and eval, check an
   CHECK(ln.exit_code == 2);
   CHECK_THAT(ln.err, Contains("link.bin"));
   CHECK_FALSE(fs::exists(dir / "s3" / "policy.json"));
+  // export calibrates as the policy records (64 samples, seed 2, as eval
+  // --policy), takes the search's rounding from the cache, and writes the
+  // same bytes as without it.
+  auto ej = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                     (dir / "cached.onnx").string(), "--json"}, 600);
+  auto en = run_haq({"export", model, "--policy", policy.string(), "--data", "fashion-mnist", "--out",
+                     (dir / "uncached.onnx").string(), "--rounding-cache", "none"}, 600);
+  INFO(ej.err << en.err);
+  REQUIRE(ej.exit_code == 0);
+  REQUIRE(en.exit_code == 0);
+  const auto ejj = nlohmann::json::parse(ej.out);
+  CHECK(ejj["calibration_samples"] == 64);
+  CHECK(ejj["seed"] == 2);
+  CHECK(ejj["weight_rounding"] == "adaround");
+  CHECK(read_text(dir / "cached.onnx") == read_text(dir / "uncached.onnx"));
+  CHECK(read_text(dir / "cached.onnx") == read_text(dir / "a.onnx"));  // --calib 64 as recorded: the same
   auto nr = run_haq({"eval", model, "--data", "fashion-mnist", "--bits", "w4a4", "--rounding-cache",
                      cache.string()});
   CHECK(nr.exit_code == 2);
