@@ -1805,12 +1805,13 @@ int64_t Engine::save_rounding_cache(const std::string& file) {
   }
   // Then the file's other entries, as many as fit in the bound (so that the
   // file stays readable), in their order.
+  const uint64_t bound = m.rounding_cache_bound();
   uint64_t bytes = 64;
   for (const auto& e : entries)
     bytes += quant::rounding_cache_entry_bytes(e.name, e.weights.channels, e.weights.per_channel);
   for (const auto& e : m.rounding_foreign) {
     const uint64_t b = quant::rounding_cache_entry_bytes(e.name, e.weights.channels, e.weights.per_channel);
-    if (bytes + b > m.rounding_cache_bound()) continue;
+    if (bytes + b > bound) continue;
     bytes += b;
     entries.push_back(e);
   }
