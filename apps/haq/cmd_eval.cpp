@@ -27,7 +27,7 @@ namespace {
 
 struct EvalOptions {
   std::string model, data, bits, policy, metric = "top1", calib_method = "mse";
-  std::string weight_clip = "mse", weight_rounding = "nearest", rounding_cache;
+  std::string weight_clip = "mse", weight_rounding = "nearest", rounding_cache, act_quant = "asymmetric";
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
@@ -74,6 +74,7 @@ int run_eval(const EvalOptions& o) {
   const quant::CalibMethod calib_method = quant::parse_calib_method(o.calib_method);
   const quant::WeightClip weight_clip = quant::parse_weight_clip(o.weight_clip);
   const quant::WeightRounding weight_rounding = quant::parse_weight_rounding(o.weight_rounding);
+  const quant::ActQuantMode act_quant = quant::parse_act_quant(o.act_quant);
   if (!o.bits.empty() && !o.policy.empty())
     fail(ErrorKind::usage, "", "--bits/--policy", "give one of --bits and --policy, not both");
   if (o.ends8 && !o.policy.empty())
@@ -100,8 +101,12 @@ int run_eval(const EvalOptions& o) {
   if (overrides("--no-bias-correction")) ov.bias_correction = !o.no_bias_correction;
   if (overrides("--equalize")) ov.equalize = o.equalize;
   if (overrides("--weight-rounding")) ov.weight_rounding = weight_rounding;
-  const search::MeasurementSetup ms =
+  if (overrides("--act-quant")) ov.act_quant = act_quant;
+  search::MeasurementSetup ms =
       search::apply_overrides(rec.recorded ? rec.setup : search::eval_measurement_defaults(), ov);
+  // kl calibrates one side: asymmetric activations only when asked for (an error then).
+  if (ms.calib_method == quant::CalibMethod::kl && !o.given.count("--act-quant"))
+    ms.act_quant = quant::ActQuantMode::symmetric;
   const search::RoundingCacheChoice cache = search::rounding_cache_choice(
       o.given.count("--rounding-cache") ? std::optional<std::string>(o.rounding_cache) : std::nullopt,
       ms.weight_rounding, o.policy);
@@ -214,6 +219,7 @@ int run_eval(const EvalOptions& o) {
         {"bias_correction", eo.bias_correction},
         {"equalize", eo.equalize},
         {"weight_rounding", quant::to_string(eo.weight_rounding)},
+        {"act_quant", quant::to_string(eo.act_quant)},
         {"rounding", {{"layer_bits", rounding.layer_bits},
                       {"seconds", rounding.seconds},
                       {"cache", cache.file.empty() ? nlohmann::json() : nlohmann::json(cache.file)},
@@ -267,9 +273,10 @@ int run_eval(const EvalOptions& o) {
                  ? ", preprocess " + data::to_string(pre)
                  : std::string(),
              dc.labels.empty() ? std::string() : ", labels " + dc.labels);
-  fmt::print("quantizer    activations {}, weight clip {}, bias correction {}{}{}\n",
-             quant::to_string(eo.calib), quant::to_string(eo.weight_clip),
-             eo.bias_correction ? "on" : "off", eo.equalize ? ", cross-layer equalization" : "",
+  fmt::print("quantizer    activations {}{}, weight clip {}, bias correction {}{}{}\n",
+             quant::to_string(eo.calib), eo.act_quant == quant::ActQuantMode::asymmetric ? " asymmetric" : "",
+             quant::to_string(eo.weight_clip), eo.bias_correction ? "on" : "off",
+             eo.equalize ? ", cross-layer equalization" : "",
              eo.weight_rounding == quant::WeightRounding::adaround ? ", adaptive rounding" : "");
   if (!cache.file.empty()) fmt::print("rounding     {}\n", pr.load.summary(cache.file));
   if (rounding.layer_bits + rounding.loaded > 0) fmt::print("rounding     {}\n", rounding.summary());
@@ -347,6 +354,10 @@ haq::app::Run setup_eval(CLI::App& sub) {
                  "nearest, or adaround: each weight rounded up or down to minimise its layer's output "
                  "error on the calibration inputs (docs/quantization.md)")
       ->capture_default_str();
+  sub.add_option("--act-quant", o->act_quant,
+                 "layer inputs that can be negative: symmetric, or asymmetric (a zero point; all 2^b levels "
+                 "over the calibrated range; symmetric under --calib-method kl; docs/quantization.md)")
+      ->capture_default_str();
   sub.add_option("--rounding-cache", o->rounding_cache,
                  "under adaround, a rounding cache file to read and update (default: the rounding-cache.bin "
                  "beside --policy, read only, if there is one; \"none\": no cache)");
@@ -383,7 +394,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app]() {
     for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
-                             "--equalize", "--weight-rounding", "--batch", "--seed", "--rounding-cache"})
+                             "--equalize", "--weight-rounding", "--act-quant", "--batch", "--seed", "--rounding-cache"})
       if (app->get_option(name)->count() > 0) o->given.insert(name);
     return run_eval(*o);
   };

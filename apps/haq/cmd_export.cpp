@@ -31,6 +31,7 @@ struct ExportOptions {
   haq::app::DataArgs data_args;
   bool json = false, equalize = false;
   std::string weight_rounding;  // "": as the policy records (nearest if it records none)
+  std::string act_quant;        // "": as the policy records (asymmetric if it records nothing)
   std::string rounding_cache;
   std::set<std::string> given;  ///< options given on the command line (they override the policy's record)
 };
@@ -40,6 +41,8 @@ int run_export(const ExportOptions& o) {
   if (o.out.empty()) fail(ErrorKind::usage, "", "--out", "missing the output file");
   const quant::WeightRounding rounding =
       o.weight_rounding.empty() ? quant::WeightRounding::nearest : quant::parse_weight_rounding(o.weight_rounding);
+  const std::optional<quant::ActQuantMode> act_quant =
+      o.act_quant.empty() ? std::nullopt : std::optional(quant::parse_act_quant(o.act_quant));
   // The output policy, before any work: never onto an input, a link or a device;
   // one writer at a time in the output's folder.
   register_run_input(o.model);
@@ -67,6 +70,7 @@ int run_export(const ExportOptions& o) {
   if (o.equalize) ov.equalize = true;  // equalized if asked, or if the policy was searched so
   // Rounded as asked, else as the policy was searched: the QDQ model carries those levels.
   if (!o.weight_rounding.empty()) ov.weight_rounding = rounding;
+  if (act_quant) ov.act_quant = act_quant;
   const search::MeasurementSetup ms =
       search::apply_overrides(recorded.recorded ? recorded.setup : search::eval_measurement_defaults(), ov);
   const search::RoundingCacheChoice cache = search::rounding_cache_choice(
@@ -109,7 +113,8 @@ int run_export(const ExportOptions& o) {
                               {"policy_key", quant::policy_key(policy)},
                               {"calibration_samples", calib_idx.size()},
                               {"seed", ms.seed},
-                              {"weight_rounding", quant::to_string(eo.weight_rounding)}};
+                              {"weight_rounding", quant::to_string(eo.weight_rounding)},
+                              {"act_quant", quant::to_string(eo.act_quant)}};
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -145,6 +150,8 @@ haq::app::Run setup_export(CLI::App& sub) {
   sub.add_flag("--json", o->json, "print what was written as JSON (fields in docs/export.md)");
   sub.add_option("--weight-rounding", o->weight_rounding,
                  "nearest or adaround (default: as the policy records; docs/quantization.md)");
+  sub.add_option("--act-quant", o->act_quant,
+                 "symmetric or asymmetric activations (default: as the policy records; docs/quantization.md)");
   sub.add_flag("--equalize", o->equalize,
                "cross-layer equalization before calibration (on anyway when the policy records it)");
   sub.add_option("--rounding-cache", o->rounding_cache,

@@ -151,7 +151,7 @@ report::ReportInput report_input(const SearchRun& run) {
 
 struct Cli {
   std::string config, model, hw, data, algo, out, time_budget, w_bits, a_bits, preprocess, labels, metric,
-      weight_rounding, rounding_cache;
+      weight_rounding, rounding_cache, act_quant;
   std::vector<std::string> budgets;
   int episodes = 0;
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
@@ -259,6 +259,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (c.quiet) o.quiet = true;
   if (c.equalize) o.equalize = true;
   if (given("--weight-rounding")) o.weight_rounding = quant::parse_weight_rounding(c.weight_rounding);
+  if (given("--act-quant")) o.act_quant = quant::parse_act_quant(c.act_quant);
   if (given("--rounding-cache")) {
     if (c.rounding_cache.empty())
       fail(ErrorKind::usage, "", "--rounding-cache", "expected a file or \"none\", got an empty value");
@@ -355,6 +356,9 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_option("--weight-rounding", c->weight_rounding,
                  "nearest (default) or adaround: adaptive rounding per (layer, w_bits), computed once after "
                  "calibration (docs/quantization.md; config key \"weight_rounding\")");
+  sub.add_option("--act-quant", c->act_quant,
+                 "layer inputs that can be negative: asymmetric (default; a zero point, all 2^b levels over "
+                 "the calibrated range) or symmetric (docs/quantization.md; config key \"act_quant\")");
   sub.add_option("--rounding-cache", c->rounding_cache,
                  "under adaround, where the adaptively rounded weights are kept for the next run (default "
                  "OUT/rounding-cache.bin; \"none\": no cache; config key \"rounding_cache\")");

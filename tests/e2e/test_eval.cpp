@@ -89,6 +89,47 @@ TEST_CASE("haq eval --explain prints the quantization plan the run executes") {
   CHECK(t.out.find("(codes from producer)") != std::string::npos);
 }
 
+TEST_CASE("haq eval quantizes inputs that can be negative with a zero point by default, symmetric on request") {
+  // The EfficientNet-style net's convolutions read SiLU outputs (min -0.28).
+  const std::string m = source_path("models/corpus/fmnist-efficientnet.onnx");
+  auto plan_of = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"eval", m, "--data", "fashion-mnist", "--samples", "100", "--calib", "64",
+                                     "--bits", "w8a4", "--explain", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_haq(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  const auto asym = plan_of({});
+  CHECK(asym["act_quant"] == "asymmetric");
+  const auto sym = plan_of({"--act-quant", "symmetric"});
+  CHECK(sym["act_quant"] == "symmetric");
+  size_t signed_inputs = 0, shifted = 0;
+  REQUIRE(asym["plan"].size() == sym["plan"].size());
+  for (size_t i = 0; i < asym["plan"].size(); ++i) {
+    const auto& a = asym["plan"][i]["input"];
+    const auto& s = sym["plan"][i]["input"];
+    if (!a["signed"].get<bool>()) {
+      CHECK(a == s);  // unsigned inputs are the same under both
+      continue;
+    }
+    ++signed_inputs;
+    // Symmetric: levels [-7, 7] with the codes' zero point 8.
+    CHECK(s["lo"] == -7);
+    CHECK(s["hi"] == 7);
+    CHECK(s["zero_point"] == 8);
+    // Asymmetric: all 16 codes, the zero point -lo.
+    CHECK(a["hi"].get<int>() - a["lo"].get<int>() == 15);
+    CHECK(a["zero_point"] == -a["lo"].get<int>());
+    shifted += a["zero_point"].get<int>() < 7;
+  }
+  // 21 signed inputs, 18 of them one-sided SiLU outputs whose zero point
+  // sits near the bottom (measured); the others are roughly symmetric.
+  CHECK(signed_inputs == 21);
+  CHECK(shifted >= 15);
+}
+
 TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
   const std::string m = source_path("models/fmnist-mlp.onnx");
   auto r = run_haq({"eval", "/no/such/model.onnx", "--data", "fashion-mnist"});
@@ -102,6 +143,12 @@ TEST_CASE("haq eval rejects bad input with exit 2 and a message") {
   r = run_haq({"eval", m, "--data", "fashion-mnist", "--calib-method", "entropy"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--calib-method") != std::string::npos);
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--act-quant", "affine"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--act-quant") != std::string::npos);
+  r = run_haq({"eval", m, "--data", "fashion-mnist", "--calib-method", "kl", "--act-quant", "asymmetric"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--act-quant") != std::string::npos);
   r = run_haq({"eval", m, "--data", "/no/such/data"});
   CHECK(r.exit_code == 2);
   r = run_haq({"eval", m});

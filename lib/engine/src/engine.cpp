@@ -229,6 +229,7 @@ struct Engine::Impl {
   std::vector<quant::Histogram> hist;       // per layer input
   std::vector<quant::Histogram> hist_b;     // per act_matmul layer: its second operand
   std::vector<std::vector<float>> thresholds_b;  // per layer, per bits (index 1..8): clip of the second operand
+  std::vector<std::vector<quant::ActQuant>> act_q;  // per layer, per a_bits: the input quantizer, once calib[li].thresholds[a_bits] >= 0
   std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
   std::vector<double> in_count;
   // Per weighted layer under adaptive rounding: what it needs of the layer's
@@ -401,6 +402,9 @@ Engine::Impl::Impl(Graph graph, EngineOptions o) : g(std::move(graph)), opt(o) {
     fail(ErrorKind::unsupported, g.source, "inputs",
          "the engine runs models with exactly one input; this one has {}", g.inputs.size());
   if (g.outputs.empty()) fail(ErrorKind::model, g.source, "outputs", "the model has no output");
+  if (opt.act_quant == ActQuantMode::asymmetric && opt.calib == CalibMethod::kl)
+    fail(ErrorKind::usage, "", "--act-quant",
+         "asymmetric activations need --calib-method mse, minmax or percentile (kl calibrates one side)");
   // Cross-layer equalization rescales the weights once, before anything reads them.
   if (opt.equalize) model::equalize_cross_layer(g);
   if (g.inputs[0].dtype != model::DType::f32)
@@ -1009,9 +1013,17 @@ quant::ActQuant Engine::Impl::act_quant(int li, int a_bits) {
     fail(ErrorKind::usage, g.source, fmt::format("layer '{}'", g.layers[li].name),
          "the engine must be calibrated before running a quantized layer");
   LayerCalibration& c = calib[li];
-  if (c.thresholds[a_bits] < 0)
-    c.thresholds[a_bits] = quant::calibrate_range(hist[li], a_bits, c.is_unsigned, opt.calib);
-  return quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
+  if (c.thresholds[a_bits] < 0) {
+    quant::ActQuant& q = act_q[li][a_bits];
+    if (opt.act_quant == ActQuantMode::asymmetric && !c.is_unsigned && a_bits >= 2) {
+      q = quant::calibrate_affine(hist[li], a_bits, opt.calib);
+      c.thresholds[a_bits] = static_cast<float>(q.hi) * q.scale;
+    } else {
+      c.thresholds[a_bits] = quant::calibrate_range(hist[li], a_bits, c.is_unsigned, opt.calib);
+      q = quant::make_act_quant(c.thresholds[a_bits], a_bits, c.is_unsigned);
+    }
+  }
+  return act_q[li][a_bits];
 }
 
 // The second operand of an act_matmul: signed, symmetric, per tensor, at
@@ -1091,7 +1103,7 @@ const QuantPlan& Engine::Impl::lower(const quant::Policy* p, bool f32_outputs) {
     lp.w_bits = p->layers[li].w_bits;
     lp.a_bits = p->layers[li].a_bits;
     lp.input.act = act_quant(li, lp.a_bits);
-    lp.input.zero_point = lp.input.act.is_unsigned ? 0 : signed_zero_point(lp.a_bits);
+    lp.input.zero_point = lp.input.act.code_zero_point();
     if (l.kind == LayerKind::act_matmul) {
       lp.input_b.act = act_quant_b(li, lp.w_bits);
       lp.weight.bits = lp.w_bits;
@@ -2029,6 +2041,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
     c.max_abs = m.hist[li].max_abs();
     c.thresholds.assign(9, -1.f);
   }
+  m.act_q.assign(m.g.layers.size(), std::vector<quant::ActQuant>(9));
   m.thresholds_b.assign(m.g.layers.size(), std::vector<float>(9, -1.f));
   m.qprims.clear();
   m.bias_shift.clear();

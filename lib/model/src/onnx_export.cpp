@@ -152,7 +152,12 @@ void write_qdq_onnx(const std::string& src, const QdqSpec& spec, const std::stri
                           int32_t hi) {
       const std::string q = p + tag;
       g.add_initializer()->CopyFrom(float_tensor(q + "_scale", {}, {scale}));
-      g.add_initializer()->CopyFrom(int8_tensor(q + "_zero", {}, {0}, is_unsigned));
+      // Levels lo..hi as codes: int8 with zero point 0 when they fit it,
+      // else (8-bit asymmetric levels [-z, 255-z]) uint8 with zero point z.
+      const bool shifted = !is_unsigned && (lo < -128 || hi > 127);
+      const int32_t zero = shifted ? -lo : 0;
+      g.add_initializer()->CopyFrom(
+          int8_tensor(q + "_zero", {}, {static_cast<int8_t>(static_cast<uint8_t>(zero))}, is_unsigned || shifted));
       g.add_initializer()->CopyFrom(float_tensor(q + "_min", {}, {static_cast<float>(lo) * scale}));
       g.add_initializer()->CopyFrom(float_tensor(q + "_max", {}, {static_cast<float>(hi) * scale}));
       pre.push_back(make_node("QuantizeLinear", q + "_Q", {x, q + "_scale", q + "_zero"}, {q + "_q"}));

@@ -18,6 +18,14 @@ const char* to_string(CalibMethod m) {
   return "?";
 }
 
+const char* to_string(ActQuantMode m) { return m == ActQuantMode::symmetric ? "symmetric" : "asymmetric"; }
+
+ActQuantMode parse_act_quant(const std::string& s) {
+  if (s == "symmetric") return ActQuantMode::symmetric;
+  if (s == "asymmetric") return ActQuantMode::asymmetric;
+  fail(ErrorKind::usage, "", "--act-quant", "expected symmetric or asymmetric; got '{}'", s);
+}
+
 const char* to_string(WeightClip c) { return c == WeightClip::max ? "max" : "mse"; }
 
 CalibMethod parse_calib_method(const std::string& s) {
@@ -44,6 +52,30 @@ ActQuant make_act_quant(float threshold, int bits, bool is_unsigned) {
   q.scale = (threshold > 0.f && std::isfinite(threshold)) ? threshold / static_cast<float>(q.hi) : 1.f;
   q.inv_scale = 1.f / q.scale;
   return q;
+}
+
+ActQuant affine_act_quant(double scale, int32_t z, int bits) {
+  HAQ_ASSERT(bits >= 2 && bits <= 8 && scale > 0 && std::isfinite(scale));
+  const int32_t top = unsigned_max_level(bits);
+  HAQ_ASSERT(z >= 0 && z <= top);
+  ActQuant q;
+  q.bits = bits;
+  q.is_unsigned = false;
+  q.scale = static_cast<float>(scale);
+  q.inv_scale = 1.f / q.scale;
+  q.lo = -z;
+  q.hi = top - z;
+  return q;
+}
+
+ActQuant make_affine_act_quant(double neg_clip, double pos_clip, int bits) {
+  HAQ_ASSERT(bits >= 2 && bits <= 8 && neg_clip >= 0 && pos_clip >= 0);
+  const int32_t top = unsigned_max_level(bits);
+  const double span = neg_clip + pos_clip;
+  if (!(span > 0) || !std::isfinite(span)) return affine_act_quant(1.0, 0, bits);
+  const double s = span / top;
+  const auto z = static_cast<int32_t>(std::clamp(std::nearbyint(neg_clip / s), 0.0, static_cast<double>(top)));
+  return affine_act_quant(s, z, bits);
 }
 
 namespace {
@@ -131,6 +163,8 @@ void Histogram::grow_to(double v) {
     // Double the range: bins 2i and 2i+1 become bin i.
     for (size_t i = 0; i < n / 2; ++i) counts_[i] = counts_[2 * i] + counts_[2 * i + 1];
     std::fill(counts_.begin() + n / 2, counts_.end(), 0.0);
+    for (size_t i = 0; i < n / 2; ++i) neg_[i] = neg_[2 * i] + neg_[2 * i + 1];
+    std::fill(neg_.begin() + n / 2, neg_.end(), 0.0);
     range_ *= 2;
   }
 }
@@ -141,18 +175,20 @@ void Histogram::add(const float* x, int64_t n) {
   // range or the bins: a NaN bin index or an infinite range would be
   // undefined behaviour. The engine refuses them before they get here; this
   // keeps the histogram itself safe on any float.
-  float chunk_max = 0, chunk_min = std::numeric_limits<float>::max();
+  float chunk_max = 0, chunk_min = std::numeric_limits<float>::max(), chunk_top = 0;
   int64_t finite = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(x[i])) continue;
     ++finite;
     chunk_max = std::max(chunk_max, std::fabs(x[i]));
     chunk_min = std::min(chunk_min, x[i]);
+    chunk_top = std::max(chunk_top, x[i]);
   }
   non_finite_ += static_cast<double>(n - finite);
   if (finite == 0) return;
   min_ = total_ == 0 ? chunk_min : std::min(min_, static_cast<double>(chunk_min));
   max_abs_ = std::max(max_abs_, static_cast<double>(chunk_max));
+  max_ = std::max(max_, static_cast<double>(chunk_top));
   total_ += static_cast<double>(finite);
   if (chunk_max > 0) grow_to(chunk_max);
   const int nb = bins();
@@ -166,7 +202,9 @@ void Histogram::add(const float* x, int64_t n) {
     }
     // a < range_ after grow_to, so a * k < nb; clamp anyway (rounding).
     const double b = a * k;
-    counts_[b < nb - 1 ? static_cast<int>(b) : nb - 1] += 1;
+    const int bin = b < nb - 1 ? static_cast<int>(b) : nb - 1;
+    counts_[bin] += 1;
+    if (x[i] < 0) neg_[bin] += 1;
   }
 }
 
@@ -284,6 +322,116 @@ float calibrate_range(const Histogram& h, int bits, bool is_unsigned, CalibMetho
     }
   }
   return static_cast<float>(amax);
+}
+
+double histogram_affine_mse(const Histogram& h, const ActQuant& q) {
+  if (h.count() == 0) return 0;
+  const double w = h.bin_width(), s = q.scale;
+  const auto& all = h.counts();
+  const auto& neg = h.neg_counts();
+  double err = 0;
+  for (int i = 0; i < h.bins(); ++i) {
+    const double v = (i + 0.5) * w;
+    const double cp = all[i] - neg[i], cn = neg[i];
+    if (cp > 0) {
+      const double d = v - std::min(std::nearbyint(v / s), static_cast<double>(q.hi)) * s;
+      err += cp * d * d;
+    }
+    if (cn > 0) {
+      const double d = -v - std::max(std::nearbyint(-v / s), static_cast<double>(q.lo)) * s;
+      err += cn * d * d;
+    }
+  }
+  return err / h.count();
+}
+
+namespace {
+
+// One side of signed data (counts by |x|) under scale s: the squared error
+// when its largest level is L, for every L in 0..top, with prefix sums.
+// Values whose level would exceed L are clipped to L * s.
+void side_errors(const std::vector<double>& c, double w, double s, int32_t top, std::vector<double>& out) {
+  const int nb = static_cast<int>(c.size());
+  out.assign(static_cast<size_t>(top) + 1, 0.0);
+  // The bins below each clip point: unclipped rounding error; above it:
+  // sum c (v - L s)^2 = S2 - 2 L s S1 + (L s)^2 S0 over the suffix.
+  std::vector<double> round_err(static_cast<size_t>(nb) + 1, 0.0), s0(static_cast<size_t>(nb) + 1, 0.0),
+      s1(static_cast<size_t>(nb) + 1, 0.0), s2(static_cast<size_t>(nb) + 1, 0.0);
+  for (int i = 0; i < nb; ++i) {
+    const double v = (i + 0.5) * w;
+    const double d = v - std::nearbyint(v / s) * s;
+    round_err[i + 1] = round_err[i] + c[i] * d * d;
+  }
+  for (int i = nb - 1; i >= 0; --i) {
+    const double v = (i + 0.5) * w;
+    s0[i] = s0[i + 1] + c[i];
+    s1[i] = s1[i + 1] + c[i] * v;
+    s2[i] = s2[i + 1] + c[i] * v * v;
+  }
+  for (int32_t L = 0; L <= top; ++L) {
+    // First bin whose centre rounds above L: v / s >= L + 0.5.
+    const double edge = (L + 0.5) * s / w - 0.5;
+    int j = edge <= 0 ? 0 : static_cast<int>(std::ceil(edge));
+    j = std::min(j, nb);
+    const double t = L * s;
+    out[L] = round_err[j] + (s2[j] - 2 * t * s1[j] + t * t * s0[j]);
+  }
+}
+
+}  // namespace
+
+ActQuant calibrate_affine(const Histogram& h, int bits, CalibMethod method) {
+  HAQ_ASSERT(bits >= 2 && bits <= 8);
+  const double pos_max = h.max(), neg_max = h.min() < 0 ? -h.min() : 0.0;
+  switch (method) {
+    case CalibMethod::minmax: return make_affine_act_quant(neg_max, pos_max, bits);
+    case CalibMethod::percentile: {
+      // Each side's 99.99th percentile of its own values.
+      auto side = [&](bool negative, double top) {
+        double total = 0;
+        std::vector<double> c(h.counts().size());
+        for (size_t i = 0; i < c.size(); ++i) {
+          c[i] = negative ? h.neg_counts()[i] : h.counts()[i] - h.neg_counts()[i];
+          total += c[i];
+        }
+        if (total <= 0) return 0.0;
+        const double target = 0.9999 * total;
+        double cum = 0;
+        for (size_t i = 0; i < c.size(); ++i) {
+          if (c[i] > 0 && cum + c[i] >= target) return std::min((i + (target - cum) / c[i]) * h.bin_width(), top);
+          cum += c[i];
+        }
+        return top;
+      };
+      return make_affine_act_quant(side(true, neg_max), side(false, pos_max), bits);
+    }
+    case CalibMethod::mse: {
+      const int32_t top = unsigned_max_level(bits);
+      const double span = pos_max + neg_max;
+      if (!(span > 0)) return make_affine_act_quant(0, 0, bits);
+      std::vector<double> pos(h.counts().size());
+      for (size_t i = 0; i < pos.size(); ++i) pos[i] = h.counts()[i] - h.neg_counts()[i];
+      const ActQuant start = make_affine_act_quant(neg_max, pos_max, bits);
+      double best_s = start.scale, best_e = std::numeric_limits<double>::infinity();
+      int32_t best_z = -start.lo;
+      std::vector<double> ep, en;
+      // Scales 1.000, 0.995, ..., 0.005 of the min-max one; for each, every
+      // zero point z (negative side L = z, positive side L = top - z). Ties
+      // keep the larger scale, then the first z.
+      for (int k = 0; k < 200; ++k) {
+        const double s = span * (1.0 - 0.005 * k) / top;
+        side_errors(pos, h.bin_width(), s, top, ep);
+        side_errors(h.neg_counts(), h.bin_width(), s, top, en);
+        for (int32_t z = 0; z <= top; ++z) {
+          const double e = ep[top - z] + en[z];
+          if (e < best_e * (1 - 1e-12)) best_e = e, best_s = s, best_z = z;
+        }
+      }
+      return affine_act_quant(best_s, best_z, bits);
+    }
+    case CalibMethod::kl: break;
+  }
+  fail(ErrorKind::usage, "", "--calib-method", "kl calibration is defined for symmetric activations only");
 }
 
 float calibrate_range(const std::vector<float>& samples, int bits, bool is_unsigned,

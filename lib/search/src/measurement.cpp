@@ -24,6 +24,7 @@ MeasurementSetup search_measurement(uint64_t seed, int64_t calib_samples, int64_
   s.bias_correction = engine.bias_correction;
   s.equalize = engine.equalize;
   s.weight_rounding = engine.weight_rounding;
+  s.act_quant = engine.act_quant;
   return s;
 }
 
@@ -31,6 +32,7 @@ MeasurementSetup eval_measurement_defaults() {
   MeasurementSetup s;
   s.calib_stream = "eval.calib";
   s.test_stream = "";
+  s.act_quant = quant::ActQuantMode::asymmetric;
   s.batch = 256;
   return s;
 }
@@ -131,6 +133,15 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
       fail(ErrorKind::policy, file, "/calibration/weight_rounding", "expected nearest or adaround, got '{}'", *v);
     }
   }
+  if (auto v = string_at(calib, "act_quant", file, "/calibration")) {
+    try {
+      s.act_quant = quant::parse_act_quant(*v);
+    } catch (const Error&) {
+      fail(ErrorKind::policy, file, "/calibration/act_quant", "expected symmetric or asymmetric, got '{}'", *v);
+    }
+    if (s.act_quant == quant::ActQuantMode::asymmetric && s.calib_method == quant::CalibMethod::kl)
+      fail(ErrorKind::policy, file, "/calibration/act_quant", "asymmetric activations are not calibrated by kl");
+  }
   if (auto v = count_at(test, "samples", file, "/test_split")) s.test_samples = *v;
   if (auto v = string_at(test, "stream", file, "/test_split")) s.test_stream = *v;
   if (s.batch < 1)
@@ -160,6 +171,7 @@ nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_sampl
   // Written only when on, so records of runs without it read back unchanged.
   if (s.equalize) j["equalize"] = true;
   if (s.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(s.weight_rounding);
+  if (s.act_quant != quant::ActQuantMode::symmetric) j["act_quant"] = quant::to_string(s.act_quant);
   return j;
 }
 
@@ -177,6 +189,7 @@ MeasurementSetup apply_overrides(MeasurementSetup s, const MeasurementOverrides&
   if (o.bias_correction) s.bias_correction = *o.bias_correction;
   if (o.equalize) s.equalize = *o.equalize;
   if (o.weight_rounding) s.weight_rounding = *o.weight_rounding;
+  if (o.act_quant) s.act_quant = *o.act_quant;
   return s;
 }
 
@@ -232,6 +245,7 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   eo.bias_correction = s.bias_correction;
   eo.equalize = s.equalize;
   eo.weight_rounding = s.weight_rounding;
+  eo.act_quant = s.act_quant;
   eo.seed = s.seed;
   return eo;
 }
@@ -276,6 +290,9 @@ std::vector<std::string> measurement_differences(const RecordedMeasurement& reco
   if (used.weight_rounding != rec.weight_rounding)
     d.push_back(fmt::format("weight rounding {} instead of the recorded {}", quant::to_string(used.weight_rounding),
                             quant::to_string(rec.weight_rounding)));
+  if (used.act_quant != rec.act_quant)
+    d.push_back(fmt::format("{} activations instead of the recorded {}", quant::to_string(used.act_quant),
+                            quant::to_string(rec.act_quant)));
   if (batch_matters && used.batch != rec.batch)
     d.push_back(fmt::format("batch {} instead of the recorded {}", used.batch, rec.batch));
   return d;

@@ -349,6 +349,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   eo.seed = o.seed;
   eo.equalize = o.equalize;
   eo.weight_rounding = o.weight_rounding;
+  eo.act_quant = o.act_quant;
   model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);

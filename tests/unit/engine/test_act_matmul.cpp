@@ -178,10 +178,13 @@ TEST_CASE("a quantized act_matmul computes scale_a * scale_b * the integer sums 
     auto d = test::random_dataset(16, 1, 4, 6, -1.f, 1.f, 10, 9);
     std::vector<int64_t> idx;
     for (int64_t i = 0; i < 8; ++i) idx.push_back(i);
-    for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always}) {
+    for (auto split : {engine::Int8Split::automatic, engine::Int8Split::always})
+    for (auto mode : {engine::ActQuantMode::symmetric, engine::ActQuantMode::asymmetric}) {
+      INFO(quant::to_string(mode));
       engine::EngineOptions eo;
       eo.batch = 4;
       eo.int8_split = split;
+      eo.act_quant = mode;
       engine::Engine e(g, eo);
       e.calibrate(d, idx);
       const auto cal = e.calibration();
@@ -195,6 +198,10 @@ TEST_CASE("a quantized act_matmul computes scale_a * scale_b * the integer sums 
         const auto& lp = plan.layers[3];
         REQUIRE(lp.quantized);
         CHECK(lp.input.act.is_unsigned == relu);
+        // The first operand has a zero point under asymmetric activations;
+        // the second stays symmetric (s8 levels, no zero point).
+        CHECK(lp.input.act.affine() == (!relu && mode == engine::ActQuantMode::asymmetric));
+        CHECK_FALSE(lp.input_b.act.affine());
         CHECK(!lp.input_b.act.is_unsigned);
         CHECK(lp.input_b.act.bits == bits);
         // The two operands, from an observed fp32 run: mix reads s (or Relu(s)) and x.

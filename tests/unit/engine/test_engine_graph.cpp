@@ -218,6 +218,57 @@ TEST_CASE("quantized gemm layer equals the quantizer arithmetic") {
   }
 }
 
+TEST_CASE("asymmetric activations: conv (padded) and gemm equal the quantizer arithmetic with a zero point") {
+  // Inputs in [-0.3, 1]: one-sided, so the zero point sits far from 2^(b-1).
+  // Padding is real zero, level 0, code z: oneDNN's zero-point compensation
+  // must cover the padded border exactly.
+  const int64_t B = 4;
+  auto d = test::random_dataset(B, 4, 9, 9, -0.3f, 1.f, 6, 5);
+  std::vector<int64_t> idx = {0, 1, 2, 3};
+  Vec x(d.images.begin(), d.images.end());
+  for (auto split : kSplits)
+    for (bool gemm : {false, true}) {
+      INFO(split_name(split) << (gemm ? " gemm" : " conv"));
+      GraphBuilder gb(B, {4, 9, 9}, 11);
+      model::Graph g = gemm ? gb.finish(gb.gemm(gb.flatten("input"), 7)) : gb.finish(gb.conv("input", 6, 3, 2, 1));
+      engine::EngineOptions o = options(B, split);
+      o.act_quant = engine::ActQuantMode::asymmetric;
+      engine::Engine e = calibrated(g, o, d, idx);
+      REQUIRE_FALSE(e.calibration()[0].is_unsigned);
+      for (auto [wb, ab] : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 3}, {5, 6}, {8, 2}, {3, 8}}) {
+        INFO("w" << wb << "a" << ab);
+        const auto ql = e.quantized_layer(0, wb, ab);
+        const quant::ActQuant& aq = ql.act;
+        CHECK(aq.affine());
+        CHECK(aq.hi - aq.lo == (1 << ab) - 1);  // all 2^b codes
+        CHECK(-aq.lo < (1 << (ab - 1)) - 1);    // the zero point is not the symmetric one
+        auto got = e.run(quant::uniform_policy(g, wb, ab), d, idx);
+        const auto& l = g.layers[0];
+        Vec xl(x.size());
+        for (size_t i = 0; i < x.size(); ++i) xl[i] = static_cast<float>(aq.level(x[i]));
+        Vec wl(ql.weights.values.begin(), ql.weights.values.end());
+        const auto& b = g.constants.at(l.bias).f32;
+        Vec want;
+        if (gemm) {
+          want = gemm_ref(xl, B, l.c_in, l.c_out, wl, Vec(static_cast<size_t>(l.c_out), 0.f));
+        } else {
+          want = conv_ref(xl, l, wl, Vec(static_cast<size_t>(l.c_out), 0.f));
+        }
+        const int64_t plane = gemm ? 1 : l.out_h * l.out_w;
+        for (size_t i = 0; i < want.size(); ++i) {
+          const int64_t c = (static_cast<int64_t>(i) / plane) % l.c_out;
+          const float sc = aq.scale * ql.weights.scales[c];
+          want[i] = (want[i] + b[c] / sc) * sc;
+        }
+        REQUIRE(got.size() == want.size());
+        const double tol = 1e-5 * std::max(1.0, max_abs(want));
+        size_t bad = 0;
+        for (size_t i = 0; i < want.size(); ++i) bad += std::fabs(got[i] - want[i]) > tol;
+        CHECK(bad == 0);
+      }
+    }
+}
+
 TEST_CASE("bias correction removes the mean output shift of weight quantization") {
   const int64_t B = 16;
   GraphBuilder gb(B, {8, 6, 6}, 21);

@@ -126,11 +126,21 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
   // The reference models, and an attention net with MatMul layers (3-D
   // Linear, bias folded) and act_matmul layers (Q.K^T, A.V).
   // And the corpus ViT (issue 16: its QDQ export in ORT = haq eval).
-  for (const char* name : {"fmnist-mlp", "fmnist-mobilenet", "fmnist-resnet", "tiny_attention", "fmnist-vit"}) {
+  // Asymmetric activations (a zero point on inputs that can be negative:
+  // the attention net's LayerNorm outputs, the EfficientNet-style net's
+  // SiLU outputs) export as Q/DQ with that zero point (uint8 at 8 bits).
+  using engine::ActQuantMode;
+  const std::vector<std::pair<const char*, ActQuantMode>> cases = {
+      {"fmnist-mlp", ActQuantMode::symmetric},          {"fmnist-mobilenet", ActQuantMode::symmetric},
+      {"fmnist-resnet", ActQuantMode::symmetric},       {"tiny_attention", ActQuantMode::symmetric},
+      {"fmnist-vit", ActQuantMode::symmetric},          {"tiny_attention", ActQuantMode::asymmetric},
+      {"fmnist-efficientnet", ActQuantMode::asymmetric}};
+  for (const auto& [name, mode] : cases) {
     const std::string n = name;
-    const std::string model_path = test::source_path(n == "tiny_attention" ? "tests/data/model/tiny_attention.onnx"
-                                                     : n == "fmnist-vit"   ? "models/corpus/fmnist-vit.onnx"
-                                                                           : "models/" + n + ".onnx");
+    const std::string model_path = test::source_path(n == "tiny_attention"        ? "tests/data/model/tiny_attention.onnx"
+                                                     : n == "fmnist-vit"          ? "models/corpus/fmnist-vit.onnx"
+                                                     : n == "fmnist-efficientnet" ? "models/corpus/fmnist-efficientnet.onnx"
+                                                                                  : "models/" + n + ".onnx");
     // The ViT on the whole 10k test split: ORT's float products and haq's
     // integer sums put a few values on the other side of a quantizer
     // boundary, so about 0.5 % of its samples change class, in both
@@ -145,6 +155,7 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
     model::Graph g = model::import_onnx(model_path, io);
     engine::EngineOptions eo;
     eo.batch = g.batch;
+    eo.act_quant = mode;
     engine::Engine e(g, eo);
     e.calibrate(train, calib_idx);
     engine::PolicyEvaluator ev(e, test_set, eval_idx);
@@ -173,8 +184,8 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
       policies.push_back({"attention-w3a4", att});
     }
     for (const auto& [label, policy] : policies) {
-      INFO(name << " " << label << " " << quant::policy_key(policy));
-      const fs::path out = dir / (std::string(name) + "-" + label + ".qdq.onnx");
+      INFO(name << " " << label << " " << quant::to_string(mode) << " " << quant::policy_key(policy));
+      const fs::path out = dir / (std::string(name) + "-" + quant::to_string(mode) + "-" + label + ".qdq.onnx");
       exporter::export_qdq(e, policy, model_path, out.string());
       const double haq_top1 = ev.evaluate(policy).top1;
       const double ort_acc = ort_top1(ort, out, dir, shape_text, labels, e.num_classes());
@@ -184,11 +195,12 @@ TEST_CASE("exported QDQ models match haq eval's accuracy in ONNX Runtime", "[exp
       // A quantized model really is quantized: it differs from fp32 output.
       CHECK(haq_top1 > 50);
 
-      if (std::string(name) == "fmnist-mlp") {
-        // The CLI writes the same bytes as the library.
-        const fs::path pol = dir / (label + ".json");
+      if (n == "fmnist-mlp" || n == "fmnist-efficientnet") {
+        // The CLI writes the same bytes as the library (its default:
+        // asymmetric activations; the MLP's inputs are all non-negative).
+        const fs::path pol = dir / (n + "-" + label + ".json");
         std::ofstream(pol) << quant::policy_to_json(policy).dump(2);
-        const fs::path cli_out = dir / ("cli-" + label + ".qdq.onnx");
+        const fs::path cli_out = dir / ("cli-" + n + "-" + label + ".qdq.onnx");
         auto c = test::run_haq({"export", model_path, "--policy", pol.string(), "--data", "fashion-mnist",
                                 "--out", cli_out.string()});
         INFO(c.err);

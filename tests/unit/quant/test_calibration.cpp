@@ -114,3 +114,113 @@ TEST_CASE("method names parse and print") {
     CHECK(parse_calib_method(to_string(m)) == m);
   CHECK_THROWS(parse_calib_method("entropy"));
 }
+
+// ---- asymmetric (affine) activations ---------------------------------------
+
+namespace {
+// Exact quantization MSE of samples under any activation quantizer.
+double sample_mse(const std::vector<float>& x, const ActQuant& q) {
+  double e = 0;
+  for (float v : x) e += (v - q.fake(v)) * double(v - q.fake(v));
+  return e / x.size();
+}
+// SiLU of Gaussian inputs: a long positive side and a short negative one
+// (min -0.278), as the inputs of an EfficientNet's convolutions.
+std::vector<float> silu_of_gaussian(size_t n, uint64_t seed) {
+  auto v = gaussian(n, seed);
+  for (auto& x : v) x = 2.f * x / (1.f + std::exp(-2.f * x));
+  return v;
+}
+}  // namespace
+
+TEST_CASE("the histogram counts the negative values apart, through range growth") {
+  Histogram h(64);
+  std::vector<float> a = {0.5f, -0.25f, 0.f, -0.5f};
+  std::vector<float> b = {8.f, -3.f};
+  h.add(a.data(), 4);
+  h.add(b.data(), 2);
+  CHECK(h.max() == 8.0);
+  CHECK(h.min() == -3.0);
+  double all = 0, neg = 0;
+  for (int i = 0; i < h.bins(); ++i) all += h.counts()[i], neg += h.neg_counts()[i];
+  CHECK(all == 5);  // the zero apart
+  CHECK(neg == 3);
+  // -3 sits in the bin of |x| = 3.
+  const int bin3 = static_cast<int>(3.0 / h.bin_width());
+  CHECK(h.neg_counts()[bin3] == 1);
+  CHECK(h.counts()[bin3] == 1);
+}
+
+TEST_CASE("an affine activation quantizer: closed-form scale, zero point and levels") {
+  // [-1, 3] at 2 bits: scale 4/3, z = round(0.75) = 1, levels [-1, 2].
+  const ActQuant q = make_affine_act_quant(1.0, 3.0, 2);
+  CHECK(q.scale == Approx(4.0 / 3.0));
+  CHECK(q.lo == -1);
+  CHECK(q.hi == 2);
+  CHECK(q.affine());
+  CHECK(q.code_zero_point() == 1);
+  CHECK(q.level(0.f) == 0);  // real zero is exact (padding)
+  CHECK(q.level(-5.f) == -1);
+  CHECK(q.level(2.1f) == 2);
+  CHECK(q.level(1.9f) == 1);
+  // Codes level + z cover [0, 2^b - 1] exactly.
+  CHECK(q.lo + q.code_zero_point() == 0);
+  CHECK(q.hi + q.code_zero_point() == 3);
+  // All-positive and all-negative ranges put z at an end.
+  CHECK(make_affine_act_quant(0.0, 2.0, 4).lo == 0);
+  CHECK(make_affine_act_quant(2.0, 0.0, 4).hi == 0);
+  // Symmetric quantizers are not affine and keep their zero point 2^(b-1).
+  const ActQuant s = make_act_quant(1.f, 4, false);
+  CHECK_FALSE(s.affine());
+  CHECK(s.code_zero_point() == 8);
+  CHECK(make_act_quant(1.f, 1, false).code_zero_point() == 1);
+  CHECK(make_act_quant(1.f, 4, true).code_zero_point() == 0);
+}
+
+TEST_CASE("affine minmax spans [min, max]; mse is the grid's optimum and beats symmetric on one-sided data") {
+  const auto x = silu_of_gaussian(200000, 7);
+  Histogram h;
+  h.add(x.data(), static_cast<int64_t>(x.size()));
+  const double lo = h.min(), hi = h.max();
+  REQUIRE(lo == Approx(-0.2785).epsilon(0.01));  // u sigmoid(u), u = 2x, has its minimum -0.278 at u = -1.28
+  for (int bits : {2, 3, 4, 6, 8}) {
+    INFO("bits " << bits);
+    const double top = (1 << bits) - 1;
+    const ActQuant mm = calibrate_affine(h, bits, CalibMethod::minmax);
+    CHECK(mm.scale == Approx((hi - lo) / top).epsilon(1e-6));
+    CHECK(-mm.lo == static_cast<int32_t>(std::nearbyint(-lo / ((hi - lo) / top))));
+    const ActQuant best = calibrate_affine(h, bits, CalibMethod::mse);
+    // The search's choice is the best of its grid (every scale, every zero
+    // point) by the plain histogram error: the prefix sums are exact.
+    const double e_best = histogram_affine_mse(h, best);
+    double e_grid = std::numeric_limits<double>::infinity();
+    for (int k = 0; k < 200; ++k)
+      for (int z = 0; z <= static_cast<int>(top); ++z)
+        e_grid = std::min(e_grid, histogram_affine_mse(h, affine_act_quant((hi - lo) * (1.0 - 0.005 * k) / top, z, bits)));
+    CHECK(e_best == Approx(e_grid).epsilon(1e-9));
+    // On the samples themselves: better than the best symmetric quantizer,
+    // and than affine minmax.
+    const double sym = sample_mse(x, calibrate_range(h, bits, false, CalibMethod::mse), bits, false);
+    CHECK(sample_mse(x, best) < sym);
+    CHECK(sample_mse(x, best) <= sample_mse(x, mm) * 1.0001);
+    // At 4 bits one-sided data gains about a bit: at least 2x less error.
+    if (bits == 4) CHECK(sample_mse(x, best) < 0.5 * sym);
+  }
+  CHECK_THROWS(calibrate_affine(h, 4, CalibMethod::kl));
+  CHECK(parse_act_quant("asymmetric") == ActQuantMode::asymmetric);
+  CHECK(std::string(to_string(ActQuantMode::symmetric)) == "symmetric");
+  CHECK_THROWS(parse_act_quant("affine"));
+}
+
+TEST_CASE("affine percentile takes each side's own 99.99th percentile") {
+  // Uniform on [-1, 0) and [0, 4): each side's percentile is near its end.
+  auto u = uniform01(400000, 3);
+  std::vector<float> x(u.size());
+  for (size_t i = 0; i < u.size(); ++i) x[i] = i % 2 ? -u[i] : 4.f * u[i];
+  Histogram h;
+  h.add(x.data(), static_cast<int64_t>(x.size()));
+  const ActQuant q = calibrate_affine(h, 8, CalibMethod::percentile);
+  const double span = q.scale * 255;
+  CHECK(span == Approx(5.0).epsilon(0.002));
+  CHECK(-q.lo == static_cast<int32_t>(std::nearbyint(1.0 / (span / 255))));
+}

@@ -55,6 +55,24 @@ TEST_CASE("measurement: the record of a search, old and new", "[search][measurem
     CHECK_FALSE(r.setup.bias_correction);
     CHECK_FALSE(r.test_top1.has_value());
   }
+  SECTION("act_quant: absent is symmetric (policies from before it), asymmetric is written and read back") {
+    MeasurementSetup s;
+    CHECK_FALSE(calibration_record(s, 64).contains("act_quant"));
+    auto j = nlohmann::json::parse(R"({"calibration": {"samples": 64}})");
+    CHECK(recorded_measurement(j, "p.json").setup.act_quant == quant::ActQuantMode::symmetric);
+    s.act_quant = quant::ActQuantMode::asymmetric;
+    const nlohmann::json rec = calibration_record(s, 64);
+    CHECK(rec["act_quant"] == "asymmetric");
+    j = {{"calibration", rec}};
+    CHECK(recorded_measurement(j, "p.json").setup.act_quant == quant::ActQuantMode::asymmetric);
+    // eval's own defaults (a policy without a record) are asymmetric.
+    CHECK(eval_measurement_defaults().act_quant == quant::ActQuantMode::asymmetric);
+    j = nlohmann::json::parse(R"({"calibration": {"act_quant": "affine"}})");
+    CHECK_THROWS_WITH(recorded_measurement(j, "p.json"),
+                      Catch::Contains("p.json") && Catch::Contains("/calibration/act_quant"));
+    j = nlohmann::json::parse(R"({"calibration": {"method": "kl", "act_quant": "asymmetric"}})");
+    CHECK_THROWS_WITH(recorded_measurement(j, "p.json"), Catch::Contains("/calibration/act_quant"));
+  }
   SECTION("a hand-written policy records nothing") {
     CHECK_FALSE(recorded_measurement(nlohmann::json::parse(R"({"layers": []})"), "p.json").recorded);
   }
@@ -94,6 +112,10 @@ TEST_CASE("measurement: overrides, and what makes a measurement differ", "[searc
   o.batch = 256;
   CHECK(diff(o).size() == 1);
   CHECK(diff(o, false).empty());  // a fixed batch: both ran at it
+  o = {};
+  o.act_quant = quant::ActQuantMode::asymmetric;
+  CHECK(diff(o) == std::vector<std::string>{"asymmetric activations instead of the recorded symmetric"});
+  CHECK(engine_options(apply_overrides(rec.setup, o), 1).act_quant == quant::ActQuantMode::asymmetric);
   CHECK(measurement_differences(rec, rec.setup, "/data/fmnist", train, test, true) ==
         std::vector<std::string>{"data /data/fmnist instead of the recorded fashion-mnist"});
   // The draws are those of the record's streams.

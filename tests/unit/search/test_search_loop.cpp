@@ -140,8 +140,10 @@ TEST_CASE("search: config files are strict", "[search][config]") {
   write_file_atomic(good, R"({"schema": "haq.search/1", "model": "m.onnx", "hw": "p.json",
     "budgets": ["latency<=0.5x"], "algo": "random", "episodes": 12, "time_budget": "2m",
     "w_bits": [3, 8], "ddpg": {"warmup": 4}, "select_samples": 500, "select_top": 3,
-    "refine_rounds": 0, "refine_moves": 5})");
+    "refine_rounds": 0, "refine_moves": 5, "act_quant": "symmetric"})");
   auto o = read_search_config(good, default_search_options());
+  CHECK(default_search_options().act_quant == quant::ActQuantMode::asymmetric);
+  CHECK(o.act_quant == quant::ActQuantMode::symmetric);
   CHECK(o.select_samples == 500);
   CHECK(o.select_top == 3);
   CHECK(o.refine_rounds == 0);
@@ -172,6 +174,8 @@ TEST_CASE("search: config files are strict", "[search][config]") {
   }
   write_file_atomic(bad, R"({"ddpg": {"tau": 3}})");
   CHECK_THROWS_WITH(read_search_config(bad, default_search_options()), Catch::Contains("/ddpg/tau"));
+  write_file_atomic(bad, R"({"act_quant": "affine"})");
+  CHECK_THROWS_WITH(read_search_config(bad, default_search_options()), Catch::Contains("/act_quant"));
   write_file_atomic(bad, R"({"algo": "dqn"})");
   CHECK_THROWS_WITH(read_search_config(bad, default_search_options()), Catch::Contains("/algo"));
   CHECK(parse_duration_s("90s") == 90);

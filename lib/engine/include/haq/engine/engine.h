@@ -25,6 +25,7 @@
 
 namespace haq::engine {
 
+using quant::ActQuantMode;
 using quant::CalibMethod;
 using quant::WeightClip;
 using quant::WeightRounding;
@@ -33,6 +34,11 @@ using quant::WeightRounding;
 struct EngineOptions {
   int64_t batch = 256;                       ///< must equal the graph's batch
   CalibMethod calib = CalibMethod::mse;      ///< activation range calibration
+  /// Layer inputs that can be negative: symmetric signed levels, or
+  /// asymmetric levels with a zero point over the calibrated [min, max]
+  /// (quant::calibrate_affine; not with CalibMethod::kl). Unsigned inputs
+  /// and 1-bit inputs are the same under both.
+  ActQuantMode act_quant = ActQuantMode::symmetric;
   WeightClip weight_clip = WeightClip::mse;  ///< per-channel weight clip
   bool bias_correction = true;               ///< fold the mean weight-quantization shift into the bias
   /// Cross-layer equalization of the weights (haq/model/equalize.h) when the
@@ -60,7 +66,9 @@ struct EngineOptions {
 struct LayerCalibration {
   bool is_unsigned = false;  ///< producer is non-negative: u8 levels [0, 2^b-1]
   double min = 0, max_abs = 0;
-  std::vector<float> thresholds;  ///< clip per a_bits (index 1..8; [0] unused)
+  /// Top clip per a_bits (index 1..8; [0] unused; -1 until a run used it):
+  /// hi * scale of the quantizer (for an asymmetric one, its positive clip).
+  std::vector<float> thresholds;
 };
 
 /// One quantizable layer's f32 output during an observed run (see

@@ -34,6 +34,7 @@ struct MeasurementSetup {
   bool bias_correction = true;
   bool equalize = false;                    ///< cross-layer equalization before calibration
   quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;  ///< nearest or adaround
+  quant::ActQuantMode act_quant = quant::ActQuantMode::symmetric;  ///< inputs that can be negative
   int64_t test_samples = 0;                 ///< from the test split (0 or more than it has: all)
   std::string test_stream = "search.test";  ///< as calib_stream
   int64_t batch = 100;                      ///< inference batch (models with a symbolic batch dim)
@@ -67,8 +68,9 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& policy, const std
 RecordedMeasurement read_recorded_measurement(const std::string& policy_file);
 
 /// policy.json's "calibration" object: samples, seed, stream, method, weight_clip, bias_correction
-/// (and "equalize": true when on, "weight_rounding": "adaround" when adaptive;
-/// absent means off / nearest, as before they existed).
+/// (and "equalize": true when on, "weight_rounding": "adaround" when adaptive,
+/// "act_quant": "asymmetric" when so; absent means off / nearest / symmetric,
+/// as before they existed).
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used);
 /// policy.json's "test_split" object: samples, seed, stream.
 nlohmann::json test_split_record(const MeasurementSetup& s, int64_t test_samples_used);
@@ -82,6 +84,7 @@ struct MeasurementOverrides {
   std::optional<bool> bias_correction;
   std::optional<bool> equalize;
   std::optional<quant::WeightRounding> weight_rounding;
+  std::optional<quant::ActQuantMode> act_quant;
 };
 
 /// `base` with the given overrides applied.

@@ -46,6 +46,9 @@ struct SearchOptions {
   /// nearest, or adaround: adaptive rounding per (layer, w_bits), computed
   /// for every searched w_bits once after calibration (the one-off cost printed).
   quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;
+  /// Layer inputs that can be negative: asymmetric (a zero point; the
+  /// default) or symmetric levels (docs/quantization.md).
+  quant::ActQuantMode act_quant = quant::ActQuantMode::asymmetric;
   /// Under adaround, the rounding cache file (docs/quantization.md, "The
   /// rounding cache"): "" = OUT/rounding-cache.bin, "none" = no cache.
   std::string rounding_cache;
