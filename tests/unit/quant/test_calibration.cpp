@@ -177,7 +177,7 @@ TEST_CASE("an affine activation quantizer: closed-form scale, zero point and lev
   CHECK(make_act_quant(1.f, 4, true).code_zero_point() == 0);
 }
 
-TEST_CASE("affine minmax spans [min, max]; mse is the grid's optimum and beats symmetric on one-sided data") {
+TEST_CASE("affine minmax spans min to max, and mse is the grid optimum and beats symmetric on one-sided data") {
   const auto x = silu_of_gaussian(200000, 7);
   Histogram h;
   h.add(x.data(), static_cast<int64_t>(x.size()));
