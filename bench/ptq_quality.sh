@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Post-training quantization quality at low bits (issue 19): top-1 on the
-# whole 10k Fashion-MNIST test split, nearest against adaptive rounding
-# (--weight-rounding adaround), each against fp32 and its goal; then the
+# whole 10k Fashion-MNIST test split, symmetric activations with nearest
+# rounding, then asymmetric activations (--act-quant, the default) with
+# nearest and adaptive rounding (--weight-rounding adaround), each against
+# fp32 and its goal; then the
 # one-off cost of adaptive rounding for every layer at every (w_bits, a_bits)
 # a search of fmnist-mobilenet prepares. A benchmark, not a test.
 #
-#   bench/ptq_quality.sh               # build/apps/haq/haq, every row (~15 min on 2 cores)
+#   bench/ptq_quality.sh               # build/apps/haq/haq, every row (~20 min on 2 cores)
 #   ROWS=goals bench/ptq_quality.sh    # only the three goal rows and the cost
 #   ROWS=cost bench/ptq_quality.sh     # only the cost, with and without the rounding cache
 #   HAQ=path/to/haq CALIB=512 bench/ptq_quality.sh
@@ -34,20 +36,23 @@ j = json.load(open(sys.argv[1]))
 print(j["fp32"]["top1"], j["quantized"]["top1"], j["rounding"]["seconds"], j["calibration_seconds"])' "$tmp/out"
 }
 
-# row LABEL MODEL GOAL_POINTS BITS...: nearest and adaround, the gap to fp32 against the goal.
+# row LABEL MODEL GOAL_POINTS BITS...: symmetric activations with nearest
+# rounding (the defaults before 2026-12-03), then asymmetric activations (the
+# default) with nearest and adaround; the gap to fp32 against the goal.
 row() {
   local label=$1 model=$2 goal=$3
   shift 3
-  read -r fp near _ _ < <(eval_row "$model" nearest "$@")
+  read -r fp sym _ _ < <(eval_row "$model" nearest --act-quant symmetric "$@")
+  read -r _ near _ _ < <(eval_row "$model" nearest "$@")
   read -r _ ada rs cs < <(eval_row "$model" adaround "$@")
-  awk -v l="$label" -v fp="$fp" -v n="$near" -v a="$ada" -v g="$goal" -v rs="$rs" -v cs="$cs" 'BEGIN {
+  awk -v l="$label" -v fp="$fp" -v s="$sym" -v n="$near" -v a="$ada" -v g="$goal" -v rs="$rs" -v cs="$cs" 'BEGIN {
     gap = fp - a
-    printf "%-44s %6.2f %8.2f %9.2f %+7.2f %+7.2f  <= %-4s %-4s %7.1f %7.1f\n", l, fp, n, a, n - fp, a - fp, g,
+    printf "%-44s %6.2f %8.2f %8.2f %9.2f %+7.2f %+7.2f  <= %-4s %-4s %7.1f %7.1f\n", l, fp, s, n, a, n - fp, a - fp, g,
       (g == "-" ? "" : gap <= g + 0 ? "met" : "no"), cs, rs }'
 }
 
-printf "%-44s %6s %8s %9s %7s %7s  %-9s %7s %7s\n" "model, policy (10k test images)" "fp32" "nearest" "adaround" \
-  "d(near)" "d(ada)" "goal" "calib s" "round s"
+printf "%-44s %6s %8s %8s %9s %7s %7s  %-9s %7s %7s\n" "model, policy (10k test images)" "fp32" "sym near" "nearest" \
+  "adaround" "d(near)" "d(ada)" "goal" "calib s" "round s"
 m="$root/models"
 if [[ "$rows" != cost ]]; then
   row "fmnist-mobilenet W4A4 (8-bit first/last)" "$m/fmnist-mobilenet.onnx" 0.8 --bits w4a4 --ends8
