@@ -31,7 +31,7 @@ struct EvalOptions {
   int64_t samples = 0, calib = 512, batch = 0;  // batch 0: chosen (data::choose_batch)
   haq::app::DataArgs data_args;
   uint64_t seed = 0;
-  bool json = false, no_bias_correction = false, equalize = false, explain = false, per_layer = false,
+  bool json = false, no_bias_correction = false, no_input_bias_correction = false, equalize = false, explain = false, per_layer = false,
        ends8 = false;
   int64_t per_layer_samples = 256;
   std::set<std::string> given;  ///< options given on the command line (they override a policy's record)
@@ -99,6 +99,7 @@ int run_eval(const EvalOptions& o) {
   if (overrides("--calib-method")) ov.calib_method = calib_method;
   if (overrides("--weight-clip")) ov.weight_clip = weight_clip;
   if (overrides("--no-bias-correction")) ov.bias_correction = !o.no_bias_correction;
+  if (overrides("--no-input-bias-correction")) ov.input_bias_correction = !o.no_input_bias_correction;
   if (overrides("--equalize")) ov.equalize = o.equalize;
   if (overrides("--weight-rounding")) ov.weight_rounding = weight_rounding;
   if (overrides("--act-quant")) ov.act_quant = act_quant;
@@ -217,6 +218,7 @@ int run_eval(const EvalOptions& o) {
         {"calib_method", quant::to_string(eo.calib)},
         {"weight_clip", quant::to_string(eo.weight_clip)},
         {"bias_correction", eo.bias_correction},
+        {"input_bias_correction", eo.input_bias_correction},
         {"equalize", eo.equalize},
         {"weight_rounding", quant::to_string(eo.weight_rounding)},
         {"act_quant", quant::to_string(eo.act_quant)},
@@ -275,7 +277,8 @@ int run_eval(const EvalOptions& o) {
              dc.labels.empty() ? std::string() : ", labels " + dc.labels);
   fmt::print("quantizer    activations {}{}, weight clip {}, bias correction {}{}{}\n",
              quant::to_string(eo.calib), eo.act_quant == quant::ActQuantMode::asymmetric ? " asymmetric" : "",
-             quant::to_string(eo.weight_clip), eo.bias_correction ? "on" : "off",
+             quant::to_string(eo.weight_clip),
+             !eo.bias_correction ? "off" : eo.input_bias_correction ? "on (weights and inputs)" : "on (weights)",
              eo.equalize ? ", cross-layer equalization" : "",
              eo.weight_rounding == quant::WeightRounding::adaround ? ", adaptive rounding" : "");
   if (!cache.file.empty()) fmt::print("rounding     {}\n", pr.load.summary(cache.file));
@@ -348,6 +351,8 @@ haq::app::Run setup_eval(CLI::App& sub) {
   sub.add_option("--weight-clip", o->weight_clip, "per-channel weight clip: mse or max")
       ->capture_default_str();
   sub.add_flag("--no-bias-correction", o->no_bias_correction, "do not fold the mean quantization shift into the bias");
+  sub.add_flag("--no-input-bias-correction", o->no_input_bias_correction,
+               "correct only the weights' mean shift, not that of the layer's own input quantization");
   sub.add_flag("--equalize", o->equalize,
                "cross-layer equalization of the weights before calibration (docs/quantization.md)");
   sub.add_option("--weight-rounding", o->weight_rounding,
@@ -393,7 +398,7 @@ haq::app::Run setup_eval(CLI::App& sub) {
       "Exit codes: 0 ok, 2 bad input (model, data, policy, option), 3 internal error.");
   CLI::App* app = &sub;
   return [o, app]() {
-    for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction",
+    for (const char* name : {"--samples", "--calib", "--calib-method", "--weight-clip", "--no-bias-correction", "--no-input-bias-correction",
                              "--equalize", "--weight-rounding", "--act-quant", "--batch", "--seed", "--rounding-cache"})
       if (app->get_option(name)->count() > 0) o->given.insert(name);
     return run_eval(*o);

@@ -157,7 +157,7 @@ struct Cli {
   int64_t eval_samples = 0, calib_samples = 0, test_samples = 0, select_samples = 0, batch = 0;
   int select_top = 0, refine_rounds = 0, refine_moves = 0, max_front_points = 0;
   uint64_t seed = 0;
-  bool resume = false, quiet = false, json = false, equalize = false;
+  bool resume = false, quiet = false, json = false, equalize = false, input_bias_correction = true;
 };
 
 /// The result as one JSON object on stdout (--json): what the closing lines say.
@@ -258,6 +258,7 @@ int run_search_cmd(CLI::App& sub, const Cli& c) {
   if (c.resume) o.resume = true;
   if (c.quiet) o.quiet = true;
   if (c.equalize) o.equalize = true;
+  if (given("--input-bias-correction")) o.input_bias_correction = c.input_bias_correction;
   if (given("--weight-rounding")) o.weight_rounding = quant::parse_weight_rounding(c.weight_rounding);
   if (given("--act-quant")) o.act_quant = quant::parse_act_quant(c.act_quant);
   if (given("--rounding-cache")) {
@@ -351,6 +352,10 @@ haq::app::Run setup_search(CLI::App& sub) {
   sub.add_flag("--resume", c->resume, "continue the search in --out from its checkpoint");
   sub.add_option("--config", c->config, "JSON config with any of these options (the command line overrides it)");
   sub.add_flag("--quiet", c->quiet, "no progress output");
+  sub.add_flag("--input-bias-correction,!--no-input-bias-correction", c->input_bias_correction,
+               "the bias correction also removes the mean shift of each layer's own input quantization "
+               "(default; --no-input-bias-correction: the weights' shift only; docs/quantization.md; config key "
+               "\"input_bias_correction\")");
   sub.add_flag("--equalize", c->equalize,
                "cross-layer equalization of the weights before calibration (docs/quantization.md; config key \"equalize\")");
   sub.add_option("--weight-rounding", c->weight_rounding,

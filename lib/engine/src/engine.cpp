@@ -231,6 +231,11 @@ struct Engine::Impl {
   std::vector<std::vector<float>> thresholds_b;  // per layer, per bits (index 1..8): clip of the second operand
   std::vector<std::vector<quant::ActQuant>> act_q;  // per layer, per a_bits: the input quantizer, once calib[li].thresholds[a_bits] >= 0
   std::vector<std::vector<double>> in_sum;  // per layer: sum of inputs per sample element (plain)
+  // Under input_bias_correction: per layer, per a_bits 1..8, the sum of the
+  // quantized inputs per sample element (as in_sum), from act_mean_pass.
+  std::vector<std::vector<std::vector<double>>> in_sum_q;
+  bool act_mean_pass = false;
+  void accumulate_sum(std::vector<double>& sum, const Buf& b, int li, const quant::ActQuant* q);
   std::vector<double> in_count;
   // Per weighted layer under adaptive rounding: what it needs of the layer's
   // calibration inputs (quant::RoundingInputs), with the fp32 input, and per
@@ -554,6 +559,7 @@ void Engine::Impl::prepare() {
   hist.assign(g.layers.size(), quant::Histogram());
   hist_b.assign(g.layers.size(), quant::Histogram());
   in_sum.assign(g.layers.size(), {});
+  in_sum_q.assign(g.layers.size(), {});
   in_count.assign(g.layers.size(), 0);
 }
 
@@ -726,7 +732,35 @@ void Engine::Impl::exec(const Step& s, const quant::Policy* p) {
   }
 }
 
+// Adds the batch's real rows of b (a layer input), quantized by q if given,
+// to sum per sample element in plain (C, H, W) order.
+void Engine::Impl::accumulate_sum(std::vector<double>& sum, const Buf& b, int li, const quant::ActQuant* q) {
+  const auto& d = value_shape[layer_in_value[li]];
+  const int64_t per = numel(d) / g.batch;
+  if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
+  auto v = [&](float x) { return q ? static_cast<double>(q->fake(x)) : static_cast<double>(x); };
+  if (b.nhwc) {
+    const int64_t C = d[1], H = d[2], W = d[3];
+    for (int64_t r = 0; r < valid_rows; ++r)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          for (int64_t c = 0; c < C; ++c)
+            sum[(c * H + y) * W + x] += v(b.v[((r * H + y) * W + x) * C + c]);
+  } else {
+    for (int64_t r = 0; r < valid_rows; ++r)
+      for (int64_t i = 0; i < per; ++i) sum[i] += v(b.v[r * per + i]);
+  }
+}
+
 void Engine::Impl::observe_layer_input(int li, const Buf& b) {
+  if (act_mean_pass) {
+    if (layer_in_b_value[li] < 0)
+      for (int a = 1; a <= 8; ++a) {
+        const quant::ActQuant q = act_quant(li, a);
+        accumulate_sum(in_sum_q[li][a], b, li, &q);
+      }
+    return;
+  }
   if (rounding_pass) {
     if (layer_in_b_value[li] < 0) accumulate_rounding_inputs(li, b);
     return;
@@ -742,20 +776,8 @@ void Engine::Impl::observe_layer_input(int li, const Buf& b) {
     return;
   }
   if (opt.weight_rounding == WeightRounding::adaround) accumulate_rounding_inputs(li, b);
-  auto& sum = in_sum[li];
   if (!opt.bias_correction) return;
-  if (sum.empty()) sum.assign(static_cast<size_t>(per), 0.0);
-  if (b.nhwc) {
-    const int64_t C = d[1], H = d[2], W = d[3];
-    for (int64_t r = 0; r < valid_rows; ++r)
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x)
-          for (int64_t c = 0; c < C; ++c)
-            sum[(c * H + y) * W + x] += b.v[((r * H + y) * W + x) * C + c];
-  } else {
-    for (int64_t r = 0; r < valid_rows; ++r)
-      for (int64_t i = 0; i < per; ++i) sum[i] += b.v[r * per + i];
-  }
+  accumulate_sum(in_sum[li], b, li, nullptr);
   in_count[li] += static_cast<double>(valid_rows);
 }
 
@@ -960,7 +982,9 @@ uint64_t Engine::Impl::rounding_key(int li, int w_bits, int a_key) {
 // Mean output shift caused by quantizing the weights: by linearity,
 // E[W x] - E[Wq x] = (W - Wq) applied to E[x], averaged over output positions.
 const std::vector<float>& Engine::Impl::shift(int li, int w_bits, int a_bits) {
-  auto key = std::make_tuple(li, w_bits, rounding_a_key(li, a_bits));
+  const bool inputs = opt.input_bias_correction && !in_sum_q[li].empty() && !in_sum_q[li][a_bits].empty();
+  // Without the input term the shift depends on a_bits only through the weights' rounding.
+  auto key = std::make_tuple(li, w_bits, inputs ? 100 + a_bits : rounding_a_key(li, a_bits));
   auto it = bias_shift.find(key);
   if (it != bias_shift.end()) return it->second;
   const Layer& l = g.layers[li];
@@ -968,8 +992,11 @@ const std::vector<float>& Engine::Impl::shift(int li, int w_bits, int a_bits) {
   if (opt.bias_correction && in_count[li] > 0) {
     const auto& w = g.constants.at(l.weight).f32;
     std::vector<float> wq = quant::dequantize(weights_q(li, w_bits, a_bits));
-    std::vector<double> mean(in_sum[li].size());
-    for (size_t i = 0; i < mean.size(); ++i) mean[i] = in_sum[li][i] / in_count[li];
+    std::vector<double> mean(in_sum[li].size()), mean_q(in_sum[li].size());
+    for (size_t i = 0; i < mean.size(); ++i) {
+      mean[i] = in_sum[li][i] / in_count[li];
+      mean_q[i] = inputs ? in_sum_q[li][a_bits][i] / in_count[li] : mean[i];
+    }
     if (l.kind == LayerKind::conv) {
       const ConvSpec s = conv_spec(l);
       const int64_t oh = s.out_h(), ow = s.out_w(), cg = s.c_in / s.groups, og = s.c_out / s.groups;
@@ -986,7 +1013,8 @@ const std::vector<float>& Engine::Impl::shift(int li, int w_bits, int a_bits) {
                   const int64_t ix = x * s.stride_w - s.pads[1] + kx * s.dilation_w;
                   if (ix < 0 || ix >= s.w) continue;
                   const int64_t wi = ((oc * cg + ic) * s.kernel_h + ky) * s.kernel_w + kx;
-                  acc += (w[wi] - wq[wi]) * mean[((grp * cg + ic) * s.h + iy) * s.w + ix];
+                  const int64_t xi = ((grp * cg + ic) * s.h + iy) * s.w + ix;
+                  acc += w[wi] * mean[xi] - wq[wi] * mean_q[xi];
                 }
               }
         sh[oc] = static_cast<float>(acc / (oh * ow));
@@ -994,13 +1022,16 @@ const std::vector<float>& Engine::Impl::shift(int li, int w_bits, int a_bits) {
     } else {
       // Rows x c_in per sample: average the rows first.
       const int64_t rows = static_cast<int64_t>(mean.size()) / l.c_in;
-      std::vector<double> m(static_cast<size_t>(l.c_in), 0.0);
+      std::vector<double> m(static_cast<size_t>(l.c_in), 0.0), mq(static_cast<size_t>(l.c_in), 0.0);
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < l.c_in; ++k) m[k] += mean[r * l.c_in + k] / rows;
+        for (int64_t k = 0; k < l.c_in; ++k) {
+          m[k] += mean[r * l.c_in + k] / rows;
+          mq[k] += mean_q[r * l.c_in + k] / rows;
+        }
       for (int64_t oc = 0; oc < l.c_out; ++oc) {
         double acc = 0;
         for (int64_t k = 0; k < l.c_in; ++k)
-          acc += (w[oc * l.c_in + k] - wq[oc * l.c_in + k]) * m[k];
+          acc += w[oc * l.c_in + k] * m[k] - wq[oc * l.c_in + k] * mq[k];
         sh[oc] = static_cast<float>(acc);
       }
     }
@@ -1161,7 +1192,7 @@ void Engine::Impl::exec_layer(const Step& s, const quant::Policy* p) {
   const Layer& l = g.layers[li];
   if (l.kind == LayerKind::act_matmul) return exec_act_matmul(s, p);
   const int in_id = s.in[0];
-  if (calibrating || rounding_pass) observe_layer_input(li, vals[in_id]);
+  if (calibrating || rounding_pass || act_mean_pass) observe_layer_input(li, vals[in_id]);
   const bool quantized = p && !p->layers[li].fp32;
   Buf& out = vals[s.out];
   const int64_t out_n = numel(value_shape[s.out]);
@@ -2008,6 +2039,7 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.hist.assign(m.g.layers.size(), quant::Histogram());
   m.hist_b.assign(m.g.layers.size(), quant::Histogram());
   m.in_sum.assign(m.g.layers.size(), {});
+  m.in_sum_q.assign(m.g.layers.size(), {});
   m.in_count.assign(m.g.layers.size(), 0);
   m.round_in.assign(m.g.layers.size(), {});
   m.round_in_q.assign(m.g.layers.size(), {});
@@ -2047,6 +2079,13 @@ void Engine::calibrate(const data::Dataset& d, const std::vector<int64_t>& indic
   m.bias_shift.clear();
   m.plan_key.clear();
   m.calibrated = true;
+  if (m.opt.bias_correction && m.opt.input_bias_correction) {
+    // A second pass: the mean of every layer's input as it is quantized at
+    // each a_bits (the input term of the bias correction).
+    for (size_t li = 0; li < m.g.layers.size(); ++li)
+      if (!m.in_sum[li].empty()) m.in_sum_q[li].assign(9, {});
+    m.fp32_pass(m.act_mean_pass, d, indices);
+  }
   if (m.opt.weight_rounding == WeightRounding::adaround) {
     // A second pass: per a_bits 2..kRoundingMaxInputBits, the layers' inputs
     // as they are quantized, for as many layers (in order) as

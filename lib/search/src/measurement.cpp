@@ -25,6 +25,7 @@ MeasurementSetup search_measurement(uint64_t seed, int64_t calib_samples, int64_
   s.equalize = engine.equalize;
   s.weight_rounding = engine.weight_rounding;
   s.act_quant = engine.act_quant;
+  s.input_bias_correction = engine.input_bias_correction;
   return s;
 }
 
@@ -33,6 +34,7 @@ MeasurementSetup eval_measurement_defaults() {
   s.calib_stream = "eval.calib";
   s.test_stream = "";
   s.act_quant = quant::ActQuantMode::asymmetric;
+  s.input_bias_correction = true;
   s.batch = 256;
   return s;
 }
@@ -133,6 +135,12 @@ RecordedMeasurement recorded_measurement(const nlohmann::json& pj, const std::st
       fail(ErrorKind::policy, file, "/calibration/weight_rounding", "expected nearest or adaround, got '{}'", *v);
     }
   }
+  if (calib && calib->contains("input_bias_correction")) {
+    const auto& v = (*calib)["input_bias_correction"];
+    if (!v.is_boolean())
+      fail(ErrorKind::policy, file, "/calibration/input_bias_correction", "expected true or false, got {}", v.dump());
+    s.input_bias_correction = v.get<bool>();
+  }
   if (auto v = string_at(calib, "act_quant", file, "/calibration")) {
     try {
       s.act_quant = quant::parse_act_quant(*v);
@@ -172,6 +180,7 @@ nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_sampl
   if (s.equalize) j["equalize"] = true;
   if (s.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(s.weight_rounding);
   if (s.act_quant != quant::ActQuantMode::symmetric) j["act_quant"] = quant::to_string(s.act_quant);
+  if (s.input_bias_correction && s.bias_correction) j["input_bias_correction"] = true;
   return j;
 }
 
@@ -190,6 +199,7 @@ MeasurementSetup apply_overrides(MeasurementSetup s, const MeasurementOverrides&
   if (o.equalize) s.equalize = *o.equalize;
   if (o.weight_rounding) s.weight_rounding = *o.weight_rounding;
   if (o.act_quant) s.act_quant = *o.act_quant;
+  if (o.input_bias_correction) s.input_bias_correction = *o.input_bias_correction;
   return s;
 }
 
@@ -246,6 +256,7 @@ engine::EngineOptions engine_options(const MeasurementSetup& s, int64_t graph_ba
   eo.equalize = s.equalize;
   eo.weight_rounding = s.weight_rounding;
   eo.act_quant = s.act_quant;
+  eo.input_bias_correction = s.input_bias_correction && s.bias_correction;
   eo.seed = s.seed;
   return eo;
 }
@@ -290,6 +301,10 @@ std::vector<std::string> measurement_differences(const RecordedMeasurement& reco
   if (used.weight_rounding != rec.weight_rounding)
     d.push_back(fmt::format("weight rounding {} instead of the recorded {}", quant::to_string(used.weight_rounding),
                             quant::to_string(rec.weight_rounding)));
+  // (Its input term only when both correct at all: bias correction off says it.)
+  if (used.bias_correction && rec.bias_correction && used.input_bias_correction != rec.input_bias_correction)
+    d.push_back(fmt::format("bias correction of the input quantization {} (recorded {})",
+                            used.input_bias_correction ? "on" : "off", rec.input_bias_correction ? "on" : "off"));
   if (used.act_quant != rec.act_quant)
     d.push_back(fmt::format("{} activations instead of the recorded {}", quant::to_string(used.act_quant),
                             quant::to_string(rec.act_quant)));

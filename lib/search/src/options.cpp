@@ -73,6 +73,7 @@ void read_shared_keys(JsonObject& obj, SearchOptions& o) {
   if (auto v = obj.opt("eval_samples")) o.eval_samples = v->as_int(1);
   if (auto v = obj.opt("calib_samples")) o.calib_samples = v->as_int(1);
   if (auto v = obj.opt("equalize")) o.equalize = v->as_bool();
+  if (auto v = obj.opt("input_bias_correction")) o.input_bias_correction = v->as_bool();
   if (auto v = obj.opt("act_quant")) {
     try {
       o.act_quant = quant::parse_act_quant(v->as_string());
@@ -159,6 +160,7 @@ nlohmann::json search_options_to_json(const SearchOptions& o) {
   if (o.weight_rounding != quant::WeightRounding::nearest) j["weight_rounding"] = quant::to_string(o.weight_rounding);
   if (!o.rounding_cache.empty()) j["rounding_cache"] = o.rounding_cache;
   j["act_quant"] = quant::to_string(o.act_quant);
+  j["input_bias_correction"] = o.input_bias_correction;
   j["test_samples"] = o.test_samples;
   j["batch"] = o.batch;
   j["max_front_points"] = o.max_front_points;

@@ -350,6 +350,7 @@ SearchRun run_search_pipeline(const SearchOptions& opt) {
   eo.equalize = o.equalize;
   eo.weight_rounding = o.weight_rounding;
   eo.act_quant = o.act_quant;
+  eo.input_bias_correction = o.input_bias_correction;
   model::Graph engine_graph = graph_at_batch(run.graph, o.model, batch);
   eo.batch = engine_graph.batch;
   engine::Engine eng(std::move(engine_graph), eo);

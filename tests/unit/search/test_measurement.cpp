@@ -73,6 +73,21 @@ TEST_CASE("measurement: the record of a search, old and new", "[search][measurem
     j = nlohmann::json::parse(R"({"calibration": {"method": "kl", "act_quant": "asymmetric"}})");
     CHECK_THROWS_WITH(recorded_measurement(j, "p.json"), Catch::Contains("/calibration/act_quant"));
   }
+  SECTION("input_bias_correction: absent is off (policies from before it), on is written and read back") {
+    MeasurementSetup s;
+    CHECK_FALSE(calibration_record(s, 64).contains("input_bias_correction"));
+    s.input_bias_correction = true;
+    nlohmann::json j = {{"calibration", calibration_record(s, 64)}};
+    CHECK(j["calibration"]["input_bias_correction"] == true);
+    CHECK(recorded_measurement(j, "p.json").setup.input_bias_correction);
+    CHECK(engine_options(recorded_measurement(j, "p.json").setup, 1).input_bias_correction);
+    s.bias_correction = false;  // no bias correction at all: nothing of it recorded or done
+    CHECK_FALSE(calibration_record(s, 64).contains("input_bias_correction"));
+    CHECK_FALSE(engine_options(s, 1).input_bias_correction);
+    CHECK(eval_measurement_defaults().input_bias_correction);
+    j = nlohmann::json::parse(R"({"calibration": {"input_bias_correction": 1}})");
+    CHECK_THROWS_WITH(recorded_measurement(j, "p.json"), Catch::Contains("/calibration/input_bias_correction"));
+  }
   SECTION("a hand-written policy records nothing") {
     CHECK_FALSE(recorded_measurement(nlohmann::json::parse(R"({"layers": []})"), "p.json").recorded);
   }
@@ -112,6 +127,9 @@ TEST_CASE("measurement: overrides, and what makes a measurement differ", "[searc
   o.batch = 256;
   CHECK(diff(o).size() == 1);
   CHECK(diff(o, false).empty());  // a fixed batch: both ran at it
+  o = {};
+  o.input_bias_correction = true;
+  CHECK(diff(o) == std::vector<std::string>{"bias correction of the input quantization on (recorded off)"});
   o = {};
   o.act_quant = quant::ActQuantMode::asymmetric;
   CHECK(diff(o) == std::vector<std::string>{"asymmetric activations instead of the recorded symmetric"});

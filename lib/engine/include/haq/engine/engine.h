@@ -41,6 +41,11 @@ struct EngineOptions {
   ActQuantMode act_quant = ActQuantMode::symmetric;
   WeightClip weight_clip = WeightClip::mse;  ///< per-channel weight clip
   bool bias_correction = true;               ///< fold the mean weight-quantization shift into the bias
+  /// With bias_correction: also the mean shift of the layer's own input
+  /// quantization (clipping is not zero-mean): E[W x] - E[Wq xq] instead of
+  /// (W - Wq) E[x], with E[xq] per input element and a_bits from a second
+  /// calibration pass.
+  bool input_bias_correction = false;
   /// Cross-layer equalization of the weights (haq/model/equalize.h) when the
   /// engine is made; graph() then returns the equalized weights.
   bool equalize = false;

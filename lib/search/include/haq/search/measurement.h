@@ -35,6 +35,7 @@ struct MeasurementSetup {
   bool equalize = false;                    ///< cross-layer equalization before calibration
   quant::WeightRounding weight_rounding = quant::WeightRounding::nearest;  ///< nearest or adaround
   quant::ActQuantMode act_quant = quant::ActQuantMode::symmetric;  ///< inputs that can be negative
+  bool input_bias_correction = false;  ///< the bias correction's input term (EngineOptions)
   int64_t test_samples = 0;                 ///< from the test split (0 or more than it has: all)
   std::string test_stream = "search.test";  ///< as calib_stream
   int64_t batch = 100;                      ///< inference batch (models with a symbolic batch dim)
@@ -69,7 +70,8 @@ RecordedMeasurement read_recorded_measurement(const std::string& policy_file);
 
 /// policy.json's "calibration" object: samples, seed, stream, method, weight_clip, bias_correction
 /// (and "equalize": true when on, "weight_rounding": "adaround" when adaptive,
-/// "act_quant": "asymmetric" when so; absent means off / nearest / symmetric,
+/// "act_quant": "asymmetric" when so, "input_bias_correction": true when on;
+/// absent means off / nearest / symmetric / off,
 /// as before they existed).
 nlohmann::json calibration_record(const MeasurementSetup& s, int64_t calib_samples_used);
 /// policy.json's "test_split" object: samples, seed, stream.
@@ -85,6 +87,7 @@ struct MeasurementOverrides {
   std::optional<bool> equalize;
   std::optional<quant::WeightRounding> weight_rounding;
   std::optional<quant::ActQuantMode> act_quant;
+  std::optional<bool> input_bias_correction;
 };
 
 /// `base` with the given overrides applied.

@@ -49,6 +49,9 @@ struct SearchOptions {
   /// Layer inputs that can be negative: asymmetric (a zero point; the
   /// default) or symmetric levels (docs/quantization.md).
   quant::ActQuantMode act_quant = quant::ActQuantMode::asymmetric;
+  /// The bias correction's input term: the mean shift of each layer's own
+  /// input quantization (docs/quantization.md, "Bias correction").
+  bool input_bias_correction = true;
   /// Under adaround, the rounding cache file (docs/quantization.md, "The
   /// rounding cache"): "" = OUT/rounding-cache.bin, "none" = no cache.
   std::string rounding_cache;
